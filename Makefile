@@ -1,0 +1,58 @@
+# Entry points. Both work on a fresh Debian 12 machine as root: they install
+# what is missing (apt-get), configure, build, then run or test.
+#
+#   make run     build (release) and run the shipped rules
+#   make test    build with ASan+UBSan and run every test, fuzzing included
+#   make bench   build (release) and print the benchmark figures
+#   make golden  rewrite the golden files from the current output (review the diff!)
+
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+RELEASE := build/release
+TESTBUILD := build/test
+CMAKE_COMMON := -G "Unix Makefiles" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
+
+# Debian 12 packages the build, the tests and the runtime need.
+DEPS := cmake make pkg-config clang-14 llvm-14-dev libclang-14-dev libclang-rt-14-dev \
+        libbpf-dev bpftool tao-pegtl-dev libtomlplusplus-dev libfmt-dev libcli11-dev \
+        nlohmann-json3-dev libmnl-dev libgtest-dev libgmock-dev iproute2
+
+.PHONY: all deps build run test bench golden clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEPS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing missing packages:" $$missing; \
+	  sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(RELEASE) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_TESTS=OFF
+	cmake --build $(RELEASE) -j$(JOBS)
+
+# `rtrace-drop run` is not built yet: until it is, this checks the shipped
+# rules, the examples and the standard library.
+run: build
+	$(RELEASE)/rtrace-drop check rules examples stdlib
+
+test: deps
+	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
+	cmake --build $(TESTBUILD) -j$(JOBS)
+	cd $(TESTBUILD) && ctest --output-on-failure -j$(JOBS)
+
+bench: build
+	$(RELEASE)/bench/parse_bench
+
+golden: deps
+	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
+	cmake --build $(TESTBUILD) -j$(JOBS) --target compiler_tests
+	RTRACE_DROP_UPDATE_GOLDEN=1 $(TESTBUILD)/tests/compiler_tests --gtest_filter='Corpus*:Golden*'
+
+clean:
+	rm -rf build

@@ -1,0 +1,138 @@
+#include "compiler/ast.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace rtd {
+
+const char* spelling(UnaryOp op)
+{
+    switch (op) {
+    case UnaryOp::Not: return "!";
+    case UnaryOp::Neg: return "-";
+    case UnaryOp::BitNot: return "~";
+    }
+    return "?";
+}
+
+const char* spelling(BinaryOp op)
+{
+    switch (op) {
+    case BinaryOp::Mul: return "*";
+    case BinaryOp::Div: return "/";
+    case BinaryOp::Mod: return "%";
+    case BinaryOp::Add: return "+";
+    case BinaryOp::Sub: return "-";
+    case BinaryOp::Shl: return "<<";
+    case BinaryOp::Shr: return ">>";
+    case BinaryOp::Lt: return "<";
+    case BinaryOp::Le: return "<=";
+    case BinaryOp::Gt: return ">";
+    case BinaryOp::Ge: return ">=";
+    case BinaryOp::Eq: return "==";
+    case BinaryOp::Ne: return "!=";
+    case BinaryOp::BitAnd: return "&";
+    case BinaryOp::BitXor: return "^";
+    case BinaryOp::BitOr: return "|";
+    case BinaryOp::LogAnd: return "&&";
+    case BinaryOp::LogOr: return "||";
+    }
+    return "?";
+}
+
+std::string TypeRef::spelling() const
+{
+    std::string s;
+    switch (tag) {
+    case Tag::Struct: s = "struct "; break;
+    case Tag::Union: s = "union "; break;
+    case Tag::Enum: s = "enum "; break;
+    case Tag::Scalar: break;
+    }
+    s += name;
+    if (pointers > 0) s += ' ' + std::string(pointers, '*');
+    return s;
+}
+
+ExprPtr Expr::clone() const
+{
+    auto e = std::make_unique<Expr>();
+    e->kind = kind;
+    e->range = range;
+    e->expansion = expansion;
+    e->depth = depth;
+    e->value = value;
+    e->is_unsigned = is_unsigned;
+    e->constant = constant;
+    e->name = name;
+    e->name_range = name_range;
+    e->ident = ident;
+    e->arrow = arrow;
+    e->unary_op = unary_op;
+    e->binary_op = binary_op;
+    e->type = type;
+    e->kids.reserve(kids.size());
+    for (const ExprPtr& k : kids) e->kids.push_back(k->clone());
+    return e;
+}
+
+void Expr::update_depth()
+{
+    std::uint32_t d = 0;
+    for (const ExprPtr& k : kids) d = std::max(d, k->depth);
+    depth = d + 1;
+}
+
+ExprPtr make_int(std::uint64_t value, bool is_unsigned, SourceRange range)
+{
+    auto e = std::make_unique<Expr>();
+    e->kind = ExprKind::Int;
+    e->value = value;
+    e->is_unsigned = is_unsigned;
+    e->range = range;
+    return e;
+}
+
+std::string Probe::spelling() const
+{
+    switch (kind) {
+    case ProbeKind::Kprobe: return "kprobe:" + function;
+    case ProbeKind::Kretprobe: return "kretprobe:" + function;
+    case ProbeKind::Tracepoint: return fmt::format("tracepoint:{}:{}", category, event);
+    }
+    return {};
+}
+
+std::string MonitorSource::spelling() const
+{
+    switch (kind) {
+    case SourceKind::Snmp: return "snmp:" + key;
+    case SourceKind::Link: return "link:" + key;
+    case SourceKind::Sysctl: return "sysctl:" + key;
+    case SourceKind::Netdev: return "netdev:" + key;
+    }
+    return {};
+}
+
+const Binding* RuleDecl::find_capture(std::string_view name) const
+{
+    for (const Binding& c : captures)
+        if (c.name == name) return &c;
+    return nullptr;
+}
+
+const Binding* RuleDecl::find_param(std::string_view name) const
+{
+    for (const Binding& p : params)
+        if (p.name == name) return &p;
+    return nullptr;
+}
+
+bool RuleDecl::all_probes(ProbeKind k) const
+{
+    return !probes.empty() &&
+           std::all_of(probes.begin(), probes.end(), [k](const Probe& p) { return p.kind == k; });
+}
+
+}  // namespace rtd

@@ -1,0 +1,185 @@
+// The rule language's AST. The parser fills it from text; the resolver
+// then imports, folds constants, expands macros and marks what each
+// identifier means, in place. Every node keeps the range it was spelled at.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/source.h"
+
+namespace rtd {
+
+enum class UnaryOp { Not, Neg, BitNot };
+enum class BinaryOp {
+    Mul, Div, Mod, Add, Sub, Shl, Shr,
+    Lt, Le, Gt, Ge, Eq, Ne,
+    BitAnd, BitXor, BitOr, LogAnd, LogOr,
+};
+const char* spelling(UnaryOp op);
+const char* spelling(BinaryOp op);
+
+enum class ExprKind { Int, Ident, Member, Index, Unary, Binary, Cast, Call, Coalesce };
+
+// What an identifier turned out to be after resolution.
+enum class IdentKind {
+    Unresolved,    // straight from the parser
+    Kernel,        // left for the type checker: a probe argument or a kernel enumerator
+    Ret,           // the return value in a kretprobe
+    Capture,       // a capture of the same rule
+    MonitorValue,  // value / delta / rate of a monitor's source
+};
+
+// A cast's target type: struct/union/enum NAME or a builtin scalar, plus '*'s.
+struct TypeRef {
+    enum class Tag { Struct, Union, Enum, Scalar };
+    Tag tag = Tag::Scalar;
+    std::string name;
+    unsigned pointers = 0;
+    SourceRange range;
+
+    std::string spelling() const;
+};
+
+// One level of macro expansion: the call site, and the expansion that call
+// site itself came from (for macros that call macros).
+struct Expansion {
+    std::string macro;
+    SourceRange call_site;
+    std::shared_ptr<const Expansion> parent;
+};
+
+struct Expr;
+using ExprPtr = std::unique_ptr<Expr>;
+
+struct Expr {
+    ExprKind kind = ExprKind::Int;
+    SourceRange range;
+    std::shared_ptr<const Expansion> expansion;  // set on nodes copied out of a macro body
+    std::uint32_t depth = 1;                     // height of this subtree
+
+    // Int
+    std::uint64_t value = 0;
+    bool is_unsigned = false;
+    std::string constant;  // name of the constant this literal was folded from, if any
+
+    // Ident (name), Member (field name), Call (macro name)
+    std::string name;
+    SourceRange name_range;
+    IdentKind ident = IdentKind::Unresolved;
+    bool arrow = false;  // Member: spelled '->' (means the same as '.')
+
+    UnaryOp unary_op = UnaryOp::Not;
+    BinaryOp binary_op = BinaryOp::Add;
+    TypeRef type;  // Cast
+
+    // Member: {base}; Index: {base, index}; Unary: {operand}; Binary: {lhs, rhs};
+    // Cast: {operand}; Call: arguments; Coalesce: the alternatives in order.
+    std::vector<ExprPtr> kids;
+
+    std::int64_t signed_value() const { return static_cast<std::int64_t>(value); }
+    ExprPtr clone() const;
+    void update_depth();
+};
+
+ExprPtr make_int(std::uint64_t value, bool is_unsigned, SourceRange range);
+
+enum class ProbeKind { Kprobe, Kretprobe, Tracepoint };
+
+struct Probe {
+    ProbeKind kind = ProbeKind::Kprobe;
+    std::string function;  // kprobe / kretprobe
+    std::string category;  // tracepoint
+    std::string event;     // tracepoint
+    SourceRange range;
+
+    std::string spelling() const;
+};
+
+enum class SourceKind { Snmp, Link, Sysctl, Netdev };
+
+struct MonitorSource {
+    SourceKind kind = SourceKind::Snmp;
+    std::string key;
+    SourceRange range;
+
+    std::string spelling() const;
+};
+
+// A message or hint: literal text and {placeholder}s, escapes decoded.
+struct TextTemplate {
+    struct Piece {
+        bool placeholder = false;
+        std::string text;  // literal text, or the placeholder's name
+        SourceRange range;
+    };
+    std::vector<Piece> pieces;
+    SourceRange range;
+};
+
+struct Binding {  // capture NAME = EXPR, param NAME = EXPR, const NAME = EXPR
+    std::string name;
+    SourceRange name_range;
+    SourceRange range;
+    ExprPtr expr;
+};
+
+enum class ConditionKind { None, Drop, Warn };
+
+struct RuleDecl {
+    bool is_monitor = false;
+    std::string id;
+    SourceRange id_range;
+    SourceRange range;
+
+    std::optional<int> layer;  // 1..4
+    SourceRange layer_range;
+    std::vector<Probe> probes;
+    SourceRange probe_clause;
+    std::optional<MonitorSource> source;
+    std::vector<Binding> captures;
+    std::vector<Binding> params;
+    ConditionKind condition_kind = ConditionKind::None;
+    ExprPtr condition;
+    SourceRange condition_clause;
+    ExprPtr packet;
+    SourceRange packet_clause;
+    bool stack = false;
+    std::optional<TextTemplate> message;
+    std::optional<TextTemplate> hint;
+
+    const Binding* find_capture(std::string_view name) const;
+    const Binding* find_param(std::string_view name) const;
+    bool all_probes(ProbeKind kind) const;
+};
+
+struct MacroDecl {
+    std::string name;
+    SourceRange name_range;
+    SourceRange range;
+    std::vector<std::string> params;
+    std::vector<SourceRange> param_ranges;
+    ExprPtr body;
+};
+
+struct UseDecl {
+    std::string target;  // as written: "net", "tcp/helpers"
+    SourceRange range;   // of the string
+};
+
+// One .rule file.
+struct Module {
+    FileId file = kNoFile;
+    std::vector<UseDecl> uses;
+    std::vector<Binding> constants;
+    std::vector<MacroDecl> macros;
+    std::vector<RuleDecl> rules;
+    // Something was dropped (a syntax error, an unreadable literal): later
+    // passes would only report follow-on errors, so they do not run.
+    bool incomplete = false;
+};
+
+}  // namespace rtd

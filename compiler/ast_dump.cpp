@@ -1,0 +1,115 @@
+#include "compiler/ast_dump.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+namespace rtd {
+
+namespace {
+
+std::string where(SourceRange r, FileId home, const SourceManager& sources)
+{
+    if (!r.valid()) return "@?";
+    const SourceFile& f = sources.file(r.file);
+    LineCol b = f.line_col(r.begin);
+    LineCol e = f.line_col(r.end > r.begin ? r.end - 1 : r.begin);
+    // Nodes spelled in another file (macro bodies) name that file.
+    std::string file = r.file == home ? "" : std::filesystem::path(f.path()).filename().string() + ":";
+    return fmt::format("@{}{}:{}-{}:{}", file, b.line, b.col, e.line, e.col);
+}
+
+const char* ident_kind(IdentKind k)
+{
+    switch (k) {
+    case IdentKind::Unresolved: return "ident";
+    case IdentKind::Kernel: return "kernel";
+    case IdentKind::Ret: return "ret";
+    case IdentKind::Capture: return "capture";
+    case IdentKind::MonitorValue: return "value";
+    }
+    return "?";
+}
+
+void dump(const Expr& e, FileId home, const SourceManager& sources, std::string& out, bool ranges = true)
+{
+    std::string at = ranges ? where(e.range, home, sources) : "";
+    if (e.expansion) at += "{" + e.expansion->macro + "}";
+    switch (e.kind) {
+    case ExprKind::Int:
+        out += e.is_unsigned ? fmt::format("{}u", e.value) : fmt::format("{}", e.signed_value());
+        if (!e.constant.empty()) out += "=" + e.constant;
+        out += at;
+        return;
+    case ExprKind::Ident: out += fmt::format("({} {}{})", ident_kind(e.ident), e.name, at); return;
+    case ExprKind::Member: out += fmt::format("({} {}{} ", e.arrow ? "->" : ".", e.name, at); break;
+    case ExprKind::Index: out += fmt::format("([]{} ", at); break;
+    case ExprKind::Unary: out += fmt::format("({}{} ", spelling(e.unary_op), at); break;
+    case ExprKind::Binary: out += fmt::format("({}{} ", spelling(e.binary_op), at); break;
+    case ExprKind::Cast: out += fmt::format("(cast '{}'{} ", e.type.spelling(), at); break;
+    case ExprKind::Call: out += fmt::format("(call {}{} ", e.name, at); break;
+    case ExprKind::Coalesce: out += fmt::format("(??{} ", at); break;
+    }
+    for (std::size_t i = 0; i < e.kids.size(); ++i) {
+        if (i) out += ' ';
+        dump(*e.kids[i], home, sources, out, ranges);
+    }
+    out += ')';
+}
+
+std::string text(const TextTemplate& t)
+{
+    std::string out = "\"";
+    for (const auto& p : t.pieces) {
+        if (p.placeholder) {
+            out += "{" + p.text + "}";
+            continue;
+        }
+        for (char c : p.text) {
+            switch (c) {
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '{': out += "{{"; break;
+            case '}': out += "}}"; break;
+            default: out += c;
+            }
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace
+
+std::string dump_expr(const Expr& e, const SourceManager& sources, bool ranges)
+{
+    std::string out;
+    dump(e, e.range.file, sources, out, ranges);
+    return out;
+}
+
+std::string dump_rule(const RuleDecl& r, const SourceManager& sources)
+{
+    FileId home = r.range.file;
+    std::string out = fmt::format("{} {} {}\n", r.is_monitor ? "monitor" : "rule", r.id, where(r.range, home, sources));
+    if (r.layer) out += fmt::format("  layer l{}\n", *r.layer);
+    for (const Probe& p : r.probes) out += fmt::format("  probe {} {}\n", p.spelling(), where(p.range, home, sources));
+    if (r.source) out += fmt::format("  source {} {}\n", r.source->spelling(), where(r.source->range, home, sources));
+    auto expr = [&](const ExprPtr& e) {
+        std::string s;
+        if (e) dump(*e, home, sources, s);
+        return s;
+    };
+    for (const Binding& p : r.params) out += fmt::format("  param {} = {}\n", p.name, expr(p.expr));
+    for (const Binding& c : r.captures) out += fmt::format("  capture {} = {}\n", c.name, expr(c.expr));
+    if (r.condition_kind != ConditionKind::None)
+        out += fmt::format("  {} if {}\n", r.condition_kind == ConditionKind::Drop ? "drop" : "warn", expr(r.condition));
+    if (r.packet) out += fmt::format("  packet {}\n", expr(r.packet));
+    if (r.stack) out += "  stack\n";
+    if (r.message) out += fmt::format("  message {}\n", text(*r.message));
+    if (r.hint) out += fmt::format("  hint {}\n", text(*r.hint));
+    return out;
+}
+
+}  // namespace rtd

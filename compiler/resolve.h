@@ -1,0 +1,29 @@
+// Name resolution over loaded modules, in place:
+//  - scopes: a file sees its own constants and macros and those of the
+//    files it `use`s (not transitively); conflicting definitions are errors;
+//  - constants are folded to integers (cycles are errors);
+//  - macro calls are expanded hygienically: arguments are resolved where the
+//    call is written, the body where the macro is defined, so a rule's
+//    captures never leak into a macro body; arity is checked, recursion is
+//    an error, every copied node records the expansion it came from;
+//  - identifiers are marked: capture, ret, monitor value, or Kernel (left
+//    for the BTF type checker: probe arguments and kernel enumerators);
+//  - rule checks: id form, duplicate ids, `ret` only in kretprobes,
+//    capture cycles, placeholders in message/hint, monitor names.
+#pragma once
+
+#include <vector>
+
+#include "compiler/diagnostics.h"
+#include "compiler/loader.h"
+
+namespace rtd {
+
+void resolve_modules(std::vector<LoadedModule>& modules, const SourceManager& sources, Diagnostics& diags);
+
+// Reports at an expression; when it came out of a macro the primary location
+// is the outermost call site and notes walk into the macro bodies.
+Diagnostic& report_at(Diagnostics& diags, const SourceManager& sources, Severity severity, const Expr& e,
+                      std::string message);
+
+}  // namespace rtd

@@ -1,0 +1,149 @@
+// The rtrace-drop binary as a user runs it: exit codes, output, environment.
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+    int status = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string slurp(const std::string& path)
+{
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// Runs the binary with `args`, extra environment entries, optionally as an
+// unprivileged user.
+Result run(const std::vector<std::string>& args, const std::vector<std::string>& env = {}, bool as_nobody = false)
+{
+    fs::path dir = fs::temp_directory_path() / ("rtd-cli-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    fs::permissions(dir, fs::perms::all);
+    std::string out = (dir / "out").string(), err = (dir / "err").string();
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE* o = std::freopen(out.c_str(), "w", stdout);
+        FILE* e = std::freopen(err.c_str(), "w", stderr);
+        if (!o || !e) _exit(126);
+        if (chdir(RTD_TEST_DATA) != 0) _exit(126);
+        for (const std::string& kv : env) putenv(const_cast<char*>(kv.c_str()));
+        if (as_nobody && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(125);
+        std::vector<char*> argv{const_cast<char*>(RTD_BINARY)};
+        for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(RTD_BINARY, argv.data());
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    Result r;
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    fs::remove_all(dir);
+    return r;
+}
+
+TEST(Cli, Version)
+{
+    Result r = run({"-V"});
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.out, "rtrace-drop " RTD_VERSION "\n");
+}
+
+TEST(Cli, HelpExplainsCommands)
+{
+    Result r = run({"--help"});
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.out.find("check"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--version"), std::string::npos);
+    Result sub = run({"check", "--help"});
+    EXPECT_EQ(sub.status, 0);
+    EXPECT_NE(sub.out.find("--dump-ast"), std::string::npos) << sub.out;
+    EXPECT_NE(sub.out.find("Exit status"), std::string::npos);
+}
+
+TEST(Cli, BadCommandLineExitsTwo)
+{
+    EXPECT_EQ(run({}).status, 2);
+    EXPECT_EQ(run({"frobnicate"}).status, 2);
+    EXPECT_EQ(run({"check"}).status, 2);
+    EXPECT_EQ(run({"check", "--no-such-flag", "x.rule"}).status, 2);
+    EXPECT_EQ(run({"--color", "purple", "check", "x.rule"}).status, 2);
+}
+
+TEST(Cli, CheckAcceptsValidRules)
+{
+    Result r = run({"check", "success/design_examples.rule"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "3 rules, 3 monitors OK\n");
+    EXPECT_EQ(r.err, "");
+}
+
+TEST(Cli, CheckRejectsBadRulesWithLocations)
+{
+    Result r = run({"check", "failure/unknown_clause.rule"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find("failure/unknown_clause.rule:5:5-11: error: unknown clause 'captrue'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("1 error\n"), std::string::npos);
+}
+
+TEST(Cli, CheckMissingFile)
+{
+    Result r = run({"check", "no/such.rule"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("no/such.rule: error: cannot load file: no such file"), std::string::npos) << r.err;
+}
+
+TEST(Cli, CheckRunsWithoutRoot)
+{
+    if (geteuid() != 0) GTEST_SKIP() << "already unprivileged";
+    Result r = run({"check", "success/design_examples.rule"}, {}, true);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "3 rules, 3 monitors OK\n");
+}
+
+TEST(Cli, DumpAst)
+{
+    Result r = run({"check", "--dump-ast", "success/design_examples.rule"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("rule tcp.syn_queue_full"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("drop if (==@"), std::string::npos) << r.out;
+}
+
+TEST(Cli, SearchPathFromEnvironment)
+{
+    Result without = run({"check", "cli/uses_extra.rule"}, {"RTRACE_DROP_PATH="});
+    EXPECT_EQ(without.status, 2);
+    EXPECT_NE(without.err.find("cannot find 'extra_consts' to import"), std::string::npos) << without.err;
+    Result with = run({"check", "cli/uses_extra.rule"}, {"RTRACE_DROP_PATH=/nonexistent:" RTD_TEST_DATA "/extra"});
+    EXPECT_EQ(with.status, 0) << with.err;
+}
+
+TEST(Cli, ColourOnRequestOnly)
+{
+    Result plain = run({"check", "failure/unknown_clause.rule"});
+    EXPECT_EQ(plain.err.find('\033'), std::string::npos);
+    Result colour = run({"--color", "always", "check", "failure/unknown_clause.rule"});
+    EXPECT_NE(colour.err.find("\033["), std::string::npos);
+}
+
+}  // namespace
