@@ -112,4 +112,54 @@ std::string dump_rule(const RuleDecl& r, const SourceManager& sources)
     return out;
 }
 
+
+std::string dump_typed(const TExpr& e, const Btf& btf)
+{
+    std::string type = "'" + btf.spelling(e.type) + "'";
+    std::string head;
+    switch (e.kind) {
+    case TKind::Const: return fmt::format("{}:{}", btf.is_signed(e.type) ? fmt::format("{}", static_cast<std::int64_t>(e.value)) : fmt::format("{}", e.value), type);
+    case TKind::Arg: return fmt::format("(arg {} {})", e.name, type);
+    case TKind::Ret: return fmt::format("(ret {})", type);
+    case TKind::Capture: return fmt::format("(capture {} {})", e.name, type);
+    case TKind::Member:
+        head = fmt::format("{} {}{}", e.through_pointer ? "->" : ".", e.name, e.bitfield_size ? fmt::format(":{}", e.bitfield_size) : "");
+        break;
+    case TKind::Index: head = "[]"; break;
+    case TKind::Unary: head = spelling(e.unary_op); break;
+    case TKind::Binary: head = spelling(e.binary_op); break;
+    case TKind::Cast: head = "cast"; break;
+    }
+    std::string out = "(" + head + " " + type;
+    for (const TExprPtr& k : e.kids) out += " " + dump_typed(*k, btf);
+    return out + ")";
+}
+
+std::string dump_typed_rule(const TypedRule& r, const Btf& btf)
+{
+    std::string out = fmt::format("rule {}{}\n", r.decl->id, r.skipped ? " (skipped on this kernel)" : "");
+    for (std::size_t i = 0; i < r.captures.size(); ++i) {
+        const CaptureSchema& c = r.captures[i];
+        out += fmt::format("  capture {}: {}{}\n", c.name, value_kind_name(c.kind),
+                           c.kind == ValueKind::Enum ? " " + c.enum_name : c.kind == ValueKind::String ? fmt::format("[{}]", c.size) : "");
+    }
+    for (const TypedProbe& p : r.probes) {
+        out += fmt::format("  probe {}", p.probe->spelling());
+        if (!p.available) {
+            out += fmt::format(": skipped ({})\n", p.skip_reason);
+            continue;
+        }
+        out += fmt::format(" -> {}(", p.signature.symbol);
+        for (std::size_t i = 0; i < p.signature.params.size(); ++i)
+            out += fmt::format("{}{} {}", i ? ", " : "", btf.spelling(p.signature.params[i].type), p.signature.params[i].name);
+        out += fmt::format(") {}\n", btf.spelling(p.signature.ret));
+        for (const std::string& c : p.choices) out += "    " + c + "\n";
+        for (std::size_t i : r.capture_order)
+            if (p.captures[i]) out += fmt::format("    capture {} = {}\n", r.decl->captures[i].name, dump_typed(*p.captures[i], btf));
+        if (p.condition) out += fmt::format("    {} if {}\n", r.decl->condition_kind == ConditionKind::Warn ? "warn" : "drop", dump_typed(*p.condition, btf));
+        if (p.packet) out += fmt::format("    packet {}\n", dump_typed(*p.packet, btf));
+    }
+    return out;
+}
+
 }  // namespace rtd

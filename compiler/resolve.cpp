@@ -279,7 +279,7 @@ bool Resolver::resolve_top(ExprPtr& e, Context ctx)
         std::string what = at.kind == ExprKind::Member  ? "a field access"
                            : at.kind == ExprKind::Index ? "indexing"
                            : at.kind == ExprKind::Cast  ? fmt::format("a cast to '{}'", at.type.spelling())
-                           : at.kind == ExprKind::Coalesce ? "'?" "?'"
+                           : at.kind == ExprKind::Coalesce ? "'??'"
                                                            : "this";
         error(at, fmt::format("{} is not allowed in a constant expression", what))
             .hint("constants and params are integers known before the rule is loaded");
@@ -650,23 +650,6 @@ void Resolver::run()
 }
 
 }  // namespace
-
-Diagnostic& report_at(Diagnostics& diags, const SourceManager& sources, Severity severity, const Expr& e, std::string message)
-{
-    auto add = [&](SourceRange r) -> Diagnostic& {
-        return severity == Severity::Error ? diags.error(r, std::move(message)) : diags.warning(r, std::move(message));
-    };
-    if (!e.expansion) return add(e.range);
-    std::vector<const Expansion*> chain;  // innermost first
-    for (const Expansion* x = e.expansion.get(); x; x = x->parent.get()) chain.push_back(x);
-    Diagnostic& d = add(chain.back()->call_site);
-    // Walk from the user's call site into the macro bodies.
-    for (std::size_t i = chain.size(); i-- > 0;) {
-        SourceRange inside = i > 0 ? chain[i - 1]->call_site : e.range;
-        d.note(fmt::format("expanded from macro '{}' at {}", chain[i]->macro, sources.describe(inside)));
-    }
-    return d;
-}
 
 void resolve_modules(std::vector<LoadedModule>& modules, const SourceManager& sources, Diagnostics& diags)
 {

@@ -16,14 +16,10 @@
 
 #include "compiler/diagnostics.h"
 #include "compiler/loader.h"
+#include "compiler/report.h"
 
 namespace rtd {
 
 void resolve_modules(std::vector<LoadedModule>& modules, const SourceManager& sources, Diagnostics& diags);
-
-// Reports at an expression; when it came out of a macro the primary location
-// is the outermost call site and notes walk into the macro bodies.
-Diagnostic& report_at(Diagnostics& diags, const SourceManager& sources, Severity severity, const Expr& e,
-                      std::string message);
 
 }  // namespace rtd

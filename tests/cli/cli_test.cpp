@@ -146,4 +146,34 @@ TEST(Cli, ColourOnRequestOnly)
     EXPECT_NE(colour.err.find("\033["), std::string::npos);
 }
 
+TEST(Cli, CheckTypeChecksAgainstGivenBtf)
+{
+    Result ok = run({"check", "--btf", RTD_FIXTURE_BTF, "--dump-types", "typecheck/warn_one_probe_missing.rule"});
+    EXPECT_EQ(ok.status, 0) << ok.err;
+    EXPECT_NE(ok.err.find("warning: function 'tcp_add_backlogs' is not in this kernel's BTF"), std::string::npos) << ok.err;
+    EXPECT_NE(ok.out.find("probe kprobe:tcp_conn_request -> tcp_conn_request("), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("1 rule, 0 monitors OK (1 warning)"), std::string::npos) << ok.out;
+
+    Result skipped = run({"check", "--btf", RTD_FIXTURE_BTF, "typecheck/warn_missing_function.rule"});
+    EXPECT_EQ(skipped.status, 0);
+    EXPECT_EQ(skipped.out, "1 rule, 0 monitors OK; 1 skipped on this kernel (1 warning)\n");
+
+    Result strict = run({"check", "--strict", "--btf", RTD_FIXTURE_BTF, "typecheck/warn_missing_function.rule"});
+    EXPECT_EQ(strict.status, 2);
+    EXPECT_NE(strict.err.find("error: function 'ipt_do_tables' is not in this kernel's BTF"), std::string::npos) << strict.err;
+
+    Result bad = run({"check", "--btf", RTD_FIXTURE_BTF, "typecheck/misspelled_field.rule"});
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("typecheck/misspelled_field.rule:4:20-32: error: 'struct sock' has no member 'sk_ack_backlg'"),
+              std::string::npos)
+        << bad.err;
+}
+
+TEST(Cli, UnreadableBtfIsBadInput)
+{
+    Result r = run({"check", "--btf", "no/such/vmlinux", "success/design_examples.rule"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("no/such/vmlinux: error: cannot read BTF: no such file"), std::string::npos) << r.err;
+}
+
 }  // namespace

@@ -1,0 +1,439 @@
+#include "compiler/btf.h"
+
+#include <bpf/btf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace rtd {
+
+namespace {
+
+const struct btf_type* type_at(const struct btf* b, std::uint32_t id) { return btf__type_by_id(b, id); }
+
+std::string name_of(const struct btf* b, const struct btf_type* t) { return btf__name_by_offset(b, t->name_off); }
+
+bool is_qualifier_or_typedef(const struct btf_type* t)
+{
+    return btf_is_typedef(t) || btf_is_const(t) || btf_is_volatile(t) || btf_is_restrict(t) || btf_is_type_tag(t);
+}
+
+// Compiler-made variants of a function name (GCC's IPA clones and splits).
+bool is_clone_suffix(const std::string& suffix)
+{
+    for (const char* s : {".isra.", ".constprop.", ".part.", ".cold", ".llvm."})
+        if (suffix.rfind(s, 0) == 0) return true;
+    return false;
+}
+
+}  // namespace
+
+std::optional<Builtin> builtin_from_name(const std::string& n)
+{
+    static const std::pair<const char*, Builtin> table[] = {
+        {"u8", Builtin::U8},   {"u16", Builtin::U16}, {"u32", Builtin::U32}, {"u64", Builtin::U64},  {"s8", Builtin::S8},
+        {"s16", Builtin::S16}, {"s32", Builtin::S32}, {"s64", Builtin::S64}, {"bool", Builtin::Bool},
+    };
+    for (const auto& [name, b] : table)
+        if (n == name) return b;
+    return std::nullopt;
+}
+
+const char* builtin_c_name(Builtin b)
+{
+    switch (b) {
+    case Builtin::U8: return "__u8";
+    case Builtin::U16: return "__u16";
+    case Builtin::U32: return "__u32";
+    case Builtin::U64: return "__u64";
+    case Builtin::S8: return "__s8";
+    case Builtin::S16: return "__s16";
+    case Builtin::S32: return "__s32";
+    case Builtin::S64: return "__s64";
+    case Builtin::Bool: return "__u8";
+    case Builtin::None: break;
+    }
+    return "void";
+}
+
+const char* builtin_rule_name(Builtin b)
+{
+    switch (b) {
+    case Builtin::U8: return "u8";
+    case Builtin::U16: return "u16";
+    case Builtin::U32: return "u32";
+    case Builtin::U64: return "u64";
+    case Builtin::S8: return "s8";
+    case Builtin::S16: return "s16";
+    case Builtin::S32: return "s32";
+    case Builtin::S64: return "s64";
+    case Builtin::Bool: return "bool";
+    case Builtin::None: break;
+    }
+    return "void";
+}
+
+std::unique_ptr<Btf> Btf::load(const std::string& path, std::string& error)
+{
+    // btf__parse takes raw BTF and ELF files with a .BTF section alike.
+    struct btf* b = btf__parse(path.c_str(), nullptr);
+    if (!b) {
+        int err = errno;
+        error = err == ENOENT ? "no such file" : err == ENODATA ? "no BTF data in the file" : std::strerror(err);
+        return nullptr;
+    }
+    return std::unique_ptr<Btf>(new Btf(b, path));
+}
+
+Btf::~Btf() { btf__free(btf_); }
+
+Type Btf::type_of(std::uint32_t id) const
+{
+    Type t;
+    for (int guard = 0; guard < 64 && id != 0; ++guard) {
+        const struct btf_type* bt = type_at(btf_, id);
+        if (!bt) return t;
+        if (is_qualifier_or_typedef(bt)) {
+            if (btf_is_typedef(bt) && !t.named) t.named = id;
+            id = bt->type;
+        } else if (btf_is_ptr(bt)) {
+            ++t.depth;
+            t.named = 0;  // a typedef of a pointer does not name what it points to
+            id = bt->type;
+        } else {
+            break;
+        }
+    }
+    // A forward declaration stands for the complete type of the same name
+    // (BTF writers may emit one for a struct only seen through pointers).
+    if (const struct btf_type* bt = id ? type_at(btf_, id) : nullptr; bt && btf_is_fwd(bt)) {
+        __s32 full = btf__find_by_name_kind(btf_, btf__name_by_offset(btf_, bt->name_off),
+                                            btf_kflag(bt) ? BTF_KIND_UNION : BTF_KIND_STRUCT);
+        if (full > 0) id = static_cast<std::uint32_t>(full);
+    }
+    t.base = id;
+    return t;
+}
+
+std::string Btf::spelling(const Type& t) const
+{
+    std::string s;
+    if (t.builtin != Builtin::None) {
+        s = builtin_rule_name(t.builtin);
+    } else if (t.named) {
+        s = name_of(btf_, type_at(btf_, t.named));
+    } else if (t.base == 0) {
+        s = "void";
+    } else {
+        const struct btf_type* bt = type_at(btf_, t.base);
+        std::string n = name_of(btf_, bt);
+        if (btf_is_struct(bt)) s = "struct " + (n.empty() ? "(anonymous)" : n);
+        else if (btf_is_union(bt)) s = "union " + (n.empty() ? "(anonymous)" : n);
+        else if (btf_is_any_enum(bt)) s = "enum " + (n.empty() ? "(anonymous)" : n);
+        else if (btf_is_array(bt)) {
+            const struct btf_array* a = btf_array(bt);
+            s = fmt::format("{}[{}]", spelling(type_of(a->type)), a->nelems);
+        } else if (btf_is_func_proto(bt)) s = "function";
+        else s = n;
+    }
+    if (t.depth > 0) s += ' ' + std::string(t.depth, '*');
+    return s;
+}
+
+bool Btf::is_integer(const Type& t) const
+{
+    if (t.depth > 0) return false;
+    if (t.builtin != Builtin::None) return true;
+    const struct btf_type* bt = t.base ? type_at(btf_, t.base) : nullptr;
+    return bt && btf_is_int(bt);
+}
+
+bool Btf::is_enum(const Type& t) const
+{
+    const struct btf_type* bt = t.depth == 0 && t.base ? type_at(btf_, t.base) : nullptr;
+    return bt && btf_is_any_enum(bt);
+}
+
+bool Btf::is_struct_or_union(const Type& t) const
+{
+    const struct btf_type* bt = t.depth == 0 && t.base ? type_at(btf_, t.base) : nullptr;
+    return bt && btf_is_composite(bt);
+}
+
+bool Btf::is_array(const Type& t) const
+{
+    const struct btf_type* bt = t.depth == 0 && t.base ? type_at(btf_, t.base) : nullptr;
+    return bt && btf_is_array(bt);
+}
+
+bool Btf::is_func_proto(const Type& t) const
+{
+    const struct btf_type* bt = t.depth == 0 && t.base ? type_at(btf_, t.base) : nullptr;
+    return bt && btf_is_func_proto(bt);
+}
+
+bool Btf::is_char_array(const Type& t) const
+{
+    auto e = array_element(t);
+    if (!e || e->depth > 0 || e->base == 0) return false;
+    const struct btf_type* bt = type_at(btf_, e->base);
+    if (!btf_is_int(bt) || bt->size != 1) return false;
+    std::string n = name_of(btf_, bt);
+    return (btf_int_encoding(bt) & BTF_INT_CHAR) || n.find("char") != std::string::npos;
+}
+
+bool Btf::is_signed(const Type& t) const
+{
+    if (t.depth > 0) return false;
+    switch (t.builtin) {
+    case Builtin::S8:
+    case Builtin::S16:
+    case Builtin::S32:
+    case Builtin::S64: return true;
+    case Builtin::None: break;
+    default: return false;
+    }
+    const struct btf_type* bt = t.base ? type_at(btf_, t.base) : nullptr;
+    if (!bt) return false;
+    if (btf_is_int(bt)) return btf_int_encoding(bt) & BTF_INT_SIGNED;
+    if (btf_is_any_enum(bt)) return btf_kflag(bt);
+    return false;
+}
+
+std::uint32_t Btf::size(const Type& t) const
+{
+    if (t.depth > 0) return 8;
+    switch (t.builtin) {
+    case Builtin::U8:
+    case Builtin::S8:
+    case Builtin::Bool: return 1;
+    case Builtin::U16:
+    case Builtin::S16: return 2;
+    case Builtin::U32:
+    case Builtin::S32: return 4;
+    case Builtin::U64:
+    case Builtin::S64: return 8;
+    case Builtin::None: break;
+    }
+    if (t.base == 0) return 0;
+    __s64 s = btf__resolve_size(btf_, t.base);
+    return s < 0 ? 0 : static_cast<std::uint32_t>(s);
+}
+
+std::optional<Type> Btf::array_element(const Type& t) const
+{
+    if (!is_array(t)) return std::nullopt;
+    return type_of(btf_array(type_at(btf_, t.base))->type);
+}
+
+std::uint32_t Btf::array_length(const Type& t) const
+{
+    return is_array(t) ? btf_array(type_at(btf_, t.base))->nelems : 0;
+}
+
+std::string Btf::enum_name(const Type& t) const
+{
+    return is_enum(t) ? name_of(btf_, type_at(btf_, t.base)) : std::string();
+}
+
+std::optional<Type> Btf::find_tagged(Tag tag, const std::string& name) const
+{
+    auto find = [&](int kind) -> std::optional<Type> {
+        __s32 id = btf__find_by_name_kind(btf_, name.c_str(), kind);
+        if (id <= 0) return std::nullopt;
+        return Type{static_cast<std::uint32_t>(id), Builtin::None, 0, 0};
+    };
+    switch (tag) {
+    case Tag::Struct: return find(BTF_KIND_STRUCT);
+    case Tag::Union: return find(BTF_KIND_UNION);
+    case Tag::Enum: {
+        auto e = find(BTF_KIND_ENUM);
+        return e ? e : find(BTF_KIND_ENUM64);
+    }
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> Btf::tagged_names(Tag tag) const
+{
+    std::vector<std::string> out;
+    const std::uint32_t n = btf__type_cnt(btf_);
+    for (std::uint32_t id = 1; id < n; ++id) {
+        const struct btf_type* bt = type_at(btf_, id);
+        bool match = tag == Tag::Struct ? btf_is_struct(bt) : tag == Tag::Union ? btf_is_union(bt) : btf_is_any_enum(bt);
+        if (match && bt->name_off) out.push_back(name_of(btf_, bt));
+    }
+    return out;
+}
+
+std::optional<Btf::Member> Btf::find_member(std::uint32_t id, const std::string& name, std::uint32_t base_bits) const
+{
+    const struct btf_type* bt = type_at(btf_, id);
+    if (!bt || !btf_is_composite(bt)) return std::nullopt;
+    const struct btf_member* m = btf_members(bt);
+    for (int i = 0; i < btf_vlen(bt); ++i, ++m) {
+        std::string mname = btf__name_by_offset(btf_, m->name_off);
+        std::uint32_t offset = base_bits + btf_member_bit_offset(bt, i);
+        if (mname.empty()) {
+            // An anonymous struct/union: its members are members of ours.
+            Type inner = type_of(m->type);
+            if (inner.depth == 0 && is_struct_or_union(inner))
+                if (auto found = find_member(inner.base, name, offset)) return found;
+        } else if (mname == name) {
+            return Member{mname, type_of(m->type), offset, btf_member_bitfield_size(bt, i)};
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<Btf::Member> Btf::member(const Type& aggregate, const std::string& name) const
+{
+    if (!is_struct_or_union(aggregate)) return std::nullopt;
+    return find_member(aggregate.base, name, 0);
+}
+
+void Btf::collect_members(std::uint32_t id, std::vector<std::string>& out) const
+{
+    const struct btf_type* bt = type_at(btf_, id);
+    if (!bt || !btf_is_composite(bt)) return;
+    const struct btf_member* m = btf_members(bt);
+    for (int i = 0; i < btf_vlen(bt); ++i, ++m) {
+        std::string mname = btf__name_by_offset(btf_, m->name_off);
+        if (!mname.empty()) out.push_back(mname);
+        else if (Type inner = type_of(m->type); inner.depth == 0) collect_members(inner.base, out);
+    }
+}
+
+std::vector<std::string> Btf::member_names(const Type& aggregate) const
+{
+    std::vector<std::string> out;
+    if (is_struct_or_union(aggregate)) collect_members(aggregate.base, out);
+    return out;
+}
+
+void Btf::index() const
+{
+    if (indexed_) return;
+    indexed_ = true;
+    const std::uint32_t n = btf__type_cnt(btf_);
+    for (std::uint32_t id = 1; id < n; ++id) {
+        const struct btf_type* bt = type_at(btf_, id);
+        if (btf_is_func(bt)) {
+            std::string name = name_of(btf_, bt);
+            if (funcs_.emplace(name, id).second) func_names_.push_back(name);
+        } else if (btf_is_enum(bt)) {
+            const struct btf_enum* e = btf_enum(bt);
+            for (int i = 0; i < btf_vlen(bt); ++i, ++e) {
+                std::string name = btf__name_by_offset(btf_, e->name_off);
+                // Sign-extend 32-bit values of signed enums; others are unsigned.
+                std::uint64_t v = btf_kflag(bt) ? static_cast<std::uint64_t>(static_cast<std::int64_t>(e->val))
+                                                : static_cast<std::uint32_t>(e->val);
+                if (enumerators_.emplace(name, std::make_pair(id, v)).second) enumerator_names_.push_back(name);
+            }
+        } else if (btf_is_enum64(bt)) {
+            const struct btf_enum64* e = btf_enum64(bt);
+            for (int i = 0; i < btf_vlen(bt); ++i, ++e) {
+                std::string name = btf__name_by_offset(btf_, e->name_off);
+                if (enumerators_.emplace(name, std::make_pair(id, btf_enum64_value(e))).second)
+                    enumerator_names_.push_back(name);
+            }
+        }
+    }
+    std::sort(func_names_.begin(), func_names_.end());
+}
+
+std::optional<Btf::Signature> Btf::signature(std::uint32_t proto_id, std::string symbol, bool skip_first) const
+{
+    const struct btf_type* proto = type_at(btf_, proto_id);
+    if (!proto || !btf_is_func_proto(proto)) return std::nullopt;
+    Signature s;
+    s.symbol = std::move(symbol);
+    s.ret = type_of(proto->type);
+    const struct btf_param* p = btf_params(proto);
+    for (int i = 0; i < btf_vlen(proto); ++i, ++p) {
+        if (i == 0 && skip_first) continue;
+        if (p->type == 0) break;  // '...' of a variadic function
+        s.params.push_back({btf__name_by_offset(btf_, p->name_off), type_of(p->type)});
+    }
+    return s;
+}
+
+std::optional<Btf::Signature> Btf::function(const std::string& name) const
+{
+    index();
+    auto it = funcs_.find(name);
+    if (it == funcs_.end()) {
+        // GCC clones keep the name with a suffix: foo.isra.0, foo.constprop.0, foo.cold.
+        auto lo = std::lower_bound(func_names_.begin(), func_names_.end(), name + ".");
+        for (; lo != func_names_.end() && lo->rfind(name + ".", 0) == 0; ++lo)
+            if (is_clone_suffix(lo->substr(name.size()))) {
+                it = funcs_.find(*lo);
+                break;
+            }
+        if (it == funcs_.end()) return std::nullopt;
+    }
+    return signature(type_at(btf_, it->second)->type, it->first, false);
+}
+
+std::optional<Btf::Signature> Btf::tracepoint(const std::string& event) const
+{
+    index();
+    // The kernel's tracepoint stubs carry the argument names; the
+    // btf_trace_<event> typedef has the types only.
+    for (const std::string& stub : {"__bpf_trace_" + event, "__probestub_" + event}) {
+        auto it = funcs_.find(stub);
+        if (it != funcs_.end()) return signature(type_at(btf_, it->second)->type, event, true);
+    }
+    __s32 id = btf__find_by_name_kind(btf_, ("btf_trace_" + event).c_str(), BTF_KIND_TYPEDEF);
+    if (id <= 0) return std::nullopt;
+    Type fn = type_of(static_cast<std::uint32_t>(id));
+    if (fn.depth != 1) return std::nullopt;
+    return signature(fn.base, event, true);
+}
+
+const std::vector<std::string>& Btf::function_names() const
+{
+    index();
+    return func_names_;
+}
+
+std::optional<Btf::Enumerator> Btf::enumerator(const std::string& name) const
+{
+    index();
+    auto it = enumerators_.find(name);
+    if (it == enumerators_.end()) return std::nullopt;
+    return Enumerator{Type{it->second.first, Builtin::None, 0, 0}, it->second.second};
+}
+
+std::vector<std::string> Btf::enumerators_like(const std::string& name) const
+{
+    index();
+    std::size_t cut = name.rfind('_');
+    std::string prefix = cut == std::string::npos ? name.substr(0, 1) : name.substr(0, cut + 1);
+    std::vector<std::string> out;
+    for (const std::string& e : enumerator_names_)
+        if (e.rfind(prefix, 0) == 0) out.push_back(e);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::string Btf::enumerator_name(const Type& enum_type, std::uint64_t value) const
+{
+    if (!is_enum(enum_type)) return {};
+    const struct btf_type* bt = type_at(btf_, enum_type.base);
+    if (btf_is_enum(bt)) {
+        const struct btf_enum* e = btf_enum(bt);
+        for (int i = 0; i < btf_vlen(bt); ++i, ++e)
+            if (static_cast<std::uint32_t>(e->val) == static_cast<std::uint32_t>(value)) return btf__name_by_offset(btf_, e->name_off);
+    } else {
+        const struct btf_enum64* e = btf_enum64(bt);
+        for (int i = 0; i < btf_vlen(bt); ++i, ++e)
+            if (btf_enum64_value(e) == value) return btf__name_by_offset(btf_, e->name_off);
+    }
+    return {};
+}
+
+}  // namespace rtd

@@ -1,0 +1,579 @@
+#include "compiler/typecheck.h"
+
+#include <algorithm>
+#include <functional>
+
+#include <fmt/format.h>
+
+#include "compiler/report.h"
+#include "compiler/suggest.h"
+
+namespace rtd {
+
+const char* value_kind_name(ValueKind k)
+{
+    switch (k) {
+    case ValueKind::Signed: return "signed";
+    case ValueKind::Unsigned: return "unsigned";
+    case ValueKind::Enum: return "enum";
+    case ValueKind::String: return "string";
+    case ValueKind::Pointer: return "pointer";
+    }
+    return "?";
+}
+
+const char* covering_drop_reason(const std::string& function)
+{
+    static const std::pair<const char*, const char*> table[] = {
+        {"ipt_do_table", "NETFILTER_DROP"},      {"nft_do_chain", "NETFILTER_DROP"},
+        {"nf_hook_slow", "NETFILTER_DROP"},      {"fib_validate_source", "IP_RPFILTER"},
+        {"tcp_add_backlog", "SOCKET_BACKLOG"},   {"tcp_v4_syn_recv_sock", "TCP_LISTEN_OVERFLOW"},
+        {"tcp_conn_request", "TCP_LISTEN_OVERFLOW"}, {"__skb_checksum_complete", "TCP_CSUM"},
+        {"tcp_rcv_established", "TCP_CSUM"},     {"__udp_queue_rcv_skb", "SOCKET_RCVBUFF"},
+        {"udp_queue_rcv_one_skb", "SOCKET_RCVBUFF"}, {"ip_rcv_finish_core", "IP_RPFILTER"},
+        {"ip_expire", "FRAG_REASM_TIMEOUT"},     {"ip_frag_queue", "DUP_FRAG"},
+        {"nf_conntrack_in", "NETFILTER_DROP"},
+    };
+    for (const auto& [fn, reason] : table)
+        if (function == fn) return reason;
+    return nullptr;
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& v)
+{
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
+}
+
+class Checker {
+public:
+    Checker(const Btf& btf, const SourceManager& sources, Diagnostics& diags, TypeCheckOptions options)
+        : btf_(btf), sources_(sources), diags_(&diags), options_(options)
+    {}
+
+    TypedRule check_rule(const RuleDecl& r);
+
+private:
+    Diagnostic& error(const Expr& e, std::string msg)
+    {
+        ++errors_;
+        return report_at(*diags_, sources_, Severity::Error, e.range, e.expansion, std::move(msg));
+    }
+    Diagnostic& error_at(SourceRange r, const Expr& e, std::string msg)
+    {
+        ++errors_;
+        return report_at(*diags_, sources_, Severity::Error, r, e.expansion, std::move(msg));
+    }
+    std::string spell(const Type& t) const { return btf_.spelling(t); }
+
+    bool signature_for(TypedProbe& tp, const RuleDecl& r);
+    TExprPtr check(const Expr& e);
+    TExprPtr check_ident(const Expr& e);
+    TExprPtr check_member(const Expr& e);
+    TExprPtr check_index(const Expr& e);
+    TExprPtr check_unary(const Expr& e);
+    TExprPtr check_binary(const Expr& e);
+    TExprPtr check_cast(const Expr& e);
+    TExprPtr check_coalesce(const Expr& e);
+    std::optional<CaptureSchema> schema_for(const Binding& c, const TExpr& t);
+
+    TExprPtr node(TKind k, Type type, const Expr& e)
+    {
+        auto t = std::make_unique<TExpr>();
+        t->kind = k;
+        t->type = type;
+        t->range = e.range;
+        return t;
+    }
+    Type widened(const Type& t) const { return Type::of(btf_.is_signed(t) || !btf_.is_integer(t) ? Builtin::S64 : Builtin::U64); }
+
+    const Btf& btf_;
+    const SourceManager& sources_;
+    Diagnostics* diags_;  // swapped for a scratch sink while trying '??' alternatives
+    TypeCheckOptions options_;
+    std::size_t errors_ = 0;
+
+    // The probe being checked.
+    const RuleDecl* rule_ = nullptr;
+    TypedProbe* probe_ = nullptr;
+    std::vector<std::optional<Type>> capture_types_;  // aligned with rule_->captures
+};
+
+bool Checker::signature_for(TypedProbe& tp, const RuleDecl& r)
+{
+    const Probe& p = *tp.probe;
+    std::optional<Btf::Signature> sig;
+    std::string what;
+    if (p.kind == ProbeKind::Tracepoint) {
+        sig = btf_.tracepoint(p.event);
+        what = fmt::format("tracepoint '{}:{}'", p.category, p.event);
+    } else {
+        sig = btf_.function(p.function);
+        what = fmt::format("function '{}'", p.function);
+    }
+    if (sig) {
+        tp.signature = std::move(*sig);
+        return true;
+    }
+    tp.skip_reason = fmt::format("{} not in kernel BTF", p.kind == ProbeKind::Tracepoint ? "tracepoint " + p.category + ":" + p.event
+                                                                                         : "function " + p.function);
+    Severity sev = options_.strict ? Severity::Error : Severity::Warning;
+    std::string msg = fmt::format("{} is not in this kernel's BTF; {}", what,
+                                  r.probes.size() > 1 ? "this probe of rule '" + r.id + "' will be skipped"
+                                                      : "rule '" + r.id + "' will be skipped on this kernel");
+    Diagnostic& d = sev == Severity::Error ? diags_->error(p.range, msg) : diags_->warning(p.range, msg);
+    if (sev == Severity::Error) ++errors_;
+    if (p.kind != ProbeKind::Tracepoint) {
+        d.note(options_.kernel.empty() ? std::string("the function may be inlined, static or renamed on this kernel")
+                                       : fmt::format("the function may be inlined, static or renamed on kernel {}", options_.kernel));
+        const char* reason = covering_drop_reason(p.function);
+        if (reason && btf_.enumerator(std::string("SKB_DROP_REASON_") + reason))
+            d.hint(fmt::format("tracepoint:skb:kfree_skb with reason == SKB_DROP_REASON_{} reports the same drops", reason));
+        else if (auto m = closest_match(p.function, btf_.function_names()))
+            d.hint(fmt::format("did you mean '{}'?", *m));
+    }
+    return false;
+}
+
+TExprPtr Checker::check(const Expr& e)
+{
+    switch (e.kind) {
+    case ExprKind::Int: {
+        auto t = node(TKind::Const, Type::of(e.is_unsigned ? Builtin::U64 : Builtin::S64), e);
+        t->value = e.value;
+        return t;
+    }
+    case ExprKind::Ident: return check_ident(e);
+    case ExprKind::Member: return check_member(e);
+    case ExprKind::Index: return check_index(e);
+    case ExprKind::Unary: return check_unary(e);
+    case ExprKind::Binary: return check_binary(e);
+    case ExprKind::Cast: return check_cast(e);
+    case ExprKind::Coalesce: return check_coalesce(e);
+    case ExprKind::Call: break;  // expanded by the resolver
+    }
+    error(e, "internal error: unexpanded macro call");
+    return nullptr;
+}
+
+TExprPtr Checker::check_ident(const Expr& e)
+{
+    switch (e.ident) {
+    case IdentKind::Ret: {
+        const Type& ret = probe_->signature.ret;
+        if (btf_.is_void(ret)) {
+            error(e, fmt::format("'{}' returns void: there is no 'ret' to read", probe_->signature.symbol));
+            return nullptr;
+        }
+        return node(TKind::Ret, ret, e);
+    }
+    case IdentKind::Capture: {
+        for (std::size_t i = 0; i < rule_->captures.size(); ++i)
+            if (rule_->captures[i].name == e.name) {
+                if (!capture_types_[i]) return nullptr;  // its own error was reported
+                auto t = node(TKind::Capture, *capture_types_[i], e);
+                t->name = e.name;
+                return t;
+            }
+        break;
+    }
+    case IdentKind::Kernel: {
+        const auto& params = probe_->signature.params;
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            std::string name = params[i].name.empty() ? fmt::format("arg{}", i) : params[i].name;
+            if (name == e.name) {
+                auto t = node(TKind::Arg, params[i].type, e);
+                t->arg = static_cast<unsigned>(i);
+                t->name = name;
+                return t;
+            }
+        }
+        if (auto en = btf_.enumerator(e.name)) {
+            auto t = node(TKind::Const, en->type, e);
+            t->value = en->value;
+            return t;
+        }
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < params.size(); ++i)
+            names.push_back(params[i].name.empty() ? fmt::format("arg{}", i) : params[i].name);
+        const Probe& p = *probe_->probe;
+        std::string where = p.kind == ProbeKind::Tracepoint ? "tracepoint " + p.category + ":" + p.event : probe_->signature.symbol + "()";
+        Diagnostic& d = error(e, fmt::format("'{}' is neither an argument of {} nor a kernel enumerator", e.name, where));
+        std::vector<std::string> candidates = names;
+        if (e.name.find('_') != std::string::npos) {
+            auto like = btf_.enumerators_like(e.name);
+            candidates.insert(candidates.end(), like.begin(), like.end());
+        }
+        std::string dym = did_you_mean(e.name, candidates);
+        if (!dym.empty()) d.hint(dym);
+        d.note(names.empty() ? where + " has no arguments" : fmt::format("arguments of {}: {}", where, join(names)));
+        return nullptr;
+    }
+    default: break;
+    }
+    error(e, fmt::format("internal error: unresolved name '{}'", e.name));
+    return nullptr;
+}
+
+TExprPtr Checker::check_member(const Expr& e)
+{
+    TExprPtr base = check(*e.kids[0]);
+    if (!base) return nullptr;
+    Type agg = base->type;
+    bool through = false;
+    if (agg.depth == 1 && btf_.is_struct_or_union(agg.pointee())) {
+        agg = agg.pointee();
+        through = true;
+    }
+    if (!btf_.is_struct_or_union(agg)) {
+        Diagnostic& d = error_at(e.name_range, e, fmt::format("cannot take member '{}' of '{}': it is not a struct or union", e.name,
+                                                            spell(base->type)));
+        if (base->type.depth > 1) d.hint("only one level of pointer is followed automatically; index it first: x[0].field");
+        return nullptr;
+    }
+    auto m = btf_.member(agg, e.name);
+    if (!m) {
+        Diagnostic& d = error_at(e.name_range, e, fmt::format("'{}' has no member '{}'", spell(agg), e.name));
+        std::string dym = did_you_mean(e.name, btf_.member_names(agg));
+        if (!dym.empty()) d.hint(dym);
+        return nullptr;
+    }
+    auto t = node(TKind::Member, m->type, e);
+    t->name = e.name;
+    t->through_pointer = through;
+    t->bitfield_size = m->bitfield_size;
+    t->kids.push_back(std::move(base));
+    return t;
+}
+
+TExprPtr Checker::check_index(const Expr& e)
+{
+    TExprPtr base = check(*e.kids[0]);
+    TExprPtr index = check(*e.kids[1]);
+    if (!base || !index) return nullptr;
+    Type element;
+    if (auto el = btf_.array_element(base->type)) element = *el;
+    else if (base->type.is_pointer() && !btf_.is_void(base->type.pointee()) && !btf_.is_func_proto(base->type.pointee()))
+        element = base->type.pointee();
+    else {
+        error(*e.kids[0], fmt::format("cannot index '{}': it is not an array or a pointer to data", spell(base->type)));
+        return nullptr;
+    }
+    if (!btf_.is_integer(index->type) && !btf_.is_enum(index->type)) {
+        error(*e.kids[1], fmt::format("an index must be an integer, not '{}'", spell(index->type)));
+        return nullptr;
+    }
+    auto t = node(TKind::Index, element, e);
+    t->kids.push_back(std::move(base));
+    t->kids.push_back(std::move(index));
+    return t;
+}
+
+TExprPtr Checker::check_unary(const Expr& e)
+{
+    TExprPtr operand = check(*e.kids[0]);
+    if (!operand) return nullptr;
+    const Type& ot = operand->type;
+    Type result;
+    if (e.unary_op == UnaryOp::Not) {
+        if (!btf_.is_scalar(ot)) {
+            error(e, fmt::format("'!' needs a number, enum or pointer, not '{}'", spell(ot)));
+            return nullptr;
+        }
+        result = Type::of(Builtin::S64);
+    } else {
+        if (!btf_.is_integer(ot) && !btf_.is_enum(ot)) {
+            error(e, fmt::format("'{}' needs an integer, not '{}'", spelling(e.unary_op), spell(ot)));
+            return nullptr;
+        }
+        result = widened(ot);
+    }
+    auto t = node(TKind::Unary, result, e);
+    t->unary_op = e.unary_op;
+    t->kids.push_back(std::move(operand));
+    return t;
+}
+
+TExprPtr Checker::check_binary(const Expr& e)
+{
+    TExprPtr lhs = check(*e.kids[0]);
+    TExprPtr rhs = check(*e.kids[1]);
+    if (!lhs || !rhs) return nullptr;
+    const Type &a = lhs->type, &b = rhs->type;
+    const BinaryOp op = e.binary_op;
+    auto numeric = [&](const Type& t) { return btf_.is_integer(t) || btf_.is_enum(t); };
+    auto bad = [&](const char* why) {
+        error(e, fmt::format("invalid operands to '{}' ('{}' and '{}'){}", spelling(op), spell(a), spell(b), why));
+        return nullptr;
+    };
+    Type result = Type::of(Builtin::S64);
+    switch (op) {
+    case BinaryOp::LogAnd:
+    case BinaryOp::LogOr:
+        if (!btf_.is_scalar(a) || !btf_.is_scalar(b)) return bad("");
+        break;
+    case BinaryOp::Lt:
+    case BinaryOp::Le:
+    case BinaryOp::Gt:
+    case BinaryOp::Ge:
+    case BinaryOp::Eq:
+    case BinaryOp::Ne:
+        if (btf_.is_struct_or_union(a) || btf_.is_struct_or_union(b) || btf_.is_array(a) || btf_.is_array(b))
+            return bad(": structs, unions and arrays cannot be compared; compare their fields");
+        if (!btf_.is_scalar(a) || !btf_.is_scalar(b)) return bad("");
+        break;
+    case BinaryOp::Add:
+    case BinaryOp::Sub:
+        if (a.is_pointer() && numeric(b)) {
+            if (btf_.is_void(a.pointee())) return bad(": arithmetic on 'void *' is not allowed; cast it first");
+            result = a;
+            break;
+        }
+        if (op == BinaryOp::Add && numeric(a) && b.is_pointer()) {
+            if (btf_.is_void(b.pointee())) return bad(": arithmetic on 'void *' is not allowed; cast it first");
+            result = b;
+            break;
+        }
+        if (op == BinaryOp::Sub && a.is_pointer() && b.is_pointer()) {
+            if (a != b) return bad(": both pointers must have the same type");
+            break;
+        }
+        [[fallthrough]];
+    default:
+        if (!numeric(a) || !numeric(b)) return bad("");
+        // Arithmetic is done in 64 bits; it is unsigned when an operand is a
+        // 64-bit unsigned value (C's usual conversions at that width).
+        if (op == BinaryOp::Shl || op == BinaryOp::Shr) result = widened(a);
+        else {
+            bool uns = (!btf_.is_signed(a) && btf_.size(a) == 8) || (!btf_.is_signed(b) && btf_.size(b) == 8);
+            result = Type::of(uns ? Builtin::U64 : Builtin::S64);
+        }
+    }
+    auto t = node(TKind::Binary, result, e);
+    t->binary_op = op;
+    t->kids.push_back(std::move(lhs));
+    t->kids.push_back(std::move(rhs));
+    return t;
+}
+
+TExprPtr Checker::check_cast(const Expr& e)
+{
+    TExprPtr operand = check(*e.kids[0]);
+    if (!operand) return nullptr;
+    const TypeRef& ref = e.type;
+    Type target;
+    if (ref.tag == TypeRef::Tag::Scalar) {
+        auto b = builtin_from_name(ref.name);
+        if (!b) {
+            error_at(ref.range, e, fmt::format("unknown scalar type '{}'", ref.name));
+            return nullptr;
+        }
+        target = Type::of(*b);
+    } else {
+        Btf::Tag tag = ref.tag == TypeRef::Tag::Struct ? Btf::Tag::Struct : ref.tag == TypeRef::Tag::Union ? Btf::Tag::Union : Btf::Tag::Enum;
+        auto found = btf_.find_tagged(tag, ref.name);
+        if (!found) {
+            const char* word = tag == Btf::Tag::Struct ? "struct" : tag == Btf::Tag::Union ? "union" : "enum";
+            Diagnostic& d = error_at(ref.range, e, fmt::format("unknown type '{} {}' in this kernel's BTF", word, ref.name));
+            std::string dym = did_you_mean(ref.name, btf_.tagged_names(tag));
+            if (!dym.empty()) d.hint(dym);
+            return nullptr;
+        }
+        target = *found;
+    }
+    target.depth = static_cast<std::uint8_t>(ref.pointers);
+    const Type& from = operand->type;
+    if (btf_.is_struct_or_union(target)) {
+        error_at(ref.range, e, fmt::format("cannot cast to the struct value '{}'", spell(target)))
+            .hint(fmt::format("cast to a pointer: ({} *)", spell(target)));
+        return nullptr;
+    }
+    bool from_ok = btf_.is_scalar(from) || (target.is_pointer() && btf_.is_array(from));
+    if (!from_ok) {
+        error(e, fmt::format("cannot cast '{}' to '{}'", spell(from), spell(target)));
+        return nullptr;
+    }
+    auto t = node(TKind::Cast, target, e);
+    t->kids.push_back(std::move(operand));
+    return t;
+}
+
+TExprPtr Checker::check_coalesce(const Expr& e)
+{
+    // Each alternative is tried against a scratch sink; the first without
+    // errors wins. If none does, every alternative's first error is shown.
+    Diagnostics* real = diags_;
+    std::vector<std::string> failures;
+    for (std::size_t i = 0; i < e.kids.size(); ++i) {
+        Diagnostics scratch;
+        diags_ = &scratch;
+        std::size_t before = errors_;
+        TExprPtr t = check(*e.kids[i]);
+        bool ok = t && errors_ == before;
+        errors_ = before;
+        diags_ = real;
+        if (ok) {
+            LineCol lc = sources_.file(e.range.file).line_col(e.range.begin);
+            probe_->choices.push_back(fmt::format("{}:{}: '??' took alternative {} of {}", lc.line, lc.col, i + 1, e.kids.size()));
+            return t;
+        }
+        const Diagnostic& first = scratch.all().empty() ? Diagnostic{} : scratch.all().front();
+        failures.push_back(fmt::format("alternative {} at {}: {}", i + 1, sources_.describe(first.range.valid() ? first.range : e.kids[i]->range),
+                                       first.message));
+    }
+    Diagnostic& d = error(e, "no alternative of '??' type-checks on this kernel");
+    for (const std::string& f : failures) d.note(f);
+    return nullptr;
+}
+
+std::optional<CaptureSchema> Checker::schema_for(const Binding& c, const TExpr& t)
+{
+    CaptureSchema s;
+    s.name = c.name;
+    const Type& ty = t.type;
+    if (btf_.is_char_array(ty)) {
+        s.kind = ValueKind::String;
+        s.size = std::min<std::uint32_t>(std::max<std::uint32_t>(btf_.array_length(ty), 1), 128);
+    } else if (ty.is_pointer()) {
+        s.kind = ValueKind::Pointer;
+    } else if (btf_.is_enum(ty)) {
+        s.kind = ValueKind::Enum;
+        s.enum_name = btf_.enum_name(ty);
+        s.enum_signed = btf_.is_signed(ty);
+    } else if (btf_.is_integer(ty)) {
+        s.kind = btf_.is_signed(ty) ? ValueKind::Signed : ValueKind::Unsigned;
+    } else {
+        Diagnostic& d = report_at(*diags_, sources_, Severity::Error, c.expr->range, c.expr->expansion,
+                                  fmt::format("capture '{}' is a '{}'; a capture must be a number, enum, pointer or char array", c.name, spell(ty)));
+        ++errors_;
+        if (btf_.is_struct_or_union(ty)) d.hint("capture one of its fields");
+        return std::nullopt;
+    }
+    return s;
+}
+
+TypedRule Checker::check_rule(const RuleDecl& r)
+{
+    TypedRule out;
+    out.decl = &r;
+    rule_ = &r;
+
+    // Captures are evaluated dependencies first (the resolver ruled out cycles).
+    const std::size_t n = r.captures.size();
+    std::vector<int> state(n, 0);
+    std::function<void(std::size_t)> visit = [&](std::size_t i) {
+        if (state[i]) return;
+        state[i] = 1;
+        std::function<void(const Expr&)> walk = [&](const Expr& e) {
+            if (e.kind == ExprKind::Ident && e.ident == IdentKind::Capture)
+                for (std::size_t j = 0; j < n; ++j)
+                    if (r.captures[j].name == e.name && state[j] == 0) visit(j);
+            for (const ExprPtr& k : e.kids) walk(*k);
+        };
+        if (r.captures[i].expr) walk(*r.captures[i].expr);
+        out.capture_order.push_back(i);
+    };
+    for (std::size_t i = 0; i < n; ++i) visit(i);
+
+    std::vector<std::optional<CaptureSchema>> schemas(n);
+    for (const Probe& p : r.probes) {
+        TypedProbe tp;
+        tp.probe = &p;
+        probe_ = &tp;
+        if (!signature_for(tp, r)) {
+            out.probes.push_back(std::move(tp));
+            continue;
+        }
+        std::size_t errors_before = errors_;
+        capture_types_.assign(n, std::nullopt);
+        tp.captures.resize(n);
+        for (std::size_t i : out.capture_order) {
+            const Binding& c = r.captures[i];
+            if (!c.expr) continue;
+            TExprPtr t = check(*c.expr);
+            if (!t) continue;
+            auto s = schema_for(c, *t);
+            if (!s) continue;
+            capture_types_[i] = t->type;
+            tp.captures[i] = std::move(t);
+            // One event layout per rule: the probes must agree on each capture.
+            if (!schemas[i]) {
+                schemas[i] = s;
+            } else if (schemas[i]->kind != s->kind || schemas[i]->enum_name != s->enum_name) {
+                bool ints = (schemas[i]->kind == ValueKind::Signed || schemas[i]->kind == ValueKind::Unsigned) &&
+                            (s->kind == ValueKind::Signed || s->kind == ValueKind::Unsigned);
+                if (ints) {
+                    schemas[i]->kind = ValueKind::Signed;
+                } else {
+                    report_at(*diags_, sources_, Severity::Error, c.expr->range, c.expr->expansion,
+                              fmt::format("capture '{}' is {} at '{}' but {} at '{}'", c.name, value_kind_name(s->kind),
+                                          p.spelling(), value_kind_name(schemas[i]->kind), r.probes.front().spelling()))
+                        .hint("cast it to one type, e.g. (u64)");
+                    ++errors_;
+                }
+            } else if (s->kind == ValueKind::String) {
+                schemas[i]->size = std::max(schemas[i]->size, s->size);
+            }
+        }
+        if (r.condition) {
+            tp.condition = check(*r.condition);
+            if (tp.condition && !btf_.is_scalar(tp.condition->type)) {
+                report_at(*diags_, sources_, Severity::Error, r.condition->range, r.condition->expansion,
+                          fmt::format("a condition must be a number, enum or pointer, not '{}'", spell(tp.condition->type)));
+                ++errors_;
+            }
+        }
+        if (r.packet) {
+            tp.packet = check(*r.packet);
+            if (tp.packet) {
+                auto skb = btf_.find_tagged(Btf::Tag::Struct, "sk_buff");
+                Type want = skb ? *skb : Type{};
+                want.depth = 1;
+                if (!skb || tp.packet->type != want) {
+                    Diagnostic& d = report_at(*diags_, sources_, Severity::Error, r.packet->range, r.packet->expansion,
+                                              fmt::format("'packet' needs a 'struct sk_buff *', not '{}'", spell(tp.packet->type)));
+                    ++errors_;
+                    for (std::size_t i = 0; i < tp.signature.params.size(); ++i)
+                        if (tp.signature.params[i].type == want) {
+                            d.hint(fmt::format("did you mean 'packet {}'?", tp.signature.params[i].name));
+                            break;
+                        }
+                }
+            }
+        }
+        tp.available = errors_ == errors_before;
+        if (!tp.available) tp.skip_reason = "does not type-check";
+        out.probes.push_back(std::move(tp));
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        CaptureSchema fallback;  // a capture that failed everywhere: its error was reported
+        fallback.name = r.captures[i].name;
+        out.captures.push_back(schemas[i].value_or(fallback));
+    }
+    out.skipped = std::none_of(out.probes.begin(), out.probes.end(), [](const TypedProbe& p) { return p.available; });
+    probe_ = nullptr;
+    return out;
+}
+
+}  // namespace
+
+std::vector<TypedRule> type_check(const std::vector<const RuleDecl*>& rules, const Btf& btf, const SourceManager& sources,
+                                  Diagnostics& diags, TypeCheckOptions options)
+{
+    Checker checker(btf, sources, diags, options);
+    std::vector<TypedRule> out;
+    for (const RuleDecl* r : rules) {
+        if (r->is_monitor) continue;
+        if (diags.at_limit()) {
+            diags.stopped_at_limit();
+            break;
+        }
+        out.push_back(checker.check_rule(*r));
+    }
+    return out;
+}
+
+}  // namespace rtd
