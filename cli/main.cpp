@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fnmatch.h>
 #include <filesystem>
+#include <fstream>
+#include <regex>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -15,14 +18,19 @@
 
 #include "compiler/ast_dump.h"
 #include "compiler/btf.h"
+#include "compiler/codegen.h"
 #include "compiler/frontend.h"
 #include "compiler/typecheck.h"
+#include "runtime/bpf_compiler.h"
+#include "runtime/bpf_loader.h"
+#include "runtime/embedded_headers.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
 constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
 constexpr int kExitBadInput = 2;
 
 enum class Color { Auto, Always, Never };
@@ -69,6 +77,7 @@ struct CheckOptions {
     bool strict = false;
     bool dump_ast = false;
     bool dump_types = false;
+    bool load = false;
 };
 
 // The BTF rules are checked against: --btf FILE, else the running kernel's.
@@ -93,8 +102,87 @@ std::unique_ptr<rtd::Btf> load_btf(const std::string& requested, rtd::Diagnostic
     return btf;
 }
 
+// Where a clang error on generated code points: the rule whose section of
+// the generated file holds the line ("/* rule N: id */" markers).
+std::string rule_at_generated_line(const std::string& source, const std::string& diagnostics)
+{
+    auto at = diagnostics.find("rules.bpf.c:");
+    if (at == std::string::npos) return "unknown";
+    unsigned line = std::strtoul(diagnostics.c_str() + at + 12, nullptr, 10);
+    std::string rule = "the shared prelude";
+    unsigned n = 1;
+    for (std::size_t pos = 0; pos < source.size() && n <= line; ++n) {
+        std::size_t nl = source.find('\n', pos);
+        std::string_view text(source.data() + pos, (nl == std::string::npos ? source.size() : nl) - pos);
+        if (text.rfind("/* rule ", 0) == 0) rule = std::string(text.substr(text.find(':') + 2, text.size() - text.find(':') - 5));
+        if (nl == std::string::npos) break;
+        pos = nl + 1;
+    }
+    return rule;
+}
+
+// check --load: compile in process and load every program of every attach
+// form into the running kernel's verifier (nothing is attached).
+int load_programs(const rtd::CompiledRuleSet& set, const rtd::Btf& btf)
+{
+    rtd::BpfCompiler compiler(btf.raw(), rtd::embedded_templates(), rtd::BpfCompiler::default_cache_dir());
+    rtd::CompileResult built = compiler.compile(set.source);
+    if (!built.ok) {
+        std::string saved = (fs::temp_directory_path() / fmt::format("rtrace-drop-{}.bpf.c", getpid())).string();
+        std::ofstream(saved) << set.source;
+        std::cerr << fmt::format("rtrace-drop: internal error: clang rejected the code generated for rule '{}' (saved as {})\n{}",
+                                 rule_at_generated_line(set.source, built.diagnostics), saved, built.diagnostics);
+        return kExitFailure;
+    }
+    std::vector<std::string> layout = rtd::check_event_layout(built.object, set);
+    for (const std::string& problem : layout) std::cerr << "rtrace-drop: internal error: " << problem << '\n';
+    if (!layout.empty()) return kExitFailure;
+
+    std::vector<std::string> names;
+    for (const rtd::ProbePlan& p : set.probes)
+        for (const rtd::AttachMethod& m : p.methods)
+            for (const rtd::ProgramSpec& s : m.programs) names.push_back(s.name);
+    rtd::VerifyReport report = rtd::verify_programs(built.object, names);
+    if (!report.open_error.empty()) {
+        std::cerr << "rtrace-drop: error: " << report.open_error << '\n';
+        return kExitFailure;
+    }
+    std::cout << fmt::format("compiled {} programs{}\n", names.size(), built.cached ? " (cached)" : "");
+    bool all_usable = true;
+    for (const rtd::ProbePlan& p : set.probes) {
+        const std::string& rule = set.rules[p.rule].id;
+        if (!p.available) {
+            std::cout << fmt::format("{} {}: skipped ({})\n", rule, p.spelling, p.skip_reason);
+            continue;
+        }
+        bool usable = false;
+        for (const rtd::AttachMethod& m : p.methods) {
+            std::string result = "loaded";
+            for (const rtd::ProgramSpec& s : m.programs) {
+                const rtd::ProgramLoad* r = report.find(s.name);
+                if (r && !r->loaded) {
+                    result = fmt::format("{}: {}", s.name, rtd::describe_load_error(r->error));
+                    if (!r->log_tail.empty()) result += "\n      verifier: " + std::regex_replace(r->log_tail, std::regex("\n"), "\n      verifier: ");
+                    break;
+                }
+            }
+            usable = usable || result == "loaded";
+            std::cout << fmt::format("{} {}: {} {}\n", rule, p.spelling, rtd::attach_form_name(m.form), result);
+        }
+        if (!usable) {
+            all_usable = false;
+            std::cerr << fmt::format("rtrace-drop: error: no attach form of rule '{}' probe '{}' loads into this kernel\n", rule, p.spelling);
+        }
+    }
+    return all_usable ? kExitOk : kExitFailure;
+}
+
 int run_check(const CheckOptions& opt, bool color)
 {
+    if (opt.load && !opt.btf.empty()) {
+        std::cerr << "rtrace-drop: error: --load uses the running kernel's BTF; it cannot be combined with --btf\n";
+        return kExitBadInput;
+    }
     rtd::Frontend frontend(search_paths());
     bool ok = frontend.load(opt.paths);
     rtd::Diagnostics& diags = frontend.diagnostics();
@@ -131,6 +219,94 @@ int run_check(const CheckOptions& opt, bool color)
     if (skipped) std::cout << "; " << skipped << " skipped on this kernel";
     if (diags.warning_count()) std::cout << " (" << plural(diags.warning_count(), "warning") << ")";
     std::cout << '\n';
+    if (opt.load) {
+        if (!btf) {
+            std::cerr << "rtrace-drop: error: --load needs the running kernel's BTF\n";
+            return kExitFailure;
+        }
+        if (typed.empty()) return kExitOk;
+        return load_programs(rtd::emit_c(frontend.rules(), typed, *btf, frontend.sources()), *btf);
+    }
+    return kExitOk;
+}
+
+struct ExplainOptions {
+    std::vector<std::string> targets;  // files, folders, or rule ids / globs
+    std::string btf;
+    bool manifest = false;
+};
+
+// The shipped packs: next to an installed binary, else the source tree's.
+std::string shipped_rules_dir()
+{
+    std::error_code ec;
+    fs::path installed = executable_dir() / "../share/rtrace-drop/rules";
+    if (fs::is_directory(installed, ec)) return installed.lexically_normal().string();
+    return RTD_SOURCE_DIR "/rules";
+}
+
+int run_explain(const ExplainOptions& opt, bool color)
+{
+    // Arguments that name files or folders are loaded; the others select
+    // rules by id or glob among what is loaded (the shipped packs if no
+    // file is named).
+    std::vector<std::string> paths, patterns;
+    for (const std::string& t : opt.targets) {
+        std::error_code ec;
+        (fs::exists(t, ec) ? paths : patterns).push_back(t);
+    }
+    if (paths.empty()) paths.push_back(shipped_rules_dir());
+    rtd::Frontend frontend(search_paths());
+    bool ok = frontend.load(paths);
+    rtd::Diagnostics& diags = frontend.diagnostics();
+    std::unique_ptr<rtd::Btf> btf;
+    std::vector<const rtd::RuleDecl*> selected;
+    for (const rtd::RuleDecl* r : frontend.rules()) {
+        bool match = patterns.empty();
+        for (const std::string& p : patterns) match = match || fnmatch(p.c_str(), r->id.c_str(), 0) == 0;
+        if (match) selected.push_back(r);
+    }
+    if (ok && selected.empty())
+        diags.error_in("rtrace-drop", patterns.empty() ? "no rules to explain" : "no rule matches " + patterns.front());
+    std::vector<rtd::TypedRule> typed;
+    if (ok && !diags.has_errors()) {
+        btf = load_btf(opt.btf, diags);
+        if (!btf && !diags.has_errors()) diags.error_in(kKernelBtf, "explain needs BTF to generate code: give --btf FILE");
+        if (btf) typed = rtd::type_check(selected, *btf, frontend.sources(), diags, {});
+    }
+    diags.render(std::cerr, frontend.sources(), color);
+    if (diags.has_errors()) return kExitBadInput;
+
+    rtd::CompiledRuleSet set = rtd::emit_c(selected, typed, *btf, frontend.sources());
+    if (opt.manifest) {
+        std::cout << set.manifest_json() << '\n';
+        return kExitOk;
+    }
+    for (const rtd::RuleEntry& r : set.rules) {
+        std::cout << fmt::format("{} {} ({}:{}){}\n", r.is_monitor ? "monitor" : "rule", r.id, r.file, r.line,
+                                 r.is_monitor ? ": evaluated in user space" : r.skipped ? ": skipped on this kernel" : "");
+        if (r.is_monitor || r.skipped) continue;
+        std::string fields;
+        for (const rtd::EventField& f : r.event.fields)
+            fields += fmt::format("{}{} {}@{}", fields.empty() ? "" : ", ", f.name, rtd::value_kind_name(f.kind), f.offset);
+        std::cout << fmt::format("  event struct {} ({} bytes){}{}\n", r.event.struct_name, r.event.size, fields.empty() ? "" : ": ", fields);
+    }
+    for (const rtd::ProbePlan& p : set.probes) {
+        std::cout << fmt::format("  {} probe {}", set.rules[p.rule].id, p.spelling);
+        if (!p.available) {
+            std::cout << fmt::format(": skipped ({})\n", p.skip_reason);
+            continue;
+        }
+        std::cout << fmt::format(" -> {}\n", p.symbol);
+        for (const std::string& c : p.choices) std::cout << "    " << c << '\n';
+        for (std::size_t i = 0; i < p.methods.size(); ++i) {
+            std::string progs;
+            for (const rtd::ProgramSpec& s : p.methods[i].programs)
+                progs += fmt::format("{}{} {}/{}", progs.empty() ? "" : " + ", s.name, rtd::attach_form_name(s.form), s.target);
+            std::cout << fmt::format("    {} {}: {}\n", i == 0 ? "attach" : "else  ", rtd::attach_form_name(p.methods[i].form), progs);
+        }
+    }
+    std::cout << "\n" << set.source;
     return kExitOk;
 }
 
@@ -162,8 +338,21 @@ int main(int argc, char** argv)
     check_cmd->add_flag("--strict", check.strict, "A function or tracepoint missing from the kernel is an error, not a warning");
     check_cmd->add_flag("--dump-ast", check.dump_ast, "Print each resolved rule as an S-expression");
     check_cmd->add_flag("--dump-types", check.dump_types, "Print each rule's typed expressions, probe by probe");
+    check_cmd->add_flag("--load", check.load,
+                        "Also compile the rules and load every program into the running kernel's verifier, without "
+                        "attaching; report which attach forms the kernel accepts (needs root)");
     check_cmd->footer("Rules are type-checked against " + std::string(kKernelBtf) +
-                      " unless --btf is given.\nExit status: 0 when every file is valid, 2 on any error.");
+                      " unless --btf is given.\nExit status: 0 when every file is valid, 2 on any error in the rules, 1 when --load finds "
+                      "a probe no attach form of which loads.");
+
+    ExplainOptions explain;
+    CLI::App* explain_cmd = app.add_subcommand(
+        "explain", "Print the BPF C generated for rules, with the attach methods and '??' choices for this kernel");
+    explain_cmd->add_option("targets", explain.targets, "rule files or folders, and/or rule ids or globs (e.g. 'tcp.*')")
+        ->type_name("RULE_OR_FILE");
+    explain_cmd->add_option("--btf", explain.btf, "Generate for this BTF instead of the running kernel's")->type_name("FILE");
+    explain_cmd->add_flag("--manifest", explain.manifest, "Print the event layout manifest (JSON) instead of the C");
+    explain_cmd->footer("Without a file, rule ids are looked up in the shipped packs.");
 
     try {
         app.parse(argc, argv);
@@ -180,5 +369,6 @@ int main(int argc, char** argv)
 
     bool use_color = color == Color::Always || (color == Color::Auto && isatty(STDERR_FILENO));
     if (check_cmd->parsed()) return run_check(check, use_color);
+    if (explain_cmd->parsed()) return run_explain(explain, use_color);
     return kExitBadInput;
 }

@@ -319,15 +319,17 @@ void Btf::index() const
     if (indexed_) return;
     indexed_ = true;
     const std::uint32_t n = btf__type_cnt(btf_);
+    funcs_.reserve(n / 2);
+    enumerators_.reserve(n / 2);
     for (std::uint32_t id = 1; id < n; ++id) {
         const struct btf_type* bt = type_at(btf_, id);
         if (btf_is_func(bt)) {
-            std::string name = name_of(btf_, bt);
+            std::string_view name = btf__name_by_offset(btf_, bt->name_off);
             if (funcs_.emplace(name, id).second) func_names_.push_back(name);
         } else if (btf_is_enum(bt)) {
             const struct btf_enum* e = btf_enum(bt);
             for (int i = 0; i < btf_vlen(bt); ++i, ++e) {
-                std::string name = btf__name_by_offset(btf_, e->name_off);
+                std::string_view name = btf__name_by_offset(btf_, e->name_off);
                 // Sign-extend 32-bit values of signed enums; others are unsigned.
                 std::uint64_t v = btf_kflag(bt) ? static_cast<std::uint64_t>(static_cast<std::int64_t>(e->val))
                                                 : static_cast<std::uint32_t>(e->val);
@@ -336,7 +338,7 @@ void Btf::index() const
         } else if (btf_is_enum64(bt)) {
             const struct btf_enum64* e = btf_enum64(bt);
             for (int i = 0; i < btf_vlen(bt); ++i, ++e) {
-                std::string name = btf__name_by_offset(btf_, e->name_off);
+                std::string_view name = btf__name_by_offset(btf_, e->name_off);
                 if (enumerators_.emplace(name, std::make_pair(id, btf_enum64_value(e))).second)
                     enumerator_names_.push_back(name);
             }
@@ -367,15 +369,16 @@ std::optional<Btf::Signature> Btf::function(const std::string& name) const
     auto it = funcs_.find(name);
     if (it == funcs_.end()) {
         // GCC clones keep the name with a suffix: foo.isra.0, foo.constprop.0, foo.cold.
-        auto lo = std::lower_bound(func_names_.begin(), func_names_.end(), name + ".");
-        for (; lo != func_names_.end() && lo->rfind(name + ".", 0) == 0; ++lo)
-            if (is_clone_suffix(lo->substr(name.size()))) {
+        const std::string prefix = name + ".";
+        auto lo = std::lower_bound(func_names_.begin(), func_names_.end(), std::string_view(prefix));
+        for (; lo != func_names_.end() && lo->substr(0, prefix.size()) == prefix; ++lo)
+            if (is_clone_suffix(std::string(lo->substr(name.size())))) {
                 it = funcs_.find(*lo);
                 break;
             }
         if (it == funcs_.end()) return std::nullopt;
     }
-    return signature(type_at(btf_, it->second)->type, it->first, false);
+    return signature(type_at(btf_, it->second)->type, std::string(it->first), false);
 }
 
 std::optional<Btf::Signature> Btf::tracepoint(const std::string& event) const
@@ -384,7 +387,7 @@ std::optional<Btf::Signature> Btf::tracepoint(const std::string& event) const
     // The kernel's tracepoint stubs carry the argument names; the
     // btf_trace_<event> typedef has the types only.
     for (const std::string& stub : {"__bpf_trace_" + event, "__probestub_" + event}) {
-        auto it = funcs_.find(stub);
+        auto it = funcs_.find(std::string_view(stub));
         if (it != funcs_.end()) return signature(type_at(btf_, it->second)->type, event, true);
     }
     __s32 id = btf__find_by_name_kind(btf_, ("btf_trace_" + event).c_str(), BTF_KIND_TYPEDEF);
@@ -397,13 +400,14 @@ std::optional<Btf::Signature> Btf::tracepoint(const std::string& event) const
 const std::vector<std::string>& Btf::function_names() const
 {
     index();
-    return func_names_;
+    if (func_name_copies_.empty()) func_name_copies_.assign(func_names_.begin(), func_names_.end());
+    return func_name_copies_;
 }
 
 std::optional<Btf::Enumerator> Btf::enumerator(const std::string& name) const
 {
     index();
-    auto it = enumerators_.find(name);
+    auto it = enumerators_.find(std::string_view(name));
     if (it == enumerators_.end()) return std::nullopt;
     return Enumerator{Type{it->second.first, Builtin::None, 0, 0}, it->second.second};
 }
@@ -414,8 +418,8 @@ std::vector<std::string> Btf::enumerators_like(const std::string& name) const
     std::size_t cut = name.rfind('_');
     std::string prefix = cut == std::string::npos ? name.substr(0, 1) : name.substr(0, cut + 1);
     std::vector<std::string> out;
-    for (const std::string& e : enumerator_names_)
-        if (e.rfind(prefix, 0) == 0) out.push_back(e);
+    for (std::string_view e : enumerator_names_)
+        if (e.substr(0, prefix.size()) == prefix) out.emplace_back(e);
     std::sort(out.begin(), out.end());
     return out;
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -118,10 +119,12 @@ private:
     std::string path_;
     // Name indexes, built on first use.
     mutable bool indexed_ = false;
-    mutable std::unordered_map<std::string, std::uint32_t> funcs_;
-    mutable std::vector<std::string> func_names_;
-    mutable std::unordered_map<std::string, std::pair<std::uint32_t, std::uint64_t>> enumerators_;
-    mutable std::vector<std::string> enumerator_names_;
+    // Keys point into the BTF's string section, which lives as long as we do.
+    mutable std::unordered_map<std::string_view, std::uint32_t> funcs_;
+    mutable std::vector<std::string_view> func_names_;  // sorted
+    mutable std::vector<std::string> func_name_copies_;   // built on demand for suggestions
+    mutable std::unordered_map<std::string_view, std::pair<std::uint32_t, std::uint64_t>> enumerators_;
+    mutable std::vector<std::string_view> enumerator_names_;
 };
 
 }  // namespace rtd

@@ -185,6 +185,10 @@ TExprPtr Checker::check_ident(const Expr& e)
         for (std::size_t i = 0; i < params.size(); ++i) {
             std::string name = params[i].name.empty() ? fmt::format("arg{}", i) : params[i].name;
             if (name == e.name) {
+                if (btf_.is_struct_or_union(params[i].type)) {
+                    error(e, fmt::format("argument '{}' is a '{}' passed by value, which BPF cannot read", name, spell(params[i].type)));
+                    return nullptr;
+                }
                 auto t = node(TKind::Arg, params[i].type, e);
                 t->arg = static_cast<unsigned>(i);
                 t->name = name;

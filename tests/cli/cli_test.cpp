@@ -1,5 +1,7 @@
 // The rtrace-drop binary as a user runs it: exit codes, output, environment.
 #include <gtest/gtest.h>
+
+#include "tests/kernel_support.h"
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -174,6 +176,43 @@ TEST(Cli, UnreadableBtfIsBadInput)
     Result r = run({"check", "--btf", "no/such/vmlinux", "success/design_examples.rule"});
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.err.find("no/such/vmlinux: error: cannot read BTF: no such file"), std::string::npos) << r.err;
+}
+
+TEST(Cli, CheckLoadReportsAttachForms)
+{
+    RTD_NEED_KERNEL(rtd::test::have_kernel_btf(), "no usable /sys/kernel/btf/vmlinux");
+    RTD_NEED_KERNEL(rtd::test::have_root(), "loading BPF programs needs root");
+    Result r = run({"check", "--load", RTD_SOURCE_DIR "/examples/design.rule"}, {"XDG_CACHE_HOME=/tmp/rtd-cli-cache"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("tcp.syn_queue_full kprobe:tcp_conn_request: kprobe loaded"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("tcp.listen_overflow tracepoint:skb:kfree_skb: tp_btf loaded"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("ip.iptables_drop kretprobe:ipt_do_table: kretprobe loaded"), std::string::npos) << r.out;
+    // Trampolines: loaded where the kernel allows them, refused (EPERM) here.
+    EXPECT_TRUE(r.out.find("fentry loaded") != std::string::npos || r.out.find("fentry rtd_0_0_fe: refused (EPERM)") != std::string::npos)
+        << r.out;
+    Result with_btf = run({"check", "--load", "--btf", RTD_FIXTURE_BTF, "success/design_examples.rule"});
+    EXPECT_EQ(with_btf.status, 2);
+}
+
+TEST(Cli, ExplainPrintsGeneratedCAndPlan)
+{
+    Result r = run({"explain", "--btf", RTD_FIXTURE_BTF, "codegen/kretprobe_stash.rule", "gen.iptables_drop"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("rule gen.iptables_drop (codegen/kretprobe_stash.rule:3)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("'??' took alternative 1 of 2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("attach fexit: rtd_0_0_fx fexit/ipt_do_table"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("else   kretprobe: rtd_0_0_ke kprobe/ipt_do_table + rtd_0_0_kr kretprobe/ipt_do_table"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("SEC(\"kretprobe/ipt_do_table\")"), std::string::npos);
+    EXPECT_EQ(r.out.find("gen.rp_filter"), std::string::npos);  // not selected
+
+    Result manifest = run({"explain", "--manifest", "--btf", RTD_FIXTURE_BTF, "codegen/kretprobe_stash.rule"});
+    EXPECT_EQ(manifest.status, 0) << manifest.err;
+    EXPECT_NE(manifest.out.find("\"struct\": \"rtd_ev_0\""), std::string::npos) << manifest.out;
+
+    Result none = run({"explain", "--btf", RTD_FIXTURE_BTF, "codegen/kretprobe_stash.rule", "no.such.rule"});
+    EXPECT_EQ(none.status, 2);
+    EXPECT_NE(none.err.find("no rule matches no.such.rule"), std::string::npos) << none.err;
 }
 
 }  // namespace

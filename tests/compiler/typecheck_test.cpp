@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "compiler/ast_dump.h"
+#include "compiler/codegen.h"
 #include "compiler/typecheck.h"
 #include "tests/compiler/test_util.h"
 
@@ -251,6 +252,95 @@ TEST(TypeCheck, EnoughErrorCases)
 {
     auto files = typecheck_files();
     EXPECT_GE(std::count_if(files.begin(), files.end(), [](const std::string& f) { return f.rfind("warn_", 0) != 0; }), 25);
+}
+
+// A few golden files of generated C, against the fixture BTF only so kernel
+// upgrades never rewrite them. The tests that matter compile and load.
+std::vector<std::string> codegen_files()
+{
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(RTD_TEST_DATA "/codegen"))
+        if (e.path().extension() == ".rule") out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+class CodegenGolden : public testing::TestWithParam<std::string> {};
+
+TEST_P(CodegenGolden, GeneratedCMatches)
+{
+    fs::path old = fs::current_path();
+    fs::current_path(RTD_TEST_DATA);
+    test::Checked front = test::check_paths({"codegen/" + GetParam()});
+    fs::current_path(old);
+    ASSERT_TRUE(front.ok) << front.diagnostics;
+    Diagnostics& d = front.frontend->diagnostics();
+    auto typed = type_check(front.rules(), fixture(), front.frontend->sources(), d);
+    ASSERT_FALSE(d.has_errors()) << d.render(front.frontend->sources());
+    CompiledRuleSet set = emit_c(front.rules(), typed, fixture(), front.frontend->sources());
+    std::string expected = RTD_TEST_DATA "/codegen/" + fs::path(GetParam()).replace_extension(".bpf.c").string();
+    if (std::getenv("RTRACE_DROP_UPDATE_GOLDEN")) {
+        std::ofstream(expected, std::ios::binary) << set.source;
+        return;
+    }
+    ASSERT_TRUE(fs::exists(expected)) << expected << " is missing; run `make golden` and review it";
+    EXPECT_EQ(test::read_file(expected), set.source);
+}
+
+INSTANTIATE_TEST_SUITE_P(Codegen, CodegenGolden, testing::ValuesIn(codegen_files()),
+                         [](const testing::TestParamInfo<std::string>& i) { return fs::path(i.param).stem().string(); });
+
+TEST(Codegen, AttachPlanAndLayout)
+{
+    Typed t = type_text("rule t.r {\n layer l3\n probe kretprobe:ipt_do_table, tracepoint:skb:kfree_skb, kprobe:nope\n"
+                        " capture s = skb.len\n capture d = skb.dev.name\n packet skb\n stack\n}\n"
+                        "monitor t.m {\n layer l1\n source link:rx_dropped\n drop if delta > 0\n}\n");
+    ASSERT_TRUE(t.ok) << t.diagnostics;
+    CompiledRuleSet set = emit_c(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
+    ASSERT_EQ(set.rules.size(), 2u);
+    const EventSchema& ev = set.rules[0].event;
+    EXPECT_EQ(ev.struct_name, "rtd_ev_0");
+    EXPECT_EQ(ev.packet_offset, 64u);
+    EXPECT_EQ(ev.stack_offset, 136u);
+    ASSERT_EQ(ev.fields.size(), 2u);
+    EXPECT_EQ(ev.fields[0].offset, 400u);
+    EXPECT_EQ(ev.fields[1].offset, 408u);
+    EXPECT_EQ(ev.fields[1].kind, ValueKind::String);
+    EXPECT_EQ(ev.fields[1].size, 16u);
+    EXPECT_EQ(ev.size, 424u);
+    EXPECT_TRUE(set.rules[1].is_monitor);
+
+    ASSERT_EQ(set.probes.size(), 3u);
+    const ProbePlan& ret = set.probes[0];
+    ASSERT_EQ(ret.methods.size(), 2u);
+    EXPECT_EQ(ret.methods[0].form, AttachForm::Fexit);
+    EXPECT_EQ(ret.methods[1].form, AttachForm::Kretprobe);
+    ASSERT_EQ(ret.methods[1].programs.size(), 2u);  // entry stash + return
+    EXPECT_EQ(ret.methods[1].programs[0].name, "rtd_0_0_ke");
+    EXPECT_EQ(ret.methods[1].programs[0].form, AttachForm::Kprobe);
+    EXPECT_EQ(set.probes[1].methods[0].form, AttachForm::TpBtf);
+    EXPECT_EQ(set.probes[1].methods[1].form, AttachForm::RawTp);
+    EXPECT_FALSE(set.probes[2].available);
+    EXPECT_TRUE(set.probes[2].methods.empty());
+    EXPECT_NE(set.source.find("#define RTD_STASH 1"), std::string::npos);
+    EXPECT_EQ(set.source.find("nope"), std::string::npos);
+
+    std::string manifest = set.manifest_json();
+    EXPECT_NE(manifest.find("\"struct\": \"rtd_ev_0\""), std::string::npos) << manifest;
+    EXPECT_NE(manifest.find("\"skip_reason\": \"function nope not in kernel BTF\""), std::string::npos);
+}
+
+TEST(Codegen, NothingFromRuleTextReachesTheC)
+{
+    // Capture names, messages and ids are not pasted into C; only generated
+    // names and BTF-validated identifiers are.
+    Typed t = type_text("rule evil.x {\n layer l4\n probe kprobe:tcp_conn_request\n capture while = sk.sk_rcvbuf\n"
+                        " message \"*/ #include </etc/passwd> {while}\"\n}\n");
+    ASSERT_TRUE(t.ok) << t.diagnostics;
+    CompiledRuleSet set = emit_c(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
+    EXPECT_EQ(set.source.find("passwd"), std::string::npos);
+    EXPECT_EQ(set.source.find("while ="), std::string::npos);
+    EXPECT_NE(set.source.find("__s64 c0; /* while: signed */"), std::string::npos) << set.source;
 }
 
 }  // namespace

@@ -1,0 +1,182 @@
+/* What every generated program stands on: maps, counters, the event
+ * header, packet decoding and the arithmetic BPF lacks. The generated file
+ * defines RTD_RULES (rule table size) and RTD_STASH (kretprobe programs in
+ * kprobe form need the argument stash) before including this. */
+#ifndef RTD_BPF_H
+#define RTD_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "rtd_event.h"
+
+#ifndef RTD_RULES
+#error "RTD_RULES must be defined by the generated program"
+#endif
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Events to user space. The runtime may resize it before loading. */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1 << 22);
+} rtd_events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, RTD_RULES);
+    __type(key, __u32);
+    __type(value, struct rtd_counter);
+} rtd_counts SEC(".maps");
+
+#if RTD_STASH
+/* Entry arguments of kretprobe rules attached as kprobe + kretprobe,
+ * by thread and probe. A nested call of the same function in one thread
+ * overwrites its entry (the outer return then sees the inner arguments). */
+struct rtd_stash_key {
+    __u64 pid_tgid;
+    __u32 probe;
+    __u32 pad;
+};
+struct rtd_stash_args {
+    __u64 arg[5];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct rtd_stash_key);
+    __type(value, struct rtd_stash_args);
+} rtd_stash SEC(".maps");
+
+static __always_inline void rtd_stash_put(__u32 probe, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
+{
+    struct rtd_stash_key key = {bpf_get_current_pid_tgid(), probe, 0};
+    struct rtd_stash_args args = {{a0, a1, a2, a3, a4}};
+    bpf_map_update_elem(&rtd_stash, &key, &args, BPF_ANY);
+}
+
+/* Copies the stashed arguments out and forgets them; 0 if none. */
+static __always_inline int rtd_stash_take(__u32 probe, struct rtd_stash_args *out)
+{
+    struct rtd_stash_key key = {bpf_get_current_pid_tgid(), probe, 0};
+    struct rtd_stash_args *args = bpf_map_lookup_elem(&rtd_stash, &key);
+    if (!args)
+        return 0;
+    *out = *args;
+    bpf_map_delete_elem(&rtd_stash, &key);
+    return 1;
+}
+#endif
+
+static __always_inline struct rtd_counter *rtd_counter(__u32 rule)
+{
+    return bpf_map_lookup_elem(&rtd_counts, &rule);
+}
+
+/* BPF (before ISA v4) has no signed division: divide magnitudes. As the
+ * BPF instructions do, x / 0 is 0 and x % 0 is x. */
+static __always_inline __s64 rtd_sdiv(__s64 a, __s64 b)
+{
+    if (b == 0)
+        return 0;
+    __u64 ua = a < 0 ? -(__u64)a : (__u64)a;
+    __u64 ub = b < 0 ? -(__u64)b : (__u64)b;
+    __u64 q = ua / ub;
+    return (a < 0) != (b < 0) ? -(__s64)q : (__s64)q;
+}
+
+static __always_inline __s64 rtd_smod(__s64 a, __s64 b)
+{
+    if (b == 0)
+        return a;
+    __u64 ua = a < 0 ? -(__u64)a : (__u64)a;
+    __u64 ub = b < 0 ? -(__u64)b : (__u64)b;
+    __u64 r = ua % ub;
+    return a < 0 ? -(__s64)r : (__s64)r;
+}
+
+static __always_inline void rtd_fill_header(struct rtd_event_header *h, __u32 rule, __u16 probe)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+    h->time_ns = bpf_ktime_get_ns();
+    h->rule = rule;
+    h->probe = probe;
+    h->pid = id >> 32;
+    h->tid = (__u32)id;
+    h->cpu = bpf_get_smp_processor_id();
+    h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+    bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Best-effort decoding of an skb's IPv4/IPv6 and TCP/UDP/ICMP headers.
+ * Protocol header layouts are ABI, so they are read at fixed offsets; only
+ * the kernel's own structs go through CO-RE. */
+static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_event_header *h, struct sk_buff *skb)
+{
+    struct net_device *dev;
+    unsigned char *head;
+    __u16 nh, th;
+    __u8 vihl = 0;
+
+    if (!skb)
+        return; /* NULL is a valid argument of some tracepoints */
+    h->flags |= RTD_EV_PACKET;
+    dev = BPF_CORE_READ(skb, dev);
+    head = BPF_CORE_READ(skb, head);
+    nh = BPF_CORE_READ(skb, network_header);
+    p->len = BPF_CORE_READ(skb, len);
+    p->mark = BPF_CORE_READ(skb, mark);
+    p->l3proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+    if (dev) {
+        p->ifindex = BPF_CORE_READ(dev, ifindex);
+        bpf_core_read_str(p->dev, sizeof(p->dev), &dev->name);
+        h->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+    } else {
+        struct sock *sk = BPF_CORE_READ(skb, sk);
+        if (sk)
+            h->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+    }
+    if (!head || nh == (__u16)~0U)
+        return; /* no network header yet */
+    if (bpf_probe_read_kernel(&vihl, 1, head + nh))
+        return;
+    if ((vihl >> 4) == 4) {
+        __u16 frag = 0;
+        p->family = 2;
+        bpf_probe_read_kernel(&p->proto, 1, head + nh + 9);
+        bpf_probe_read_kernel(p->saddr, 4, head + nh + 12);
+        bpf_probe_read_kernel(p->daddr, 4, head + nh + 16);
+        bpf_probe_read_kernel(&frag, 2, head + nh + 6);
+        if (bpf_ntohs(frag) & 0x1fff)
+            return; /* a later fragment: no transport header */
+        th = nh + (vihl & 0xf) * 4;
+    } else if ((vihl >> 4) == 6) {
+        p->family = 10;
+        bpf_probe_read_kernel(&p->proto, 1, head + nh + 6);
+        bpf_probe_read_kernel(p->saddr, 16, head + nh + 8);
+        bpf_probe_read_kernel(p->daddr, 16, head + nh + 24);
+        th = nh + 40; /* extension headers are not walked */
+    } else {
+        return;
+    }
+    if (p->proto == 6 || p->proto == 17 || p->proto == 132) { /* TCP, UDP, SCTP */
+        __u16 ports[2] = {0, 0};
+        bpf_probe_read_kernel(ports, 4, head + th);
+        p->sport = bpf_ntohs(ports[0]);
+        p->dport = bpf_ntohs(ports[1]);
+        if (p->proto == 6)
+            bpf_probe_read_kernel(&p->tcp_flags, 1, head + th + 13);
+    } else if (p->proto == 1 || p->proto == 58) { /* ICMP, ICMPv6 */
+        __u8 type_code[2] = {0, 0};
+        bpf_probe_read_kernel(type_code, 2, head + th);
+        p->sport = type_code[0];
+        p->dport = type_code[1];
+    }
+}
+
+#endif /* RTD_BPF_H */

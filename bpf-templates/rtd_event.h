@@ -1,0 +1,61 @@
+/* The layout of what the BPF programs send to user space, shared by both
+ * sides: the BPF side includes it after vmlinux.h, user space after
+ * <linux/types.h>. Every field has a fixed size and the structs have no
+ * implicit padding, so the two compilers agree byte for byte. */
+#ifndef RTD_EVENT_H
+#define RTD_EVENT_H
+
+#define RTD_COMM_LEN 16
+#define RTD_DEV_LEN 16
+#define RTD_STACK_DEPTH 32
+
+enum rtd_event_flags {
+    RTD_EV_PACKET = 1, /* rtd_packet follows the header */
+    RTD_EV_STACK = 2,  /* rtd_stack follows (after the packet, if any) */
+    RTD_EV_REASON = 4, /* reason and location are set (skb:kfree_skb) */
+};
+
+struct rtd_event_header {
+    __u64 time_ns;  /* bpf_ktime_get_ns() */
+    __u64 location; /* kfree_skb: the code address that dropped */
+    __u64 netns;    /* inode of the packet's network namespace, else the task's */
+    __u32 rule;     /* index in the compiled rule table */
+    __u16 probe;    /* index of the probe within the rule */
+    __u16 flags;    /* enum rtd_event_flags */
+    __u32 pid;      /* thread group id */
+    __u32 tid;
+    __u32 cpu;
+    __u32 reason;   /* kfree_skb: enum skb_drop_reason, this kernel's numbering */
+    char comm[RTD_COMM_LEN];
+}; /* 64 bytes */
+
+struct rtd_packet {
+    __u8 saddr[16]; /* IPv4 in the first 4 bytes, network order */
+    __u8 daddr[16];
+    char dev[RTD_DEV_LEN];
+    __u32 len;
+    __u32 mark;
+    __u32 ifindex;
+    __u16 sport;   /* host order; ICMP: type */
+    __u16 dport;   /* host order; ICMP: code */
+    __u16 l3proto; /* ETH_P_*, host order */
+    __u8 family;   /* 0, 2 (IPv4) or 10 (IPv6) */
+    __u8 proto;    /* IPPROTO_* */
+    __u8 tcp_flags;
+    __u8 pad[3];
+}; /* 72 bytes */
+
+struct rtd_stack {
+    __s64 bytes; /* bpf_get_stack()'s result: bytes written, or a negative error */
+    __u64 ips[RTD_STACK_DEPTH];
+}; /* 264 bytes */
+
+/* Per-rule, per-CPU counters: exact even when events are lost. */
+struct rtd_counter {
+    __u64 hits;    /* the probe fired */
+    __u64 drops;   /* the condition held */
+    __u64 emitted; /* an event reached the ring buffer */
+    __u64 lost;    /* the ring buffer was full */
+};
+
+#endif /* RTD_EVENT_H */

@@ -1,0 +1,671 @@
+#include "compiler/codegen.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace rtd {
+
+const char* attach_form_name(AttachForm f)
+{
+    switch (f) {
+    case AttachForm::Fentry: return "fentry";
+    case AttachForm::Fexit: return "fexit";
+    case AttachForm::Kprobe: return "kprobe";
+    case AttachForm::Kretprobe: return "kretprobe";
+    case AttachForm::TpBtf: return "tp_btf";
+    case AttachForm::RawTp: return "raw_tp";
+    }
+    return "?";
+}
+
+namespace {
+
+// Sizes of the shared structs in bpf-templates/rtd_event.h.
+constexpr std::uint32_t kHeaderBytes = 64;
+constexpr std::uint32_t kPacketBytes = 72;
+constexpr std::uint32_t kStackBytes = 264;
+// Arguments the kprobe form can read (libbpf's PT_REGS_PARM1..5) and that
+// BPF_PROG can declare.
+constexpr std::size_t kKprobeArgs = 5;
+constexpr std::size_t kTracingArgs = 12;
+
+std::uint32_t round8(std::uint32_t n) { return (n + 7) & ~7u; }
+
+// "struct sock *" + "a2" -> "struct sock *a2"
+std::string declare(const std::string& type, const std::string& name)
+{
+    return type + (type.back() == '*' ? "" : " ") + name;
+}
+
+// The C spelling of a type as vmlinux.h declares it, or nothing for types
+// C cannot name (pointers to anonymous structs).
+std::optional<std::string> c_type(const Btf& btf, const Type& t)
+{
+    std::string stars(t.depth, '*');
+    if (t.builtin != Builtin::None) return std::string(builtin_c_name(t.builtin)) + (t.depth ? " " + stars : "");
+    if (t.depth > 0) {
+        Type pointee = t;
+        pointee.depth = 0;
+        if (btf.is_void(pointee) || btf.is_func_proto(pointee)) return "void " + std::string(t.depth == 1 ? "*" : stars);
+        auto p = c_type(btf, pointee);
+        if (!p) return std::nullopt;
+        return *p + " " + stars;
+    }
+    if (btf.is_void(t)) return "void";
+    std::string s = btf.spelling(t);  // typedef name, "struct x", "enum x", "unsigned int"
+    // A plain 'char' is signed for clang's BPF target but unsigned in BTF:
+    // name its width and the signedness the checker used instead.
+    bool plain_char = btf.is_integer(t) && btf.size(t) == 1 && s == "char";
+    if (s.find("(anonymous)") == std::string::npos && !plain_char) return s;
+    if (btf.is_enum(t) || btf.is_integer(t)) {
+        std::uint32_t size = btf.size(t);
+        bool sign = btf.is_signed(t);
+        Builtin b = size == 1 ? (sign ? Builtin::S8 : Builtin::U8) : size == 2 ? (sign ? Builtin::S16 : Builtin::U16)
+                    : size == 4 ? (sign ? Builtin::S32 : Builtin::U32) : (sign ? Builtin::S64 : Builtin::U64);
+        return std::string(builtin_c_name(b));
+    }
+    return std::nullopt;
+}
+
+std::string literal(const Btf& btf, const TExpr& e)
+{
+    return fmt::format("(({})0x{:x}ULL)", btf.is_signed(e.type) || btf.is_enum(e.type) ? "__s64" : "__u64", e.value);
+}
+
+// Writes one body function: typed expressions become straight-line C with
+// temporaries, one CO-RE read per kernel load.
+class BodyWriter {
+public:
+    BodyWriter(const Btf& btf, std::string& out) : btf_(btf), out_(out) {}
+
+    struct Value {
+        std::string c;
+        bool lvalue = false;  // `c` names kernel memory that must be read
+        Type type;
+        std::string bit_parent;  // bitfields: pointer to the containing struct
+        std::string bit_field;
+        // The pointer the lvalue is reached through. Reads are done only when
+        // it is not NULL: that is the value C would give (none), reads 0, and
+        // the verifier refuses arithmetic on possibly-NULL trusted pointers
+        // (tp_btf arguments that may be NULL).
+        std::string guard;
+        const std::string& guard_or_true() const
+        {
+            static const std::string always = "1";
+            return guard.empty() ? always : guard;
+        }
+    };
+
+    Value lower(const TExpr& e);
+    std::string rvalue(const TExpr& e) { return load(lower(e)); }
+    std::string load(const Value& v);
+    // vmlinux.h marks every struct preserve_access_index, so plain member
+    // accesses are CO-RE relocated; an explicit builtin here would nest
+    // inside bpf_core_read's own, which clang refuses.
+    static std::string address(const Value& v) { return "(&(" + v.c + "))"; }
+
+    // Lowered captures by name: a local for scalars, the kernel lvalue for
+    // char arrays (copied into the event as strings).
+    std::map<std::string, Value> captures;
+
+private:
+    std::string temp() { return fmt::format("t{}", next_++); }
+    std::string c_or_typeof(const Type& t, const std::string& expr)
+    {
+        auto c = c_type(btf_, t);
+        return c ? *c : "__typeof__(" + expr + ")";
+    }
+    std::string binary(const TExpr& e);
+
+    const Btf& btf_;
+    std::string& out_;
+    unsigned next_ = 0;
+};
+
+std::string BodyWriter::load(const Value& v)
+{
+    if (!v.lvalue) return v.c;
+    std::string t = temp();
+    if (!v.bit_field.empty()) {
+        out_ += fmt::format("    __u64 {} = 0;\n    if ({})\n        {} = BPF_CORE_READ_BITFIELD_PROBED({}, {});\n", t, v.guard_or_true(), t, v.bit_parent,
+                            v.bit_field);
+        return fmt::format("(({}){})", c_or_typeof(v.type, "__u64"), t);
+    }
+    std::string ct = c_or_typeof(v.type, v.c);
+    out_ += fmt::format("    {};\n    __builtin_memset(&{}, 0, sizeof({}));\n    if ({})\n        bpf_core_read(&{}, sizeof({}), &({}));\n",
+                        declare(ct, t), t, t, v.guard_or_true(), t, t, v.c);
+    return t;
+}
+
+BodyWriter::Value BodyWriter::lower(const TExpr& e)
+{
+    Value v;
+    v.type = e.type;
+    switch (e.kind) {
+    case TKind::Const: v.c = literal(btf_, e); return v;
+    case TKind::Arg: v.c = fmt::format("a{}", e.arg); return v;
+    case TKind::Ret: v.c = "ret"; return v;
+    case TKind::Capture: return captures.at(e.name);  // lowered earlier: dependencies first
+    case TKind::Member: {
+        Value base = lower(*e.kids[0]);
+        if (e.through_pointer) {
+            std::string ptr = load(base);
+            v.guard = ptr;
+            if (e.bitfield_size) {
+                v.lvalue = true;
+                v.bit_parent = ptr;
+                v.bit_field = e.name;
+                return v;
+            }
+            v.c = fmt::format("({})->{}", ptr, e.name);
+            v.lvalue = true;
+            return v;
+        }
+        v.guard = base.guard;
+        if (e.bitfield_size) {
+            v.lvalue = true;
+            v.bit_parent = address(base);
+            v.bit_field = e.name;
+            return v;
+        }
+        v.c = fmt::format("({}).{}", base.c, e.name);
+        v.lvalue = true;
+        return v;
+    }
+    case TKind::Index: {
+        Value base = lower(*e.kids[0]);
+        const TExpr& index = *e.kids[1];
+        v.lvalue = true;
+        v.guard = base.guard;
+        if (btf_.is_array(base.type)) {
+            if (index.kind == TKind::Const) {
+                v.c = fmt::format("({})[{}]", base.c, index.value);
+            } else {
+                // CO-RE relocates the array's address; the variable offset is plain arithmetic.
+                std::string i = rvalue(index);
+                v.c = fmt::format("(*(__typeof__(({0})[0]) *)((char *){1} + (__s64)({2}) * sizeof(({0})[0])))", base.c, address(base), i);
+            }
+            return v;
+        }
+        std::string ptr = load(base);
+        v.guard = ptr;
+        v.c = fmt::format("({})[(__s64)({})]", ptr, rvalue(index));
+        return v;
+    }
+    case TKind::Unary: {
+        std::string x = rvalue(*e.kids[0]);
+        const char* t = btf_.is_signed(e.type) ? "__s64" : "__u64";
+        switch (e.unary_op) {
+        case UnaryOp::Not: v.c = fmt::format("((__s64)!({}))", x); break;
+        case UnaryOp::Neg: v.c = fmt::format("(-({})({}))", t, x); break;
+        case UnaryOp::BitNot: v.c = fmt::format("(~({})({}))", t, x); break;
+        }
+        return v;
+    }
+    case TKind::Binary: v.c = binary(e); return v;
+    case TKind::Cast: {
+        Value operand = lower(*e.kids[0]);
+        std::string target = c_type(btf_, e.type).value_or("__u64");
+        if (btf_.is_array(operand.type)) v.c = fmt::format("(({}){})", target, address(operand));
+        else v.c = fmt::format("(({})({}))", target, load(operand));
+        return v;
+    }
+    }
+    return v;
+}
+
+std::string BodyWriter::binary(const TExpr& e)
+{
+    const TExpr &l = *e.kids[0], &r = *e.kids[1];
+    std::string a = rvalue(l), b = rvalue(r);
+    const bool pointers = l.type.is_pointer() || r.type.is_pointer();
+    const char* t = btf_.is_signed(e.type) || e.type.is_pointer() ? "__s64" : "__u64";
+    auto cmp_type = [&]() -> const char* {
+        if (pointers) return "__u64";
+        bool uns = (!btf_.is_signed(l.type) && btf_.size(l.type) == 8) || (!btf_.is_signed(r.type) && btf_.size(r.type) == 8);
+        return uns ? "__u64" : "__s64";
+    };
+    switch (e.binary_op) {
+    case BinaryOp::Add:
+    case BinaryOp::Sub:
+        if (l.type.is_pointer() && r.type.is_pointer()) return fmt::format("((__s64)(({}) - ({})))", a, b);
+        if (l.type.is_pointer()) return fmt::format("(({}) {} (__s64)({}))", a, spelling(e.binary_op), b);
+        if (r.type.is_pointer()) return fmt::format("((__s64)({}) + ({}))", a, b);
+        [[fallthrough]];
+    case BinaryOp::Mul:
+    case BinaryOp::BitAnd:
+    case BinaryOp::BitOr:
+    case BinaryOp::BitXor:
+        return fmt::format("(({0})({1}) {2} ({0})({3}))", t, a, spelling(e.binary_op), b);
+    case BinaryOp::Div:
+    case BinaryOp::Mod:
+        if (btf_.is_signed(e.type))
+            return fmt::format("{}((__s64)({}), (__s64)({}))", e.binary_op == BinaryOp::Div ? "rtd_sdiv" : "rtd_smod", a, b);
+        return fmt::format("((__u64)({}) {} (__u64)({}))", a, spelling(e.binary_op), b);
+    case BinaryOp::Shl:
+    case BinaryOp::Shr:
+        // Shifting by 64 or more is undefined in C; BPF masks the count.
+        return fmt::format("(({0})({1}) {2} (({3}) & 63))", t, a, spelling(e.binary_op), b);
+    case BinaryOp::Lt:
+    case BinaryOp::Le:
+    case BinaryOp::Gt:
+    case BinaryOp::Ge:
+    case BinaryOp::Eq:
+    case BinaryOp::Ne: {
+        const char* ct = cmp_type();
+        return fmt::format("((__s64)(({0})({1}) {2} ({0})({3})))", ct, a, spelling(e.binary_op), b);
+    }
+    case BinaryOp::LogAnd:
+    case BinaryOp::LogOr: return fmt::format("((__s64)(({}) {} ({})))", a, spelling(e.binary_op), b);
+    }
+    return "0";
+}
+
+void collect_args(const TExpr& e, std::set<unsigned>& args)
+{
+    if (e.kind == TKind::Arg) args.insert(e.arg);
+    for (const TExprPtr& k : e.kids) collect_args(*k, args);
+}
+
+bool uses_ret(const TExpr& e)
+{
+    if (e.kind == TKind::Ret) return true;
+    return std::any_of(e.kids.begin(), e.kids.end(), [](const TExprPtr& k) { return uses_ret(*k); });
+}
+
+void collect_captures(const TExpr& e, std::set<std::string>& names)
+{
+    if (e.kind == TKind::Capture) names.insert(e.name);
+    for (const TExprPtr& k : e.kids) collect_captures(*k, names);
+}
+
+class Generator {
+public:
+    Generator(const Btf& btf, const SourceManager& sources) : btf_(btf), sources_(sources) {}
+    CompiledRuleSet run(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed);
+
+private:
+    EventSchema layout(std::size_t index, const TypedRule& r);
+    void emit_event_struct(const EventSchema& s, const TypedRule& r);
+    void emit_probe(std::size_t rule_index, const TypedRule& r, std::size_t probe_index, ProbePlan& plan);
+    std::string body(std::size_t rule_index, const TypedRule& r, std::size_t probe_index, const TypedProbe& p);
+
+    const Btf& btf_;
+    const SourceManager& sources_;
+    std::vector<EventSchema> schemas_;  // by rule index
+    std::string defs_;   // event structs and bodies
+    std::string progs_;  // SEC() wrappers
+    bool stash_ = false;
+    std::size_t plan_index_ = 0;
+};
+
+EventSchema Generator::layout(std::size_t index, const TypedRule& r)
+{
+    EventSchema s;
+    s.struct_name = fmt::format("rtd_ev_{}", index);
+    std::uint32_t at = kHeaderBytes;
+    if (r.decl->packet) {
+        s.has_packet = true;
+        s.packet_offset = at;
+        at += kPacketBytes;
+    }
+    if (r.decl->stack) {
+        s.has_stack = true;
+        s.stack_offset = at;
+        at += kStackBytes;
+    }
+    for (const CaptureSchema& c : r.captures) {
+        EventField f;
+        f.name = c.name;
+        f.kind = c.kind;
+        f.offset = at;
+        f.size = c.kind == ValueKind::String ? round8(c.size) : 8;
+        f.enum_name = c.enum_name;
+        f.enum_signed = c.enum_signed;
+        at += f.size;
+        s.fields.push_back(f);
+    }
+    s.size = at;
+    return s;
+}
+
+void Generator::emit_event_struct(const EventSchema& s, const TypedRule& r)
+{
+    defs_ += fmt::format("struct {} {{\n    struct rtd_event_header h;\n", s.struct_name);
+    if (s.has_packet) defs_ += "    struct rtd_packet pkt;\n";
+    if (s.has_stack) defs_ += "    struct rtd_stack stack;\n";
+    for (std::size_t i = 0; i < s.fields.size(); ++i) {
+        const EventField& f = s.fields[i];
+        const char* comment_kind = value_kind_name(f.kind);
+        if (f.kind == ValueKind::String) defs_ += fmt::format("    char c{}[{}]; /* {}: {} */\n", i, f.size, f.name, comment_kind);
+        else {
+            bool sign = f.kind == ValueKind::Signed || (f.kind == ValueKind::Enum && f.enum_signed);
+            defs_ += fmt::format("    {} c{}; /* {}: {} */\n", sign ? "__s64" : "__u64", i, f.name, comment_kind);
+        }
+    }
+    defs_ += "};\n";
+    // A read-only global of the struct's type puts the layout into the
+    // object's BTF (locals' types are not there), where the runtime checks it.
+    defs_ += fmt::format("struct {} *const volatile rtd_layout_{} = 0;\n\n", s.struct_name, s.struct_name.substr(7));
+    (void)r;
+}
+
+std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::size_t probe_index, const TypedProbe& p)
+{
+    const RuleDecl& decl = *r.decl;
+    const EventSchema& schema = schemas_[rule_index];
+    std::string code;
+    BodyWriter w(btf_, code);
+
+    // Typed locals for the arguments the rule reads (and the packet's).
+    std::set<unsigned> args;
+    bool ret = false;
+    auto scan = [&](const TExprPtr& t) {
+        if (!t) return;
+        collect_args(*t, args);
+        ret = ret || uses_ret(*t);
+    };
+    for (const TExprPtr& c : p.captures) scan(c);
+    scan(p.condition);
+    scan(p.packet);
+    const std::size_t n = p.signature.params.size();
+    std::string out = fmt::format("static __always_inline int rtd_body_{}_{}(void *ctx", rule_index, probe_index);
+    for (std::size_t i = 0; i < n; ++i) out += fmt::format(", __u64 r{}", i);
+    out += ", __u64 rret)\n{\n";
+    for (unsigned i : args) {
+        const Type& t = p.signature.params[i].type;
+        std::string ct = c_type(btf_, t).value_or("void *");
+        out += fmt::format("    {} = ({}){}r{};\n", declare(ct, fmt::format("a{}", i)), ct, t.is_pointer() ? "(unsigned long)" : "", i);
+    }
+    if (ret) {
+        std::string ct = c_type(btf_, p.signature.ret).value_or("__u64");
+        out += fmt::format("    {} = ({}){}rret;\n", declare(ct, "ret"), ct, p.signature.ret.is_pointer() ? "(unsigned long)" : "");
+    }
+    out += fmt::format("    struct rtd_counter *cnt = rtd_counter({});\n\n    if (cnt)\n        cnt->hits++;\n", rule_index);
+
+    // The captures the condition needs (transitively) come before it, the
+    // others only once it holds: most hits of a busy tracepoint stop early.
+    std::set<std::string> early;
+    if (p.condition) collect_captures(*p.condition, early);
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (std::size_t i = 0; i < decl.captures.size(); ++i)
+            if (early.count(decl.captures[i].name) && p.captures[i]) {
+                std::size_t before = early.size();
+                collect_captures(*p.captures[i], early);
+                grew = grew || early.size() != before;
+            }
+    }
+    auto lower_capture = [&](std::size_t i) {
+        const TExpr& t = *p.captures[i];
+        BodyWriter::Value v = w.lower(t);
+        if (!btf_.is_array(t.type)) {
+            std::string value = w.load(v);
+            std::string ct = c_type(btf_, t.type).value_or("__u64");
+            code += fmt::format("    {} = {};\n", declare(ct, fmt::format("v{}", i)), value);
+            BodyWriter::Value local;
+            local.c = fmt::format("v{}", i);
+            local.type = t.type;
+            v = local;
+        }
+        w.captures[decl.captures[i].name] = v;
+    };
+    for (std::size_t i : r.capture_order)
+        if (early.count(decl.captures[i].name)) lower_capture(i);
+    if (p.condition) {
+        std::string cond = w.rvalue(*p.condition);
+        code += fmt::format("    if (!({}))\n        return 0;\n", cond);
+    }
+    code += "    if (cnt)\n        cnt->drops++;\n";
+    for (std::size_t i : r.capture_order)
+        if (!early.count(decl.captures[i].name)) lower_capture(i);
+    std::string skb;
+    if (p.packet) {
+        skb = w.rvalue(*p.packet);
+        code += fmt::format("    struct sk_buff *skb = {};\n", skb);
+    }
+
+    // Reserve last: nothing between reserve and submit can fail or return.
+    code += fmt::format("    struct {} *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);\n\n", schema.struct_name);
+    code += "    if (!ev) {\n        if (cnt)\n            cnt->lost++;\n        return 0;\n    }\n";
+    code += "    __builtin_memset(ev, 0, sizeof(*ev));\n";
+    code += fmt::format("    rtd_fill_header(&ev->h, {}, {});\n", rule_index, probe_index);
+    if (p.packet) code += "    rtd_decode_packet(&ev->pkt, &ev->h, skb);\n";
+    const Probe& probe = *p.probe;
+    if (probe.kind == ProbeKind::Tracepoint && probe.category == "skb" && probe.event == "kfree_skb") {
+        for (std::size_t i = 0; i < n; ++i) {
+            if (p.signature.params[i].name == "reason") code += fmt::format("    ev->h.reason = (__u32)r{};\n", i);
+            if (p.signature.params[i].name == "location") code += fmt::format("    ev->h.location = r{};\n", i);
+        }
+        code += "    ev->h.flags |= RTD_EV_REASON;\n";
+    }
+    if (schema.has_stack) {
+        code += "    ev->stack.bytes = bpf_get_stack(ctx, ev->stack.ips, sizeof(ev->stack.ips), 0);\n";
+        code += "    ev->h.flags |= RTD_EV_STACK;\n";
+    }
+    for (std::size_t i = 0; i < schema.fields.size(); ++i) {
+        const EventField& f = schema.fields[i];
+        if (!p.captures[i]) continue;
+        const BodyWriter::Value& v = w.captures.at(f.name);
+        if (f.kind == ValueKind::String) {
+            code += fmt::format("    if ({})\n        bpf_core_read_str(ev->c{}, sizeof(ev->c{}), &({}));\n", v.guard_or_true(), i, i, v.c);
+        } else {
+            // Widen from the value's own width and signedness, so an unsigned
+            // byte of 0xff is 255 in the event, whatever C thinks of 'char'.
+            bool sign = f.kind == ValueKind::Signed || (f.kind == ValueKind::Enum && f.enum_signed);
+            std::string width;
+            if (f.kind != ValueKind::Pointer) {
+                std::uint32_t size = btf_.size(p.captures[i]->type);
+                bool own_sign = btf_.is_signed(p.captures[i]->type);
+                Builtin b = size == 1 ? (own_sign ? Builtin::S8 : Builtin::U8) : size == 2 ? (own_sign ? Builtin::S16 : Builtin::U16)
+                            : size == 4 ? (own_sign ? Builtin::S32 : Builtin::U32) : (own_sign ? Builtin::S64 : Builtin::U64);
+                width = fmt::format("({})", builtin_c_name(b));
+            }
+            code += fmt::format("    ev->c{} = ({}){}({});\n", i, sign ? "__s64" : "__u64", f.kind == ValueKind::Pointer ? "(unsigned long)" : width, v.c);
+        }
+    }
+    code += "    bpf_ringbuf_submit(ev, 0);\n    if (cnt)\n        cnt->emitted++;\n    return 0;\n}\n\n";
+    return out + code;
+}
+
+void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size_t probe_index, ProbePlan& plan)
+{
+    const TypedProbe& p = r.probes[probe_index];
+    const Probe& probe = *p.probe;
+    defs_ += body(rule_index, r, probe_index, p);
+
+    const std::size_t n = p.signature.params.size();
+    std::set<unsigned> args;
+    bool ret = false;
+    auto scan = [&](const TExprPtr& t) {
+        if (!t) return;
+        collect_args(*t, args);
+        ret = ret || uses_ret(*t);
+    };
+    for (const TExprPtr& c : p.captures) scan(c);
+    scan(p.condition);
+    scan(p.packet);
+    const bool kfree_skb = probe.kind == ProbeKind::Tracepoint && probe.category == "skb" && probe.event == "kfree_skb";
+    const bool void_ret = btf_.is_void(p.signature.ret);
+    const unsigned max_arg = args.empty() ? 0 : *args.rbegin() + 1;
+    const std::string base = fmt::format("rtd_{}_{}", rule_index, probe_index);
+
+    auto params = [](std::size_t count) {
+        std::string s;
+        for (std::size_t i = 0; i < count; ++i) s += fmt::format(", __u64 r{}", i);
+        return s;
+    };
+    // Calls the body with r0..r<have-1> and zeros for the arguments a form cannot see.
+    auto call = [&](std::size_t have, const char* rret) {
+        std::string s = fmt::format("    return rtd_body_{}_{}(ctx", rule_index, probe_index);
+        for (std::size_t i = 0; i < n; ++i) s += i < have ? fmt::format(", r{}", i) : std::string(", 0");
+        return s + fmt::format(", {});\n", rret);
+    };
+    auto add = [&](AttachForm method_form, std::vector<ProgramSpec> progs) { plan.methods.push_back({method_form, std::move(progs)}); };
+    auto wrapper = [&](const std::string& sec, const char* macro, const std::string& name, const std::string& decl, const std::string& text) {
+        progs_ += fmt::format("SEC(\"{}\")\nint {}({}{})\n{{\n{}}}\n\n", sec, macro, name, decl, text);
+    };
+    const std::string& target = p.signature.symbol;
+
+    if (probe.kind == ProbeKind::Tracepoint) {
+        if (n <= kTracingArgs) {
+            wrapper("tp_btf/" + target, "BPF_PROG", base + "_tb", params(n), call(n, "0"));
+            add(AttachForm::TpBtf, {{base + "_tb", AttachForm::TpBtf, target}});
+            wrapper("raw_tp/" + target, "BPF_PROG", base + "_rt", params(n), call(n, "0"));
+            add(AttachForm::RawTp, {{base + "_rt", AttachForm::RawTp, target}});
+        }
+        (void)kfree_skb;
+    } else if (probe.kind == ProbeKind::Kprobe) {
+        if (n <= kTracingArgs) {
+            wrapper("fentry/" + target, "BPF_PROG", base + "_fe", params(n), call(n, "0"));
+            add(AttachForm::Fentry, {{base + "_fe", AttachForm::Fentry, target}});
+        }
+        if (max_arg <= kKprobeArgs) {
+            std::size_t k = std::min(n, kKprobeArgs);
+            wrapper("kprobe/" + target, "BPF_KPROBE", base + "_kp", params(k), call(k, "0"));
+            add(AttachForm::Kprobe, {{base + "_kp", AttachForm::Kprobe, target}});
+        }
+    } else {
+        if (n + (void_ret ? 0 : 1) <= kTracingArgs) {
+            wrapper("fexit/" + target, "BPF_PROG", base + "_fx", params(n) + (void_ret ? "" : ", __u64 rret"), call(n, void_ret ? "0" : "rret"));
+            add(AttachForm::Fexit, {{base + "_fx", AttachForm::Fexit, target}});
+        }
+        if (max_arg <= kKprobeArgs) {
+            std::size_t slot = plan_index_;
+            if (args.empty()) {
+                // Only the return value is read: no entry program needed.
+                wrapper("kretprobe/" + target, "BPF_KRETPROBE", base + "_kr", ", __u64 rret", call(0, "rret"));
+                add(AttachForm::Kretprobe, {{base + "_kr", AttachForm::Kretprobe, target}});
+            } else {
+                stash_ = true;
+                std::size_t k = std::min(n, kKprobeArgs);
+                std::string put = fmt::format("    rtd_stash_put({}", slot);
+                for (std::size_t i = 0; i < kKprobeArgs; ++i) put += i < k ? fmt::format(", r{}", i) : std::string(", 0");
+                put += ");\n    return 0;\n";
+                wrapper("kprobe/" + target, "BPF_KPROBE", base + "_ke", params(k), put);
+                std::string take = fmt::format("    struct rtd_stash_args s;\n\n    if (!rtd_stash_take({}, &s))\n        return 0;\n", slot);
+                take += fmt::format("    return rtd_body_{}_{}(ctx", rule_index, probe_index);
+                for (std::size_t i = 0; i < n; ++i) take += i < k ? fmt::format(", s.arg[{}]", i) : std::string(", 0");
+                take += ", rret);\n";
+                wrapper("kretprobe/" + target, "BPF_KRETPROBE", base + "_kr", ", __u64 rret", take);
+                add(AttachForm::Kretprobe, {{base + "_ke", AttachForm::Kprobe, target}, {base + "_kr", AttachForm::Kretprobe, target}});
+            }
+        }
+    }
+    (void)ret;
+}
+
+CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed)
+{
+    CompiledRuleSet out;
+    schemas_.assign(rules.size(), {});
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+        const RuleDecl& d = *rules[i];
+        RuleEntry e;
+        e.id = d.id;
+        e.layer = d.layer.value_or(0);
+        e.is_monitor = d.is_monitor;
+        e.condition = d.condition_kind;
+        e.file = sources_.file(d.range.file).path();
+        e.line = sources_.file(d.range.file).line_col(d.range.begin).line;
+        e.message = d.message;
+        e.hint = d.hint;
+        out.rules.push_back(std::move(e));
+    }
+    for (const TypedRule& r : typed) {
+        std::size_t index = std::find(rules.begin(), rules.end(), r.decl) - rules.begin();
+        RuleEntry& entry = out.rules[index];
+        entry.skipped = r.skipped;
+        entry.event = layout(index, r);
+        schemas_[index] = entry.event;
+        if (!r.skipped) {
+            defs_ += fmt::format("/* rule {}: {} */\n", index, r.decl->id);
+            emit_event_struct(entry.event, r);
+        }
+        for (std::size_t pi = 0; pi < r.probes.size(); ++pi) {
+            const TypedProbe& p = r.probes[pi];
+            ProbePlan plan;
+            plan.rule = index;
+            plan.probe = pi;
+            plan.spelling = p.probe->spelling();
+            plan.symbol = p.signature.symbol;
+            plan.available = p.available;
+            plan.skip_reason = p.skip_reason;
+            plan.choices = p.choices;
+            if (p.available) emit_probe(index, r, pi, plan);
+            out.probes.push_back(std::move(plan));
+            ++plan_index_;
+        }
+    }
+    out.source = "/* Generated by rtrace-drop from rule files; do not edit. */\n";
+    out.source += fmt::format("#define RTD_RULES {}\n#define RTD_STASH {}\n#include \"rtd.bpf.h\"\n\n", std::max<std::size_t>(rules.size(), 1),
+                              stash_ ? 1 : 0);
+    out.source += defs_ + progs_;
+    return out;
+}
+
+}  // namespace
+
+CompiledRuleSet emit_c(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed, const Btf& btf,
+                       const SourceManager& sources)
+{
+    return Generator(btf, sources).run(rules, typed);
+}
+
+std::string CompiledRuleSet::manifest_json() const
+{
+    using nlohmann::json;
+    auto text = [](const std::optional<TextTemplate>& t) -> json {
+        if (!t) return nullptr;
+        json pieces = json::array();
+        for (const auto& p : t->pieces) pieces.push_back({{p.placeholder ? "placeholder" : "text", p.text}});
+        return pieces;
+    };
+    json j;
+    j["format"] = 1;
+    j["ring_bytes"] = ring_bytes;
+    for (const RuleEntry& r : rules) {
+        json fields = json::array();
+        for (const EventField& f : r.event.fields)
+            fields.push_back({{"name", f.name}, {"kind", value_kind_name(f.kind)}, {"offset", f.offset}, {"size", f.size},
+                              {"enum", f.enum_name}, {"enum_signed", f.enum_signed}});
+        j["rules"].push_back({{"id", r.id},
+                              {"layer", r.layer},
+                              {"monitor", r.is_monitor},
+                              {"warning", r.condition == ConditionKind::Warn},
+                              {"file", r.file},
+                              {"line", r.line},
+                              {"message", text(r.message)},
+                              {"hint", text(r.hint)},
+                              {"skipped", r.skipped},
+                              {"event",
+                               {{"struct", r.event.struct_name},
+                                {"size", r.event.size},
+                                {"packet_offset", r.event.has_packet ? json(r.event.packet_offset) : json(nullptr)},
+                                {"stack_offset", r.event.has_stack ? json(r.event.stack_offset) : json(nullptr)},
+                                {"fields", fields}}}});
+    }
+    for (const ProbePlan& p : probes) {
+        json methods = json::array();
+        for (const AttachMethod& m : p.methods) {
+            json progs = json::array();
+            for (const ProgramSpec& s : m.programs) progs.push_back({{"name", s.name}, {"form", attach_form_name(s.form)}, {"target", s.target}});
+            methods.push_back({{"form", attach_form_name(m.form)}, {"programs", progs}});
+        }
+        j["probes"].push_back({{"rule", p.rule},
+                               {"probe", p.probe},
+                               {"spelling", p.spelling},
+                               {"symbol", p.symbol},
+                               {"available", p.available},
+                               {"skip_reason", p.skip_reason},
+                               {"methods", methods}});
+    }
+    return j.dump(2);
+}
+
+}  // namespace rtd

@@ -1,0 +1,27 @@
+// emit_c: typed rules -> BPF C (on bpf-templates/rtd.bpf.h) and the rule
+// table, event layouts and attach plan around it.
+//
+// Per (rule, probe) one body function evaluates, in the kernel: the
+// captures the condition needs, the condition, and only then the rest,
+// reserving the event last. Every probe is generated in both attach forms
+// (fentry/fexit or kprobe/kretprobe, tp_btf or raw_tp) so the runtime can
+// pick what the kernel allows. Kernel reads go through CO-RE
+// (bpf_core_read, BPF_CORE_READ_BITFIELD_PROBED) so objects survive kernel
+// upgrades.
+#pragma once
+
+#include <vector>
+
+#include "compiler/btf.h"
+#include "compiler/compiled.h"
+#include "compiler/source.h"
+#include "compiler/typed.h"
+
+namespace rtd {
+
+// `rules` are all rules and monitors, in table order; `typed` the type
+// checker's output for the probe rules among them.
+CompiledRuleSet emit_c(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed, const Btf& btf,
+                       const SourceManager& sources);
+
+}  // namespace rtd

@@ -1,0 +1,87 @@
+// The compiler's whole output and the only thing the runtime reads: the
+// generated BPF C, the rule table (messages, hints, where each rule was
+// written), the event layout of each rule, and the attach plan with its
+// fallbacks. Nothing from a rule's text reaches the C source: names there
+// are BTF-validated or generated (c0, a1, rtd_3_0_kp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/ast.h"
+#include "compiler/typed.h"
+
+namespace rtd {
+
+enum class AttachForm : std::uint8_t { Fentry, Fexit, Kprobe, Kretprobe, TpBtf, RawTp };
+const char* attach_form_name(AttachForm f);  // "fentry", "kretprobe", "tp_btf", ...
+
+struct ProgramSpec {
+    std::string name;    // ELF symbol, e.g. rtd_3_0_kr
+    AttachForm form;
+    std::string target;  // function symbol or tracepoint event
+};
+
+// One way to attach a probe: the programs that together implement it
+// (a kretprobe without fexit needs an entry kprobe and a kretprobe).
+struct AttachMethod {
+    AttachForm form;  // the defining form (Fexit, Kretprobe, TpBtf, ...)
+    std::vector<ProgramSpec> programs;
+};
+
+struct ProbePlan {
+    std::size_t rule = 0;        // index into CompiledRuleSet::rules
+    std::size_t probe = 0;       // index of the probe within the rule
+    std::string spelling;        // "kretprobe:ipt_do_table"
+    std::string symbol;          // the kernel symbol or tracepoint it resolved to
+    bool available = false;
+    std::string skip_reason;
+    std::vector<AttachMethod> methods;  // in order of preference
+    std::vector<std::string> choices;   // '??' decisions (explain)
+};
+
+struct EventField {
+    std::string name;  // the capture's name in the rule
+    ValueKind kind = ValueKind::Signed;
+    std::uint32_t offset = 0;
+    std::uint32_t size = 8;
+    std::string enum_name;
+    bool enum_signed = false;
+};
+
+struct EventSchema {
+    std::string struct_name;  // rtd_ev_<rule>
+    std::uint32_t size = 0;
+    bool has_packet = false;
+    std::uint32_t packet_offset = 0;
+    bool has_stack = false;
+    std::uint32_t stack_offset = 0;
+    std::vector<EventField> fields;  // captures, in the rule's order
+};
+
+struct RuleEntry {
+    std::string id;
+    int layer = 0;
+    bool is_monitor = false;
+    ConditionKind condition = ConditionKind::None;
+    std::string file;
+    std::uint32_t line = 0;
+    std::optional<TextTemplate> message;
+    std::optional<TextTemplate> hint;
+    bool skipped = false;  // no probe usable on this kernel
+    EventSchema event;     // probe rules that are not skipped
+};
+
+struct CompiledRuleSet {
+    std::string source;  // BPF C; includes "rtd.bpf.h"
+    std::vector<RuleEntry> rules;
+    std::vector<ProbePlan> probes;
+    std::uint32_t ring_bytes = 1u << 22;
+
+    // The manifest: everything above but the source, as JSON, so a prebuilt
+    // object can be run without the rule files.
+    std::string manifest_json() const;
+};
+
+}  // namespace rtd

@@ -1,0 +1,177 @@
+#include "runtime/bpf_loader.h"
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+namespace rtd {
+
+namespace {
+
+constexpr int kENOTSUPP = 524;  // the kernel's internal "not supported", seen by BPF users
+
+// libbpf reports through a global print callback; while we load we keep
+// its words for ourselves instead of letting them reach stderr.
+std::string* g_libbpf_log = nullptr;
+
+int capture_libbpf(enum libbpf_print_level level, const char* format, va_list args)
+{
+    if (!g_libbpf_log || level == LIBBPF_DEBUG) return 0;
+    char buf[1024];
+    int n = std::vsnprintf(buf, sizeof(buf), format, args);
+    if (n > 0) g_libbpf_log->append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(buf) - 1));
+    return 0;
+}
+
+struct LibbpfQuiet {
+    std::string log;
+    libbpf_print_fn_t previous;
+    LibbpfQuiet() : previous(libbpf_set_print(capture_libbpf)) { g_libbpf_log = &log; }
+    ~LibbpfQuiet()
+    {
+        g_libbpf_log = nullptr;
+        libbpf_set_print(previous);
+    }
+};
+
+struct ObjectCloser {
+    void operator()(struct bpf_object* o) const { bpf_object__close(o); }
+};
+using Object = std::unique_ptr<struct bpf_object, ObjectCloser>;
+
+Object open_object(const std::string& bytes, std::string& error)
+{
+    struct bpf_object* obj = bpf_object__open_mem(bytes.data(), bytes.size(), nullptr);
+    if (!obj) {
+        error = fmt::format("cannot open the compiled object: {}", std::strerror(errno));
+        return nullptr;
+    }
+    return Object(obj);
+}
+
+std::string last_lines(const std::string& log, std::size_t count)
+{
+    std::size_t end = log.find_last_not_of("\n\0 ");
+    if (end == std::string::npos) return {};
+    std::size_t pos = end + 1;
+    for (std::size_t i = 0; i < count && pos > 0; ++i) {
+        std::size_t nl = log.rfind('\n', pos - 1);
+        if (nl == std::string::npos) {
+            pos = 0;
+            break;
+        }
+        pos = nl;
+    }
+    return log.substr(pos == 0 ? 0 : pos + 1, end + 1 - (pos == 0 ? 0 : pos + 1));
+}
+
+// Loads the named programs together; returns 0 or the negative error.
+int load_set(const std::string& bytes, const std::vector<std::string>& names, std::string* verifier_log, std::string& error)
+{
+    Object obj = open_object(bytes, error);
+    if (!obj) return -EINVAL;
+    std::vector<char> log(verifier_log ? 1 << 20 : 0);
+    struct bpf_program* prog;
+    bpf_object__for_each_program(prog, obj.get())
+    {
+        bool wanted = std::find(names.begin(), names.end(), bpf_program__name(prog)) != names.end();
+        bpf_program__set_autoload(prog, wanted);
+        if (wanted && verifier_log) {
+            bpf_program__set_log_buf(prog, log.data(), log.size());
+            bpf_program__set_log_level(prog, 1);
+        }
+    }
+    int err = bpf_object__load(obj.get());
+    if (verifier_log && err) *verifier_log = std::string(log.data(), strnlen(log.data(), log.size()));
+    return err;
+}
+
+}  // namespace
+
+const ProgramLoad* VerifyReport::find(const std::string& name) const
+{
+    for (const ProgramLoad& p : programs)
+        if (p.name == name) return &p;
+    return nullptr;
+}
+
+VerifyReport verify_programs(const std::string& object, const std::vector<std::string>& programs)
+{
+    LibbpfQuiet quiet;
+    VerifyReport report;
+    if (programs.empty()) return report;
+    if (load_set(object, programs, nullptr, report.open_error) == 0) {
+        for (const std::string& p : programs) report.programs.push_back({p, true, 0, {}});
+        return report;
+    }
+    if (!report.open_error.empty()) return report;
+    for (const std::string& p : programs) {
+        std::string log, error;
+        int err = load_set(object, {p}, &log, error);
+        ProgramLoad r{p, err == 0, err < 0 ? -err : err, {}};
+        if (err) r.log_tail = last_lines(log, 12);
+        report.programs.push_back(std::move(r));
+    }
+    return report;
+}
+
+std::vector<std::string> check_event_layout(const std::string& object, const CompiledRuleSet& set)
+{
+    LibbpfQuiet quiet;
+    std::vector<std::string> problems;
+    std::string error;
+    Object obj = open_object(object, error);
+    if (!obj) return {error};
+    const struct btf* btf = bpf_object__btf(obj.get());
+    if (!btf) return {"the compiled object has no BTF"};
+    auto member_offset = [&](const struct btf_type* t, const std::string& name) -> long {
+        const struct btf_member* m = btf_members(t);
+        for (int i = 0; i < btf_vlen(t); ++i, ++m)
+            if (name == btf__name_by_offset(btf, m->name_off)) return static_cast<long>(btf_member_bit_offset(t, i) / 8);
+        return -1;
+    };
+    for (const RuleEntry& r : set.rules) {
+        if (r.is_monitor || r.skipped) continue;
+        const EventSchema& s = r.event;
+        int id = btf__find_by_name_kind(btf, s.struct_name.c_str(), BTF_KIND_STRUCT);
+        if (id <= 0) {
+            problems.push_back(fmt::format("rule {}: struct {} is missing from the object", r.id, s.struct_name));
+            continue;
+        }
+        const struct btf_type* t = btf__type_by_id(btf, static_cast<__u32>(id));
+        auto expect = [&](const std::string& member, long want) {
+            long got = member_offset(t, member);
+            if (got != want)
+                problems.push_back(fmt::format("rule {}: {}.{} is at offset {}, the decoder expects {}", r.id, s.struct_name, member, got, want));
+        };
+        if (t->size != s.size)
+            problems.push_back(fmt::format("rule {}: struct {} is {} bytes, the decoder expects {}", r.id, s.struct_name, t->size, s.size));
+        expect("h", 0);
+        if (s.has_packet) expect("pkt", s.packet_offset);
+        if (s.has_stack) expect("stack", s.stack_offset);
+        for (std::size_t i = 0; i < s.fields.size(); ++i) expect(fmt::format("c{}", i), s.fields[i].offset);
+    }
+    return problems;
+}
+
+std::string describe_load_error(int error)
+{
+    switch (error) {
+    case EPERM: return "refused (EPERM): the kernel does not allow this program type here";
+    case EACCES: return "rejected by the verifier (EACCES)";
+    case EINVAL: return "rejected (EINVAL): the kernel does not support this program or attach type";
+    case ENOENT: return "refused (ENOENT): the attach target does not exist in this kernel";
+    case E2BIG: return "rejected (E2BIG): the program is too large";
+    case kENOTSUPP: return "refused (ENOTSUPP): not supported by this kernel";
+    default: return fmt::format("failed ({})", std::strerror(error));
+    }
+}
+
+}  // namespace rtd
