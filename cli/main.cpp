@@ -10,6 +10,8 @@
 #include <regex>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,7 @@
 #include "runtime/bpf_compiler.h"
 #include "runtime/bpf_loader.h"
 #include "runtime/embedded_headers.h"
+#include "runtime/session.h"
 
 namespace fs = std::filesystem;
 
@@ -310,6 +313,66 @@ int run_explain(const ExplainOptions& opt, bool color)
     return kExitOk;
 }
 
+// "10s", "1.5m", "500ms", "2h"; a bare number is seconds.
+std::optional<std::uint64_t> parse_duration_ms(const std::string& text)
+{
+    std::size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (...) {
+        return std::nullopt;
+    }
+    std::string unit = text.substr(used);
+    double scale = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60000 : unit == "h" ? 3600000 : -1;
+    if (scale < 0 || value < 0) return std::nullopt;
+    return static_cast<std::uint64_t>(value * scale);
+}
+
+struct RunCli {
+    std::vector<std::string> paths;
+    std::string duration, interval;
+    std::uint64_t count = 0;
+    std::size_t top = 20;
+    std::string ready_file;
+    std::uint32_t ring_size = 1u << 22;
+    bool json = false, summary = false, hints = false, strict = false, no_cache = false;
+};
+
+int run_run(const RunCli& cli, Color color)
+{
+    rtd::RunOptions opt;
+    opt.paths = cli.paths.empty() ? std::vector<std::string>{shipped_rules_dir()} : cli.paths;
+    opt.search = search_paths();
+    opt.cache_dir = cli.no_cache ? "" : rtd::BpfCompiler::default_cache_dir();
+    opt.json = cli.json;
+    opt.summary = cli.summary;
+    opt.hints = cli.hints;
+    opt.strict = cli.strict;
+    opt.color = color == Color::Always || (color == Color::Auto && isatty(STDOUT_FILENO) && !cli.json);
+    opt.color_diagnostics = color == Color::Always || (color == Color::Auto && isatty(STDERR_FILENO));
+    opt.count = cli.count;
+    opt.top = cli.top;
+    opt.ready_file = cli.ready_file;
+    opt.ring_bytes = cli.ring_size;
+    for (auto [text, target, name] : {std::tuple{&cli.duration, &opt.duration_ms, "--duration"},
+                                      std::tuple{&cli.interval, &opt.interval_ms, "--interval"}}) {
+        if (text->empty()) continue;
+        auto ms = parse_duration_ms(*text);
+        if (!ms || *ms == 0) {
+            std::cerr << fmt::format("rtrace-drop: error: {} '{}' is not a duration such as 10s, 500ms, 5m\n", name, *text);
+            return kExitBadInput;
+        }
+        *target = *ms;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    if (cli.ring_size < static_cast<std::uint32_t>(page) || (cli.ring_size & (cli.ring_size - 1)) != 0) {
+        std::cerr << fmt::format("rtrace-drop: error: --ring-size must be a power of two of at least {} bytes\n", page);
+        return kExitBadInput;
+    }
+    return rtd::run_session(opt);
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -354,6 +417,23 @@ int main(int argc, char** argv)
     explain_cmd->add_flag("--manifest", explain.manifest, "Print the event layout manifest (JSON) instead of the C");
     explain_cmd->footer("Without a file, rule ids are looked up in the shipped packs.");
 
+    RunCli run;
+    CLI::App* run_cmd = app.add_subcommand("run", "Attach rules and report drops as they happen (needs root)");
+    run_cmd->add_option("paths", run.paths, ".rule files or pack folders (default: the shipped packs)")->type_name("PATH");
+    run_cmd->add_flag("--json", run.json, "One JSON object per event on stdout");
+    run_cmd->add_flag("--summary", run.summary, "Print a rule x flow table instead of each event");
+    run_cmd->add_flag("--hints", run.hints, "Print each event's hint");
+    run_cmd->add_option("--duration", run.duration, "Stop after this long (10s, 500ms, 5m)")->type_name("TIME");
+    run_cmd->add_option("--count", run.count, "Stop after this many events")->type_name("N");
+    run_cmd->add_option("--interval", run.interval, "Print the counters (and the summary) this often")->type_name("TIME");
+    run_cmd->add_option("--top", run.top, "Flows shown in the summary (default 20)")->type_name("N");
+    run_cmd->add_option("--ready-file", run.ready_file, "Create this file once every probe is attached")->type_name("PATH");
+    run_cmd->add_option("--ring-size", run.ring_size, "Ring buffer bytes, a power of two (default 4 MiB)")->type_name("BYTES");
+    run_cmd->add_flag("--strict", run.strict, "Any probe that cannot be used on this kernel is an error");
+    run_cmd->add_flag("--no-cache", run.no_cache, "Do not use or fill the compiled-object cache");
+    run_cmd->footer("Counts are exact even when events are lost; the summary at the end says how many were.\n"
+                    "Exit status: 0 ok, 1 nothing could attach or the kernel refused, 2 bad rules or options.");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -370,5 +450,6 @@ int main(int argc, char** argv)
     bool use_color = color == Color::Always || (color == Color::Auto && isatty(STDERR_FILENO));
     if (check_cmd->parsed()) return run_check(check, use_color);
     if (explain_cmd->parsed()) return run_explain(explain, use_color);
+    if (run_cmd->parsed()) return run_run(run, color);
     return kExitBadInput;
 }

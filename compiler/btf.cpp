@@ -424,6 +424,23 @@ std::vector<std::string> Btf::enumerators_like(const std::string& name) const
     return out;
 }
 
+std::vector<std::pair<std::string, std::uint64_t>> Btf::enumerators_of(const Type& enum_type) const
+{
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    if (!is_enum(enum_type)) return out;
+    const struct btf_type* bt = type_at(btf_, enum_type.base);
+    if (btf_is_enum(bt)) {
+        const struct btf_enum* e = btf_enum(bt);
+        for (int i = 0; i < btf_vlen(bt); ++i, ++e)
+            out.emplace_back(btf__name_by_offset(btf_, e->name_off),
+                             btf_kflag(bt) ? static_cast<std::uint64_t>(static_cast<std::int64_t>(e->val)) : static_cast<std::uint32_t>(e->val));
+    } else {
+        const struct btf_enum64* e = btf_enum64(bt);
+        for (int i = 0; i < btf_vlen(bt); ++i, ++e) out.emplace_back(btf__name_by_offset(btf_, e->name_off), btf_enum64_value(e));
+    }
+    return out;
+}
+
 std::string Btf::enumerator_name(const Type& enum_type, std::uint64_t value) const
 {
     if (!is_enum(enum_type)) return {};

@@ -107,6 +107,8 @@ public:
     std::vector<std::string> enumerators_like(const std::string& name) const;
     // The enumerator of `enum_type` with `value`, or empty.
     std::string enumerator_name(const Type& enum_type, std::uint64_t value) const;
+    // All (name, value) pairs of an enum type.
+    std::vector<std::pair<std::string, std::uint64_t>> enumerators_of(const Type& enum_type) const;
 
 private:
     Btf(struct btf* b, std::string path) : btf_(b), path_(std::move(path)) {}

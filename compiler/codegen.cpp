@@ -286,7 +286,9 @@ void collect_captures(const TExpr& e, std::set<std::string>& names)
 
 class Generator {
 public:
-    Generator(const Btf& btf, const SourceManager& sources) : btf_(btf), sources_(sources) {}
+    Generator(const Btf& btf, const SourceManager& sources, const EmitOptions& options)
+        : btf_(btf), sources_(sources), options_(options)
+    {}
     CompiledRuleSet run(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed);
 
 private:
@@ -295,8 +297,11 @@ private:
     void emit_probe(std::size_t rule_index, const TypedRule& r, std::size_t probe_index, ProbePlan& plan);
     std::string body(std::size_t rule_index, const TypedRule& r, std::size_t probe_index, const TypedProbe& p);
 
+    bool wanted(AttachForm f) const { return options_.forms.count(f) != 0; }
+
     const Btf& btf_;
     const SourceManager& sources_;
+    const EmitOptions& options_;
     std::vector<EventSchema> schemas_;  // by rule index
     std::string defs_;   // event structs and bodies
     std::string progs_;  // SEC() wrappers
@@ -513,29 +518,31 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
     const std::string& target = p.signature.symbol;
 
     if (probe.kind == ProbeKind::Tracepoint) {
-        if (n <= kTracingArgs) {
+        if (n <= kTracingArgs && wanted(AttachForm::TpBtf)) {
             wrapper("tp_btf/" + target, "BPF_PROG", base + "_tb", params(n), call(n, "0"));
             add(AttachForm::TpBtf, {{base + "_tb", AttachForm::TpBtf, target}});
+        }
+        if (n <= kTracingArgs && wanted(AttachForm::RawTp)) {
             wrapper("raw_tp/" + target, "BPF_PROG", base + "_rt", params(n), call(n, "0"));
             add(AttachForm::RawTp, {{base + "_rt", AttachForm::RawTp, target}});
         }
         (void)kfree_skb;
     } else if (probe.kind == ProbeKind::Kprobe) {
-        if (n <= kTracingArgs) {
+        if (n <= kTracingArgs && wanted(AttachForm::Fentry)) {
             wrapper("fentry/" + target, "BPF_PROG", base + "_fe", params(n), call(n, "0"));
             add(AttachForm::Fentry, {{base + "_fe", AttachForm::Fentry, target}});
         }
-        if (max_arg <= kKprobeArgs) {
+        if (max_arg <= kKprobeArgs && wanted(AttachForm::Kprobe)) {
             std::size_t k = std::min(n, kKprobeArgs);
             wrapper("kprobe/" + target, "BPF_KPROBE", base + "_kp", params(k), call(k, "0"));
             add(AttachForm::Kprobe, {{base + "_kp", AttachForm::Kprobe, target}});
         }
     } else {
-        if (n + (void_ret ? 0 : 1) <= kTracingArgs) {
+        if (n + (void_ret ? 0 : 1) <= kTracingArgs && wanted(AttachForm::Fexit)) {
             wrapper("fexit/" + target, "BPF_PROG", base + "_fx", params(n) + (void_ret ? "" : ", __u64 rret"), call(n, void_ret ? "0" : "rret"));
             add(AttachForm::Fexit, {{base + "_fx", AttachForm::Fexit, target}});
         }
-        if (max_arg <= kKprobeArgs) {
+        if (max_arg <= kKprobeArgs && wanted(AttachForm::Kretprobe)) {
             std::size_t slot = plan_index_;
             if (args.empty()) {
                 // Only the return value is read: no entry program needed.
@@ -575,6 +582,9 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
         e.line = sources_.file(d.range.file).line_col(d.range.begin).line;
         e.message = d.message;
         e.hint = d.hint;
+        for (const Binding& p : d.params)
+            if (p.expr && p.expr->kind == ExprKind::Int)
+                e.params.emplace_back(p.name, p.expr->is_unsigned ? std::to_string(p.expr->value) : std::to_string(p.expr->signed_value()));
         out.rules.push_back(std::move(e));
     }
     for (const TypedRule& r : typed) {
@@ -612,9 +622,9 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
 }  // namespace
 
 CompiledRuleSet emit_c(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed, const Btf& btf,
-                       const SourceManager& sources)
+                       const SourceManager& sources, const EmitOptions& options)
 {
-    return Generator(btf, sources).run(rules, typed);
+    return Generator(btf, sources, options).run(rules, typed);
 }
 
 std::string CompiledRuleSet::manifest_json() const

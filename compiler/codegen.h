@@ -10,6 +10,7 @@
 // upgrades.
 #pragma once
 
+#include <set>
 #include <vector>
 
 #include "compiler/btf.h"
@@ -19,9 +20,17 @@
 
 namespace rtd {
 
+// Which attach forms to generate: all of them for `check --load`, `explain`
+// and prebuilt objects; only those the running kernel offers for `run`
+// (each form left out is compile time saved).
+struct EmitOptions {
+    std::set<AttachForm> forms = {AttachForm::Fentry, AttachForm::Fexit, AttachForm::Kprobe,
+                                  AttachForm::Kretprobe, AttachForm::TpBtf, AttachForm::RawTp};
+};
+
 // `rules` are all rules and monitors, in table order; `typed` the type
 // checker's output for the probe rules among them.
 CompiledRuleSet emit_c(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed, const Btf& btf,
-                       const SourceManager& sources);
+                       const SourceManager& sources, const EmitOptions& options = {});
 
 }  // namespace rtd

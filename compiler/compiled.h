@@ -69,6 +69,7 @@ struct RuleEntry {
     std::uint32_t line = 0;
     std::optional<TextTemplate> message;
     std::optional<TextTemplate> hint;
+    std::vector<std::pair<std::string, std::string>> params;  // name -> value, for placeholders
     bool skipped = false;  // no probe usable on this kernel
     EventSchema event;     // probe rules that are not skipped
 };

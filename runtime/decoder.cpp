@@ -1,0 +1,160 @@
+#include "runtime/decoder.h"
+
+#include <arpa/inet.h>
+#include <linux/types.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+// The layout shared with the BPF side.
+#include "bpf-templates/rtd_event.h"
+
+namespace rtd {
+
+namespace {
+
+static_assert(sizeof(rtd_event_header) == 64, "must match the BPF side (bpf-templates/rtd_event.h)");
+static_assert(sizeof(rtd_packet) == 72, "must match the BPF side");
+static_assert(sizeof(rtd_stack) == 264, "must match the BPF side");
+
+std::string address(std::uint8_t family, const std::uint8_t* bytes)
+{
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (family == 2) inet_ntop(AF_INET, bytes, buf, sizeof buf);
+    else if (family == 10) inet_ntop(AF_INET6, bytes, buf, sizeof buf);
+    return buf;
+}
+
+std::string bounded(const char* s, std::size_t max) { return std::string(s, strnlen(s, max)); }
+
+}  // namespace
+
+EventDecoder::EventDecoder(const CompiledRuleSet& set, const Btf& btf) : set_(set), btf_(btf) {}
+
+std::string EventDecoder::enumerator(const std::string& enum_name, std::uint64_t value) const
+{
+    auto [it, fresh] = enums_.try_emplace(enum_name);
+    if (fresh) {
+        // Build the value -> name table once per enum: decoding is per event.
+        if (auto t = btf_.find_tagged(Btf::Tag::Enum, enum_name))
+            for (auto& [name, v] : btf_.enumerators_of(*t)) it->second.emplace(v, std::move(name));
+    }
+    auto found = it->second.find(value);
+    return found != it->second.end() ? found->second : std::to_string(static_cast<std::int64_t>(value));
+}
+
+std::string EventDecoder::reason_name(std::uint32_t value) const
+{
+    std::string name = enumerator("skb_drop_reason", value);
+    const std::string prefix = "SKB_DROP_REASON_";
+    return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+std::optional<DecodedEvent> EventDecoder::decode(const void* data, std::size_t size) const
+{
+    if (size < sizeof(rtd_event_header)) return std::nullopt;
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    rtd_event_header h;
+    std::memcpy(&h, bytes, sizeof h);
+    if (h.rule >= set_.rules.size()) return std::nullopt;
+    const EventSchema& schema = set_.rules[h.rule].event;
+    if (size < schema.size) return std::nullopt;
+
+    DecodedEvent e;
+    e.rule = h.rule;
+    e.probe = h.probe;
+    e.mono_ns = h.time_ns;
+    e.pid = h.pid;
+    e.tid = h.tid;
+    e.cpu = h.cpu;
+    e.comm = bounded(h.comm, sizeof h.comm);
+    e.netns = h.netns;
+    if (h.flags & RTD_EV_REASON) {
+        e.has_reason = true;
+        e.reason = h.reason;
+        e.location = h.location;
+    }
+    if (schema.has_packet && (h.flags & RTD_EV_PACKET)) {
+        rtd_packet p;
+        std::memcpy(&p, bytes + schema.packet_offset, sizeof p);
+        PacketInfo info;
+        info.family = p.family;
+        info.proto = p.proto;
+        info.saddr = address(p.family, p.saddr);
+        info.daddr = address(p.family, p.daddr);
+        info.sport = p.sport;
+        info.dport = p.dport;
+        info.tcp_flags = p.tcp_flags;
+        info.len = p.len;
+        info.mark = p.mark;
+        info.ifindex = p.ifindex;
+        info.l3proto = p.l3proto;
+        info.dev = bounded(p.dev, sizeof p.dev);
+        e.packet = std::move(info);
+    }
+    if (schema.has_stack && (h.flags & RTD_EV_STACK)) {
+        rtd_stack s;
+        std::memcpy(&s, bytes + schema.stack_offset, sizeof s);
+        std::size_t frames = s.bytes > 0 ? std::min<std::size_t>(static_cast<std::size_t>(s.bytes) / 8, RTD_STACK_DEPTH) : 0;
+        e.stack.assign(s.ips, s.ips + frames);
+    }
+    for (const EventField& f : schema.fields) {
+        CaptureValue v;
+        v.field = &f;
+        if (f.kind == ValueKind::String) {
+            v.text = bounded(reinterpret_cast<const char*>(bytes + f.offset), f.size);
+        } else {
+            std::memcpy(&v.u, bytes + f.offset, 8);
+            v.s = static_cast<std::int64_t>(v.u);
+            if (f.kind == ValueKind::Enum) v.text = enumerator(f.enum_name, v.u);
+        }
+        e.captures.push_back(std::move(v));
+    }
+    return e;
+}
+
+std::string protocol_name(std::uint8_t proto)
+{
+    switch (proto) {
+    case 1: return "ICMP";
+    case 6: return "TCP";
+    case 17: return "UDP";
+    case 58: return "ICMPv6";
+    case 132: return "SCTP";
+    default: return fmt::format("proto {}", proto);
+    }
+}
+
+std::string tcp_flags_text(std::uint8_t flags)
+{
+    std::string s;
+    if (flags & 0x02) s += 'S';
+    if (flags & 0x01) s += 'F';
+    if (flags & 0x04) s += 'R';
+    if (flags & 0x08) s += 'P';
+    if (flags & 0x20) s += 'U';
+    if (flags & 0x40) s += 'E';
+    if (flags & 0x80) s += 'W';
+    if (flags & 0x10) s += '.';
+    return s.empty() ? "none" : s;
+}
+
+std::string format_packet(const PacketInfo& p)
+{
+    if (p.family == 0) return p.l3proto ? fmt::format("ethertype {:#06x} len {}", p.l3proto, p.len) : fmt::format("len {}", p.len);
+    bool v6 = p.family == 10;
+    auto endpoint = [&](const std::string& a, std::uint16_t port) {
+        return v6 ? fmt::format("[{}]:{}", a, port) : fmt::format("{}:{}", a, port);
+    };
+    switch (p.proto) {
+    case 6: return fmt::format("{} > {} TCP [{}]", endpoint(p.saddr, p.sport), endpoint(p.daddr, p.dport), tcp_flags_text(p.tcp_flags));
+    case 17:
+    case 132: return fmt::format("{} > {} {}", endpoint(p.saddr, p.sport), endpoint(p.daddr, p.dport), protocol_name(p.proto));
+    case 1:
+    case 58: return fmt::format("{} > {} {} type {} code {}", p.saddr, p.daddr, protocol_name(p.proto), p.sport, p.dport);
+    default: return fmt::format("{} > {} {}", p.saddr, p.daddr, protocol_name(p.proto));
+    }
+}
+
+}  // namespace rtd

@@ -1,0 +1,74 @@
+// Ring-buffer bytes -> events, using the compiler's event layouts (never
+// guessing): header, packet, stack and each capture at its offset.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "compiler/btf.h"
+#include "compiler/compiled.h"
+
+namespace rtd {
+
+struct PacketInfo {
+    std::uint8_t family = 0;  // 0, 2 (IPv4), 10 (IPv6)
+    std::uint8_t proto = 0;
+    std::string saddr, daddr;  // printable; empty when not IP
+    std::uint16_t sport = 0, dport = 0;
+    std::uint8_t tcp_flags = 0;
+    std::uint32_t len = 0, mark = 0, ifindex = 0;
+    std::uint16_t l3proto = 0;
+    std::string dev;
+};
+
+struct CaptureValue {
+    const EventField* field = nullptr;
+    std::int64_t s = 0;
+    std::uint64_t u = 0;
+    std::string text;  // strings; enum names
+};
+
+struct DecodedEvent {
+    std::size_t rule = 0;
+    std::uint16_t probe = 0;
+    std::uint64_t mono_ns = 0;
+    std::uint32_t pid = 0, tid = 0, cpu = 0;
+    std::string comm;
+    std::uint64_t netns = 0;
+    std::optional<PacketInfo> packet;
+    bool has_reason = false;
+    std::uint32_t reason = 0;
+    std::uint64_t location = 0;
+    std::vector<std::uint64_t> stack;
+    std::vector<CaptureValue> captures;
+};
+
+class EventDecoder {
+public:
+    EventDecoder(const CompiledRuleSet& set, const Btf& btf);
+
+    // Nothing when the bytes are not an event of a known rule and size.
+    std::optional<DecodedEvent> decode(const void* data, std::size_t size) const;
+
+    // "NETFILTER_DROP" for this kernel's value, or the number.
+    std::string reason_name(std::uint32_t value) const;
+    // The enumerator of `enum_name` with `value`, or the number.
+    std::string enumerator(const std::string& enum_name, std::uint64_t value) const;
+
+private:
+    const CompiledRuleSet& set_;
+    const Btf& btf_;
+    mutable std::map<std::string, std::unordered_map<std::uint64_t, std::string>> enums_;
+};
+
+// 10.0.0.1:42310 > 10.0.0.2:5555 TCP [S]
+std::string format_packet(const PacketInfo& p);
+std::string protocol_name(std::uint8_t proto);
+// tcpdump's letters: S, S., P., F., R.
+std::string tcp_flags_text(std::uint8_t flags);
+
+}  // namespace rtd

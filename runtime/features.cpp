@@ -1,0 +1,107 @@
+#include "runtime/features.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+namespace rtd {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Loads "return 0" as a fentry program on a function every kernel has, and
+// attaches it for an instant: the only reliable test, since kernels can
+// forbid trampolines (lockdown, or as on this project's build machines).
+std::string try_trampoline(const Btf& btf)
+{
+    __s32 target = -1;
+    for (const char* fn : {"tcp_v4_rcv", "ip_rcv", "__netif_receive_skb_core", "do_sys_openat2"}) {
+        target = btf__find_by_name_kind(btf.raw(), fn, BTF_KIND_FUNC);
+        if (target > 0) break;
+    }
+    if (target <= 0) return "no known function to test with in the kernel's BTF";
+    const struct bpf_insn prog[] = {
+        {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0
+        {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},                   // exit
+    };
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+                .attach_btf_id = static_cast<__u32>(target));
+    int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "rtd_probe", "GPL", prog, 2, &opts);
+    if (fd < 0) {
+        int err = errno;
+        return fmt::format("loading a fentry program failed: {} ({})", std::strerror(err), err == EPERM ? "EPERM" : "errno");
+    }
+    int link = bpf_link_create(fd, 0, BPF_TRACE_FENTRY, nullptr);
+    int err = errno;
+    close(fd);
+    if (link < 0) return fmt::format("attaching a fentry program failed: {}", std::strerror(err));
+    close(link);
+    return {};
+}
+
+std::string find_tracefs()
+{
+    for (const char* dir : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+        std::error_code ec;
+        if (fs::exists(fs::path(dir) / "events", ec)) return dir;
+    }
+    return {};
+}
+
+}  // namespace
+
+std::set<AttachForm> KernelFeatures::forms() const
+{
+    std::set<AttachForm> f = {AttachForm::TpBtf, AttachForm::RawTp};
+    if (trampolines) f.insert({AttachForm::Fentry, AttachForm::Fexit});
+    else if (kprobes) f.insert({AttachForm::Kprobe, AttachForm::Kretprobe});
+    return f;
+}
+
+std::string KernelFeatures::function_probe_block() const
+{
+    if (trampolines || kprobes) return {};
+    return "kernel has no kprobes and refuses BPF trampolines";
+}
+
+KernelFeatures probe_kernel_features(const Btf& kernel_btf)
+{
+    KernelFeatures f;
+    std::error_code ec;
+    f.kprobes = fs::exists("/sys/bus/event_source/devices/kprobe", ec);
+    f.trampoline_error = try_trampoline(kernel_btf);
+    f.trampolines = f.trampoline_error.empty();
+    f.tracefs = find_tracefs();
+    if (!f.tracefs.empty()) {
+        std::ifstream in(f.tracefs + "/available_filter_functions");
+        if (in) {
+            std::unordered_set<std::string> names;
+            std::string line;
+            while (std::getline(in, line)) {
+                // "name" or "name [module]"
+                std::size_t sp = line.find(' ');
+                names.insert(sp == std::string::npos ? line : line.substr(0, sp));
+            }
+            if (!names.empty()) f.traceable = std::move(names);
+        }
+    }
+    return f;
+}
+
+bool tracepoint_exists(const KernelFeatures& f, const std::string& category, const std::string& event)
+{
+    if (f.tracefs.empty()) return true;  // cannot tell; BTF said it exists
+    std::error_code ec;
+    return fs::exists(fs::path(f.tracefs) / "events" / category / event, ec);
+}
+
+}  // namespace rtd

@@ -1,0 +1,37 @@
+// What the running kernel offers for attaching, found out at start-up
+// rather than assumed: kprobes, BPF trampolines (fentry/fexit), tracefs,
+// and which functions ftrace can trace.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_set>
+
+#include "compiler/btf.h"
+#include "compiler/compiled.h"
+
+namespace rtd {
+
+struct KernelFeatures {
+    bool kprobes = false;        // /sys/bus/event_source/devices/kprobe exists
+    bool trampolines = false;    // a fentry program loads and attaches
+    std::string trampoline_error;  // why not ("EPERM: ...")
+    std::string tracefs;         // mount point, empty when not mounted
+
+    // Functions ftrace can trace, when available_filter_functions is
+    // readable; nothing means "unknown" (no filtering on it).
+    std::optional<std::unordered_set<std::string>> traceable;
+
+    // The attach forms worth generating for this kernel.
+    std::set<AttachForm> forms() const;
+    // Why function probes cannot attach here, or empty when they can.
+    std::string function_probe_block() const;
+};
+
+KernelFeatures probe_kernel_features(const Btf& kernel_btf);
+
+// Whether the tracepoint CATEGORY:NAME exists (by tracefs when mounted).
+bool tracepoint_exists(const KernelFeatures& f, const std::string& category, const std::string& event);
+
+}  // namespace rtd

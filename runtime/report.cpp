@@ -1,0 +1,195 @@
+#include "runtime/report.h"
+
+#include <ctime>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace rtd {
+
+namespace {
+
+std::string capture_text(const CaptureValue& v)
+{
+    switch (v.field->kind) {
+    case ValueKind::Signed: return std::to_string(v.s);
+    case ValueKind::Unsigned: return std::to_string(v.u);
+    case ValueKind::Pointer: return fmt::format("{:#x}", v.u);
+    case ValueKind::Enum:
+    case ValueKind::String: return v.text;
+    }
+    return {};
+}
+
+std::string layer_name(int layer) { return layer ? fmt::format("l{}", layer) : "l?"; }
+
+std::string probe_spelling(const DecodedEvent& e, const ReportContext& ctx)
+{
+    for (const ProbePlan& p : ctx.set.probes)
+        if (p.rule == e.rule && p.probe == e.probe) return p.spelling;
+    return {};
+}
+
+std::string dev_text(const PacketInfo& p) { return !p.dev.empty() ? p.dev : p.ifindex ? fmt::format("if{}", p.ifindex) : "-"; }
+
+// Wall-clock time of an event, to the microsecond.
+std::string timestamp(const DecodedEvent& e, const ReportContext& ctx, bool iso)
+{
+    std::int64_t ns = static_cast<std::int64_t>(e.mono_ns) + ctx.realtime_offset_ns;
+    std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
+    long micros = static_cast<long>((ns % 1000000000) / 1000);
+    std::tm tm{};
+    char buf[64];
+    if (iso) {
+        gmtime_r(&secs, &tm);
+        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+        return fmt::format("{}.{:06}Z", buf, micros);
+    }
+    localtime_r(&secs, &tm);
+    std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+    return fmt::format("{}.{:06}", buf, micros);
+}
+
+}  // namespace
+
+std::string placeholder_value(const std::string& name, const DecodedEvent& e, const ReportContext& ctx)
+{
+    const RuleEntry& rule = ctx.set.rules[e.rule];
+    for (const CaptureValue& v : e.captures)
+        if (v.field->name == name) return capture_text(v);
+    for (const auto& [param, value] : rule.params)
+        if (param == name) return value;
+    if (name == "comm") return e.comm;
+    if (name == "pid") return std::to_string(e.pid);
+    if (name == "cpu") return std::to_string(e.cpu);
+    if (name == "netns") return std::to_string(e.netns);
+    if (name == "rule") return rule.id;
+    if (name == "layer") return layer_name(rule.layer);
+    if (name == "probe") return probe_spelling(e, ctx);
+    if (name == "reason") return e.has_reason ? ctx.decoder.reason_name(e.reason) : "";
+    if (name == "location") return e.has_reason ? ctx.symbols.describe(e.location) : "";
+    if (e.packet) {
+        const PacketInfo& p = *e.packet;
+        if (name == "packet") return format_packet(p);
+        if (name == "saddr") return p.saddr;
+        if (name == "daddr") return p.daddr;
+        if (name == "sport") return std::to_string(p.sport);
+        if (name == "dport") return std::to_string(p.dport);
+        if (name == "proto") return protocol_name(p.proto);
+        if (name == "tcp_flags") return tcp_flags_text(p.tcp_flags);
+        if (name == "len") return std::to_string(p.len);
+        if (name == "dev") return dev_text(p);
+        if (name == "ifindex") return std::to_string(p.ifindex);
+        if (name == "mark") return std::to_string(p.mark);
+    }
+    return {};
+}
+
+std::string fill(const TextTemplate& t, const DecodedEvent& e, const ReportContext& ctx)
+{
+    std::string out;
+    for (const auto& piece : t.pieces) out += piece.placeholder ? placeholder_value(piece.text, e, ctx) : piece.text;
+    return out;
+}
+
+std::string event_message(const DecodedEvent& e, const ReportContext& ctx)
+{
+    const RuleEntry& rule = ctx.set.rules[e.rule];
+    if (rule.message) return fill(*rule.message, e, ctx);
+    if (e.has_reason) return fmt::format("dropped: {} at {}", ctx.decoder.reason_name(e.reason), ctx.symbols.describe(e.location));
+    return rule.condition == ConditionKind::Warn ? "warning" : "dropped";
+}
+
+void TextOutput::event(const DecodedEvent& e)
+{
+    const RuleEntry& rule = ctx_.set.rules[e.rule];
+    auto paint = [&](const char* code, const std::string& s) { return color_ ? fmt::format("\033[{}m{}\033[0m", code, s) : s; };
+    std::string line = fmt::format("{} {} {}", timestamp(e, ctx_, false), layer_name(rule.layer), paint("1", rule.id));
+    if (e.packet) line += fmt::format(" {} dev {}", format_packet(*e.packet), dev_text(*e.packet));
+    line += fmt::format(" netns {}: {}", e.netns, paint(rule.condition == ConditionKind::Warn ? "33" : "31", event_message(e, ctx_)));
+    std::fprintf(out_, "%s\n", line.c_str());
+    for (const std::string& frame : ctx_.symbols.describe_stack(e.stack)) std::fprintf(out_, "    at %s\n", frame.c_str());
+    if (hints_ && rule.hint) std::fprintf(out_, "    %s %s\n", paint("36", "hint:").c_str(), fill(*rule.hint, e, ctx_).c_str());
+    std::fflush(out_);
+}
+
+void JsonOutput::event(const DecodedEvent& e)
+{
+    using nlohmann::json;
+    const RuleEntry& rule = ctx_.set.rules[e.rule];
+    json j;
+    j["time"] = timestamp(e, ctx_, true);
+    j["kind"] = rule.condition == ConditionKind::Warn ? "warning" : "drop";
+    j["rule"] = rule.id;
+    j["layer"] = layer_name(rule.layer);
+    j["probe"] = probe_spelling(e, ctx_);
+    j["message"] = event_message(e, ctx_);
+    if (rule.hint) j["hint"] = fill(*rule.hint, e, ctx_);
+    json captures = json::object();
+    for (const CaptureValue& v : e.captures) {
+        switch (v.field->kind) {
+        case ValueKind::Signed: captures[v.field->name] = v.s; break;
+        case ValueKind::Unsigned: captures[v.field->name] = v.u; break;
+        default: captures[v.field->name] = capture_text(v);
+        }
+    }
+    j["captures"] = std::move(captures);
+    if (e.packet) {
+        const PacketInfo& p = *e.packet;
+        j["packet"] = {{"proto", p.family ? protocol_name(p.proto) : ""},
+                       {"saddr", p.saddr},
+                       {"daddr", p.daddr},
+                       {"sport", p.sport},
+                       {"dport", p.dport},
+                       {"tcp_flags", p.proto == 6 ? tcp_flags_text(p.tcp_flags) : ""},
+                       {"len", p.len},
+                       {"dev", p.dev},
+                       {"ifindex", p.ifindex},
+                       {"netns", e.netns},
+                       {"mark", p.mark}};
+    }
+    if (e.has_reason) {
+        j["reason"] = ctx_.decoder.reason_name(e.reason);
+        j["location"] = ctx_.symbols.describe(e.location);
+    }
+    if (!e.stack.empty()) {
+        j["stack"] = ctx_.symbols.describe_stack(e.stack);
+    }
+    j["comm"] = e.comm;
+    j["pid"] = e.pid;
+    j["tid"] = e.tid;
+    j["cpu"] = e.cpu;
+    j["netns"] = e.netns;
+    std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), out_);
+}
+
+void FlowSummary::event(const DecodedEvent& e)
+{
+    std::string flow = "-";
+    if (e.packet && e.packet->family) {
+        const PacketInfo& p = *e.packet;
+        bool ports = p.proto == 6 || p.proto == 17 || p.proto == 132;
+        flow = ports ? fmt::format("{} {} > {}:{}", protocol_name(p.proto), p.saddr, p.daddr, p.dport)
+                     : fmt::format("{} {} > {}", protocol_name(p.proto), p.saddr, p.daddr);
+    }
+    ++counts_[{e.rule, flow}];
+}
+
+void FlowSummary::print(std::FILE* out, std::size_t top) const
+{
+    std::vector<std::pair<std::uint64_t, const std::tuple<std::size_t, std::string>*>> rows;
+    for (const auto& [key, n] : counts_) rows.emplace_back(n, &key);
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::fprintf(out, "%-32s %-48s %10s\n", "RULE", "FLOW", "EVENTS");
+    for (std::size_t i = 0; i < rows.size() && i < top; ++i)
+        std::fprintf(out, "%-32s %-48s %10llu\n", ctx_.set.rules[std::get<0>(*rows[i].second)].id.c_str(),
+                     std::get<1>(*rows[i].second).c_str(), static_cast<unsigned long long>(rows[i].first));
+    if (rows.size() > top) std::fprintf(out, "(%zu more flows)\n", rows.size() - top);
+    std::fflush(out);
+}
+
+}  // namespace rtd

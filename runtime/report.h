@@ -1,0 +1,73 @@
+// Reporters: what a decoded event looks like to a person (a text line), to
+// a program (a JSON object per line), or in aggregate (the flow summary).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "compiler/compiled.h"
+#include "runtime/decoder.h"
+#include "runtime/symbols.h"
+
+namespace rtd {
+
+struct ReportContext {
+    const CompiledRuleSet& set;
+    const EventDecoder& decoder;
+    const KernelSymbols& symbols;
+    std::int64_t realtime_offset_ns = 0;  // CLOCK_REALTIME - CLOCK_MONOTONIC at start
+};
+
+// The value of one placeholder for an event ("" when unknown).
+std::string placeholder_value(const std::string& name, const DecodedEvent& e, const ReportContext& ctx);
+// A message or hint with its placeholders filled in.
+std::string fill(const TextTemplate& t, const DecodedEvent& e, const ReportContext& ctx);
+// The rule's message, or a default one.
+std::string event_message(const DecodedEvent& e, const ReportContext& ctx);
+
+class EventSink {
+public:
+    virtual ~EventSink() = default;
+    virtual void event(const DecodedEvent& e) = 0;
+};
+
+class TextOutput : public EventSink {
+public:
+    TextOutput(std::FILE* out, const ReportContext& ctx, bool color, bool hints) : out_(out), ctx_(ctx), color_(color), hints_(hints) {}
+    void event(const DecodedEvent& e) override;
+
+private:
+    std::FILE* out_;
+    const ReportContext& ctx_;
+    bool color_;
+    bool hints_;
+};
+
+class JsonOutput : public EventSink {
+public:
+    JsonOutput(std::FILE* out, const ReportContext& ctx) : out_(out), ctx_(ctx) {}
+    void event(const DecodedEvent& e) override;
+
+private:
+    std::FILE* out_;
+    const ReportContext& ctx_;
+};
+
+// Events counted by rule and flow (protocol, source, destination, port).
+class FlowSummary : public EventSink {
+public:
+    explicit FlowSummary(const ReportContext& ctx) : ctx_(ctx) {}
+    void event(const DecodedEvent& e) override;
+    void print(std::FILE* out, std::size_t top) const;
+    void clear() { counts_.clear(); }
+
+private:
+    const ReportContext& ctx_;
+    std::map<std::tuple<std::size_t, std::string>, std::uint64_t> counts_;
+};
+
+}  // namespace rtd

@@ -1,0 +1,407 @@
+#include "runtime/session.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "bpf-templates/rtd_event.h"
+#include "compiler/btf.h"
+#include "compiler/codegen.h"
+#include "compiler/frontend.h"
+#include "compiler/typecheck.h"
+#include "runtime/bpf_compiler.h"
+#include "runtime/bpf_loader.h"
+#include "runtime/decoder.h"
+#include "runtime/embedded_headers.h"
+#include "runtime/features.h"
+#include "runtime/report.h"
+#include "runtime/symbols.h"
+
+namespace rtd {
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitBadInput = 2;
+constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+constexpr const char* kKernelBtf = "/sys/kernel/btf/vmlinux";
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+using Clock = std::chrono::steady_clock;
+
+struct ObjectCloser {
+    void operator()(struct bpf_object* o) const { bpf_object__close(o); }
+};
+using Object = std::unique_ptr<struct bpf_object, ObjectCloser>;
+
+struct LinkDestroyer {
+    void operator()(struct bpf_link* l) const { bpf_link__destroy(l); }
+};
+using Link = std::unique_ptr<struct bpf_link, LinkDestroyer>;
+
+struct RingBufferFree {
+    void operator()(struct ring_buffer* r) const { ring_buffer__free(r); }
+};
+
+void error(const std::string& msg) { std::cerr << "rtrace-drop: error: " << msg << '\n'; }
+
+std::int64_t realtime_offset_ns()
+{
+    timespec rt{}, mono{};
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    return (static_cast<std::int64_t>(rt.tv_sec) - mono.tv_sec) * 1000000000 + (rt.tv_nsec - mono.tv_nsec);
+}
+
+// Probes the kernel cannot take: a function probe without kprobes or
+// trampolines, a function ftrace cannot trace, a tracepoint tracefs lacks.
+void apply_features(std::vector<TypedRule>& typed, const KernelFeatures& f)
+{
+    for (TypedRule& r : typed) {
+        for (TypedProbe& p : r.probes) {
+            if (!p.available) continue;
+            const Probe& probe = *p.probe;
+            if (probe.kind == ProbeKind::Tracepoint) {
+                if (!tracepoint_exists(f, probe.category, probe.event)) {
+                    p.available = false;
+                    p.skip_reason = fmt::format("tracepoint {}:{} not in tracefs", probe.category, probe.event);
+                }
+                continue;
+            }
+            if (std::string why = f.function_probe_block(); !why.empty()) {
+                p.available = false;
+                p.skip_reason = why;
+            } else if (f.traceable && !f.traceable->count(p.signature.symbol)) {
+                p.available = false;
+                p.skip_reason = fmt::format("function {} is not traceable (not in available_filter_functions)", p.signature.symbol);
+            }
+        }
+        r.skipped = std::none_of(r.probes.begin(), r.probes.end(), [](const TypedProbe& p) { return p.available; });
+    }
+}
+
+struct Plan {
+    std::vector<std::size_t> method;  // chosen method per probe plan, or kNone
+    std::vector<std::string> skip;    // why a probe is not used
+};
+
+std::vector<std::string> chosen_programs(const CompiledRuleSet& set, const Plan& plan)
+{
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < set.probes.size(); ++i)
+        if (plan.method[i] != kNone)
+            for (const ProgramSpec& s : set.probes[i].methods[plan.method[i]].programs) names.push_back(s.name);
+    return names;
+}
+
+// Opens and loads the object with the chosen programs. When the kernel
+// refuses some, those probes fall back to their next method (tp_btf ->
+// raw_tp, ...) or are skipped with the reason, and loading is retried.
+Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& plan, std::uint32_t ring_bytes, std::string& fatal)
+{
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        std::vector<std::string> names = chosen_programs(set, plan);
+        struct bpf_object* raw = bpf_object__open_mem(bytes.data(), bytes.size(), nullptr);
+        if (!raw) {
+            fatal = fmt::format("cannot open the compiled object: {}", std::strerror(errno));
+            return nullptr;
+        }
+        Object obj(raw);
+        if (struct bpf_map* events = bpf_object__find_map_by_name(obj.get(), "rtd_events"))
+            bpf_map__set_max_entries(events, ring_bytes);
+        struct bpf_program* prog;
+        bpf_object__for_each_program(prog, obj.get())
+        {
+            bpf_program__set_autoload(prog, std::find(names.begin(), names.end(), bpf_program__name(prog)) != names.end());
+        }
+        if (names.empty()) return obj;  // only maps: nothing to attach, but counters stay readable
+        int err = bpf_object__load(obj.get());
+        if (err == 0) return obj;
+
+        VerifyReport report = verify_programs(bytes, names);
+        bool changed = false;
+        for (std::size_t i = 0; i < set.probes.size(); ++i) {
+            if (plan.method[i] == kNone) continue;
+            for (const ProgramSpec& s : set.probes[i].methods[plan.method[i]].programs) {
+                const ProgramLoad* r = report.find(s.name);
+                if (!r || r->loaded) continue;
+                changed = true;
+                std::string why = fmt::format("{} {}", attach_form_name(s.form), describe_load_error(r->error));
+                if (plan.method[i] + 1 < set.probes[i].methods.size()) {
+                    ++plan.method[i];
+                } else {
+                    plan.method[i] = kNone;
+                    plan.skip[i] = why;
+                }
+                break;
+            }
+        }
+        if (!changed) {
+            fatal = fmt::format("the kernel refused the programs: {}", std::strerror(-err));
+            return nullptr;
+        }
+    }
+    fatal = "the kernel kept refusing programs";
+    return nullptr;
+}
+
+std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules)
+{
+    std::vector<rtd_counter> totals(rules);
+    struct bpf_map* map = bpf_object__find_map_by_name(obj, "rtd_counts");
+    int cpus = libbpf_num_possible_cpus();
+    if (!map || cpus <= 0) return totals;
+    std::vector<rtd_counter> per_cpu(static_cast<std::size_t>(cpus));
+    for (std::uint32_t key = 0; key < rules; ++key) {
+        if (bpf_map__lookup_elem(map, &key, sizeof key, per_cpu.data(), per_cpu.size() * sizeof(rtd_counter), 0) != 0) continue;
+        for (const rtd_counter& c : per_cpu) {
+            totals[key].hits += c.hits;
+            totals[key].drops += c.drops;
+            totals[key].emitted += c.emitted;
+            totals[key].lost += c.lost;
+        }
+    }
+    return totals;
+}
+
+struct Loop {
+    const EventDecoder& decoder;
+    std::vector<EventSink*> sinks;
+    std::uint64_t reported = 0;
+    std::uint64_t limit = 0;
+    std::uint64_t undecodable = 0;
+};
+
+int on_event(void* ctx, void* data, std::size_t size)
+{
+    auto* loop = static_cast<Loop*>(ctx);
+    if (loop->limit && loop->reported >= loop->limit) return 0;
+    std::optional<DecodedEvent> e = loop->decoder.decode(data, size);
+    if (!e) {
+        ++loop->undecodable;
+        return 0;
+    }
+    for (EventSink* s : loop->sinks) s->event(*e);
+    ++loop->reported;
+    if (loop->limit && loop->reported >= loop->limit) g_stop = 1;
+    return 0;
+}
+
+void print_counters(std::FILE* out, const CompiledRuleSet& set, const std::vector<rtd_counter>& counts, double seconds,
+                    std::uint64_t undecodable)
+{
+    std::fprintf(out, "rtrace-drop: counted over %.1f s\n", seconds);
+    std::fprintf(out, "%-32s %12s %12s %12s %12s\n", "RULE", "HITS", "DROPS", "EVENTS", "LOST");
+    std::uint64_t lost = 0;
+    for (std::size_t i = 0; i < set.rules.size(); ++i) {
+        const RuleEntry& r = set.rules[i];
+        if (r.is_monitor || r.skipped) continue;
+        const rtd_counter& c = counts[i];
+        lost += c.lost;
+        std::fprintf(out, "%-32s %12llu %12llu %12llu %12llu\n", r.id.c_str(), static_cast<unsigned long long>(c.hits),
+                     static_cast<unsigned long long>(c.drops), static_cast<unsigned long long>(c.emitted),
+                     static_cast<unsigned long long>(c.lost));
+    }
+    if (lost)
+        std::fprintf(out, "rtrace-drop: %llu events were lost (ring buffer full); the counts above are exact\n",
+                     static_cast<unsigned long long>(lost));
+    if (undecodable) std::fprintf(out, "rtrace-drop: %llu events could not be decoded\n", static_cast<unsigned long long>(undecodable));
+    std::fflush(out);
+}
+
+}  // namespace
+
+int run_session(const RunOptions& opt)
+{
+    // ---- rules -> typed rules --------------------------------------------
+    Frontend frontend(opt.search);
+    bool ok = frontend.load(opt.paths);
+    Diagnostics& diags = frontend.diagnostics();
+    std::string btf_error;
+    std::unique_ptr<Btf> btf;
+    std::vector<TypedRule> typed;
+    if (ok) {
+        btf = Btf::load(kKernelBtf, btf_error);
+        if (btf) {
+            TypeCheckOptions tc;
+            tc.strict = opt.strict;
+            typed = type_check(frontend.rules(), *btf, frontend.sources(), diags, tc);
+        }
+    }
+    diags.render(std::cerr, frontend.sources(), opt.color_diagnostics);
+    if (diags.has_errors()) return kExitBadInput;
+    if (!btf) {
+        error(fmt::format("cannot read the kernel's BTF at {}: {}", kKernelBtf, btf_error));
+        return kExitFailure;
+    }
+
+    // ---- what this kernel offers -> code for those forms only -------------
+    KernelFeatures features = probe_kernel_features(*btf);
+    apply_features(typed, features);
+    EmitOptions emit;
+    emit.forms = features.forms();
+    CompiledRuleSet set = emit_c(frontend.rules(), typed, *btf, frontend.sources(), emit);
+    set.ring_bytes = opt.ring_bytes;
+
+    Plan plan;
+    plan.method.assign(set.probes.size(), kNone);
+    plan.skip.assign(set.probes.size(), {});
+    for (std::size_t i = 0; i < set.probes.size(); ++i) {
+        const ProbePlan& p = set.probes[i];
+        if (!p.available) plan.skip[i] = p.skip_reason;
+        else if (p.methods.empty()) plan.skip[i] = "no attach method for it on this kernel";
+        else plan.method[i] = 0;
+    }
+
+    std::string object;
+    Object obj;
+    if (!chosen_programs(set, plan).empty()) {
+        BpfCompiler compiler(btf->raw(), embedded_templates(), opt.cache_dir);
+        CompileResult built = compiler.compile(set.source);
+        if (!built.ok) {
+            error("internal error: clang rejected the generated code\n" + built.diagnostics);
+            return kExitFailure;
+        }
+        if (auto problems = check_event_layout(built.object, set); !problems.empty()) {
+            error("internal error: " + problems.front());
+            return kExitFailure;
+        }
+        object = std::move(built.object);
+        std::string fatal;
+        obj = load_object(object, set, plan, opt.ring_bytes, fatal);
+        if (!obj) {
+            error(fatal);
+            return kExitFailure;
+        }
+    }
+
+    // ---- attach ------------------------------------------------------------
+    std::vector<Link> links;
+    for (std::size_t i = 0; i < set.probes.size(); ++i) {
+        if (plan.method[i] == kNone) continue;
+        std::vector<Link> mine;
+        for (const ProgramSpec& s : set.probes[i].methods[plan.method[i]].programs) {
+            struct bpf_program* prog = bpf_object__find_program_by_name(obj.get(), s.name.c_str());
+            struct bpf_link* link = prog ? bpf_program__attach(prog) : nullptr;
+            if (!link) {
+                plan.skip[i] = fmt::format("cannot attach {} to {}: {}", attach_form_name(s.form), s.target, std::strerror(errno));
+                plan.method[i] = kNone;
+                mine.clear();
+                break;
+            }
+            mine.emplace_back(link);
+        }
+        for (Link& l : mine) links.push_back(std::move(l));
+    }
+
+    // ---- start-up status ---------------------------------------------------
+    std::size_t attached = 0, skipped = 0;
+    std::cerr << "rtrace-drop: " << (features.trampolines ? "BPF trampolines available" : "no BPF trampolines (" + features.trampoline_error + ")")
+              << ", " << (features.kprobes ? "kprobes available" : "no kprobes") << '\n';
+    for (std::size_t i = 0; i < set.probes.size(); ++i) {
+        const ProbePlan& p = set.probes[i];
+        std::string status = plan.method[i] != kNone ? attach_form_name(p.methods[plan.method[i]].form) : "skipped: " + plan.skip[i];
+        (plan.method[i] != kNone ? attached : skipped)++;
+        std::cerr << fmt::format("  {:<32} {:<40} {}\n", set.rules[p.rule].id, p.spelling, status);
+    }
+    for (const RuleEntry& r : set.rules)
+        if (r.is_monitor) std::cerr << fmt::format("  {:<32} {:<40} {}\n", r.id, "monitor", "skipped: monitors are not evaluated yet");
+    if (opt.strict && skipped) {
+        error(fmt::format("{} probe(s) skipped and --strict is set", skipped));
+        return kExitBadInput;
+    }
+    if (attached == 0) {
+        error("nothing could be attached on this kernel (see the reasons above)");
+        return kExitFailure;
+    }
+
+    // ---- events ------------------------------------------------------------
+    EventDecoder decoder(set, *btf);
+    KernelSymbols symbols;
+    bool want_symbols = std::any_of(set.rules.begin(), set.rules.end(), [](const RuleEntry& r) { return r.event.has_stack; }) ||
+                        set.source.find("RTD_EV_REASON") != std::string::npos;
+    if (want_symbols) symbols.load();
+    ReportContext ctx{set, decoder, symbols, realtime_offset_ns()};
+    TextOutput text(stdout, ctx, opt.color, opt.hints);
+    JsonOutput json(stdout, ctx);
+    FlowSummary flows(ctx);
+    Loop loop{decoder, {}, 0, opt.count, 0};
+    if (opt.summary) loop.sinks.push_back(&flows);
+    else if (opt.json) loop.sinks.push_back(&json);
+    else loop.sinks.push_back(&text);
+
+    struct bpf_map* events = bpf_object__find_map_by_name(obj.get(), "rtd_events");
+    std::unique_ptr<struct ring_buffer, RingBufferFree> rb(
+        events ? ring_buffer__new(bpf_map__fd(events), on_event, &loop, nullptr) : nullptr);
+    if (!rb) {
+        error(fmt::format("cannot read the ring buffer: {}", std::strerror(errno)));
+        return kExitFailure;
+    }
+
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    g_stop = 0;
+
+    if (!opt.ready_file.empty()) {
+        std::ofstream ready(opt.ready_file);
+        ready << "ready\n";
+        if (!ready) error(fmt::format("cannot write the ready file {}", opt.ready_file));
+    }
+    std::cerr << fmt::format("rtrace-drop: ready: {} of {} probes attached{}\n", attached, attached + skipped,
+                             opt.duration_ms ? fmt::format(", running for {:.1f} s", opt.duration_ms / 1000.0) : ", Ctrl-C to stop");
+
+    const auto start = Clock::now();
+    auto next_interval = start + std::chrono::milliseconds(opt.interval_ms);
+    while (!g_stop) {
+        int n = ring_buffer__poll(rb.get(), 100);
+        if (n < 0 && n != -EINTR) {
+            error(fmt::format("reading events failed: {}", std::strerror(-n)));
+            break;
+        }
+        auto now = Clock::now();
+        if (opt.duration_ms && now - start >= std::chrono::milliseconds(opt.duration_ms)) break;
+        if (opt.interval_ms && now >= next_interval) {
+            next_interval += std::chrono::milliseconds(opt.interval_ms);
+            if (opt.summary) {
+                flows.print(stdout, opt.top);
+                flows.clear();
+            }
+            print_counters(stderr, set, read_counters(obj.get(), set.rules.size()),
+                           std::chrono::duration<double>(now - start).count(), loop.undecodable);
+        }
+    }
+    ring_buffer__consume(rb.get());  // what arrived before we stopped
+
+    // Counters first, then detach: nothing more can fire after this.
+    std::vector<rtd_counter> counts = read_counters(obj.get(), set.rules.size());
+    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    links.clear();
+    rb.reset();
+    if (opt.summary) flows.print(stdout, opt.top);
+    std::fflush(stdout);
+    print_counters(stderr, set, counts, seconds, loop.undecodable);
+    obj.reset();
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return kExitOk;
+}
+
+}  // namespace rtd

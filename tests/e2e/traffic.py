@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Traffic for the end-to-end tests, run inside the tests' own network
+namespaces (ip netns exec). Bounded in count and time; never leaves them."""
+import socket
+import sys
+import time
+
+
+def tcp_connect(host, port, timeout):
+    s = socket.socket()
+    s.settimeout(float(timeout))
+    try:
+        s.connect((host, int(port)))
+        print("connected")
+    except OSError as e:
+        print("connect:", e)
+    finally:
+        s.close()
+
+
+def udp_flood(host, port, count, size):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    payload = b"x" * int(size)
+    sent = 0
+    for _ in range(int(count)):
+        try:
+            s.sendto(payload, (host, int(port)))
+            sent += 1
+        except OSError:
+            pass  # ICMP errors reported on the socket; keep sending
+    print("sent", sent)
+
+
+def udp_sink(port, rcvbuf, seconds, outfile):
+    """Binds, shrinks the receive buffer, never reads: the buffer fills."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(rcvbuf))
+    s.bind(("0.0.0.0", int(port)))
+    with open(outfile, "w") as f:
+        f.write(str(s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)))
+    time.sleep(float(seconds))
+    s.close()
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    {"tcp-connect": tcp_connect, "udp-flood": udp_flood, "udp-sink": udp_sink}[command](*args)
