@@ -1,7 +1,7 @@
 # Entry points. Both work on a fresh Debian 12 machine as root: they install
 # what is missing (apt-get), configure, build, then run or test.
 #
-#   make run     build (release) and run the shipped rules
+#   make run     build (release) and run the shipped rules (root)
 #   make test    build with ASan+UBSan and run every test, fuzzing included
 #   make bench   build (release) and print the benchmark figures
 #   make golden  rewrite the golden files from the current output (review the diff!)
@@ -36,10 +36,11 @@ build: deps
 	cmake -S . -B $(RELEASE) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_TESTS=OFF
 	cmake --build $(RELEASE) -j$(JOBS)
 
-# `rtrace-drop run` is not built yet: until it is, this checks the shipped
-# rules, the examples and the standard library.
+# The shipped packs are not written yet: until they are, this checks the
+# standard library and runs the examples for 10 seconds (root and BPF needed).
 run: build
-	$(RELEASE)/rtrace-drop check examples stdlib $(wildcard rules/*/*.rule)
+	$(RELEASE)/rtrace-drop check stdlib examples
+	$(RELEASE)/rtrace-drop run --duration 10s $(or $(wildcard rules/*/*.rule),examples)
 
 test: deps
 	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
@@ -48,6 +49,10 @@ test: deps
 
 bench: build
 	$(RELEASE)/bench/parse_bench
+	$(RELEASE)/bench/pipeline_bench 20
+	$(RELEASE)/bench/compile_bench
+	$(RELEASE)/bench/decode_bench
+	bench/run_bench.sh $(RELEASE)/rtrace-drop
 
 golden: deps
 	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
