@@ -9,6 +9,7 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 RELEASE := build/release
+DURATION ?= 10s
 TESTBUILD := build/test
 CMAKE_COMMON := -G "Unix Makefiles" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
 
@@ -40,7 +41,7 @@ build: deps
 # standard library and runs the examples for 10 seconds (root and BPF needed).
 run: build
 	$(RELEASE)/rtrace-drop check stdlib examples
-	$(RELEASE)/rtrace-drop run --duration 10s $(or $(wildcard rules/*/*.rule),examples)
+	$(RELEASE)/rtrace-drop run --duration $(DURATION) $(or $(wildcard rules/*/*.rule),examples)
 
 test: deps
 	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
