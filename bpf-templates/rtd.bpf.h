@@ -19,6 +19,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Set by the runtime before loading (`run --all`): report noise and the
+ * reasons fallback rules would leave to the rules that name them. */
+const volatile __u32 rtd_report_all = 0;
+
 /* Events to user space. The runtime may resize it before loading. */
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -137,16 +141,27 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
         bpf_core_read_str(p->dev, sizeof(p->dev), &dev->name);
         h->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
     } else {
+        /* Deep in the stack skb->dev can be gone: take the namespace from the
+         * owning socket, else from the route's device. */
         struct sock *sk = BPF_CORE_READ(skb, sk);
+        unsigned long refdst = BPF_CORE_READ(skb, _skb_refdst) & ~1UL; /* SKB_DST_NOREF */
+        struct dst_entry *dst = (struct dst_entry *)refdst;
         if (sk)
             h->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+        else if (dst)
+            h->netns = BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
     }
     if (!head || nh == (__u16)~0U)
         return; /* no network header yet */
     if (bpf_probe_read_kernel(&vihl, 1, head + nh))
         return;
     if ((vihl >> 4) == 4) {
-        __u16 frag = 0;
+        __u16 frag = 0, total = 0;
+        /* On the way out an skb can carry a network offset before its IP
+         * header is written: an IHL or length of zero says so. */
+        bpf_probe_read_kernel(&total, 2, head + nh + 2);
+        if ((vihl & 0xf) < 5 || total == 0)
+            return;
         p->family = 2;
         bpf_probe_read_kernel(&p->proto, 1, head + nh + 9);
         bpf_probe_read_kernel(p->saddr, 4, head + nh + 12);

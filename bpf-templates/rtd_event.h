@@ -53,9 +53,10 @@ struct rtd_stack {
 /* Per-rule, per-CPU counters: exact even when events are lost. */
 struct rtd_counter {
     __u64 hits;    /* the probe fired */
-    __u64 drops;   /* the condition held */
+    __u64 drops;   /* the condition held (noise excluded) */
     __u64 emitted; /* an event reached the ring buffer */
     __u64 lost;    /* the ring buffer was full */
+    __u64 noise;   /* the condition held but so did 'noise if' (not reported unless --all) */
 };
 
 #endif /* RTD_EVENT_H */

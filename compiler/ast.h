@@ -145,6 +145,11 @@ struct RuleDecl {
     ConditionKind condition_kind = ConditionKind::None;
     ExprPtr condition;
     SourceRange condition_clause;
+    ExprPtr noise;  // 'noise if': matching hits are counted, not reported (unless --all)
+    SourceRange noise_clause;
+    bool fallback = false;  // kfree_skb rules: skip reasons other loaded rules name
+    SourceRange fallback_range;
+    std::vector<std::pair<std::string, SourceRange>> instead_of;  // used only when these cannot attach
     ExprPtr packet;
     SourceRange packet_clause;
     bool stack = false;

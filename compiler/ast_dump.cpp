@@ -105,6 +105,13 @@ std::string dump_rule(const RuleDecl& r, const SourceManager& sources)
     for (const Binding& c : r.captures) out += fmt::format("  capture {} = {}\n", c.name, expr(c.expr));
     if (r.condition_kind != ConditionKind::None)
         out += fmt::format("  {} if {}\n", r.condition_kind == ConditionKind::Drop ? "drop" : "warn", expr(r.condition));
+    if (r.noise) out += fmt::format("  noise if {}\n", expr(r.noise));
+    if (r.fallback) out += "  fallback\n";
+    if (!r.instead_of.empty()) {
+        out += "  instead of";
+        for (std::size_t i = 0; i < r.instead_of.size(); ++i) out += (i ? ", " : " ") + r.instead_of[i].first;
+        out += "\n";
+    }
     if (r.packet) out += fmt::format("  packet {}\n", expr(r.packet));
     if (r.stack) out += "  stack\n";
     if (r.message) out += fmt::format("  message {}\n", text(*r.message));

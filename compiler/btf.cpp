@@ -175,6 +175,15 @@ bool Btf::is_func_proto(const Type& t) const
     return bt && btf_is_func_proto(bt);
 }
 
+bool Btf::is_char_pointer(const Type& t) const
+{
+    if (t.depth != 1 || t.base == 0) return false;
+    const struct btf_type* bt = type_at(btf_, t.base);
+    if (!btf_is_int(bt) || bt->size != 1) return false;
+    std::string n = name_of(btf_, bt);
+    return (btf_int_encoding(bt) & BTF_INT_CHAR) || n.find("char") != std::string::npos;
+}
+
 bool Btf::is_char_array(const Type& t) const
 {
     auto e = array_element(t);

@@ -60,6 +60,7 @@ public:
     bool is_func_proto(const Type& t) const;
     bool is_scalar(const Type& t) const { return t.is_pointer() || is_integer(t) || is_enum(t); }
     bool is_char_array(const Type& t) const;    // char[N] (printed as a string)
+    bool is_char_pointer(const Type& t) const;  // char * (printed as the string it points to)
     bool is_signed(const Type& t) const;        // integers and enums
     std::uint32_t size(const Type& t) const;    // bytes; pointers are 8
     std::optional<Type> array_element(const Type& t) const;

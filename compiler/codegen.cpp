@@ -303,6 +303,7 @@ private:
     const SourceManager& sources_;
     const EmitOptions& options_;
     std::vector<EventSchema> schemas_;  // by rule index
+    std::set<std::uint64_t> covered_reasons_;  // kfree_skb reasons named by non-fallback rules
     std::string defs_;   // event structs and bodies
     std::string progs_;  // SEC() wrappers
     bool stash_ = false;
@@ -377,6 +378,7 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
     };
     for (const TExprPtr& c : p.captures) scan(c);
     scan(p.condition);
+    scan(p.noise);
     scan(p.packet);
     const std::size_t n = p.signature.params.size();
     std::string out = fmt::format("static __always_inline int rtd_body_{}_{}(void *ctx", rule_index, probe_index);
@@ -422,9 +424,22 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
     };
     for (std::size_t i : r.capture_order)
         if (early.count(decl.captures[i].name)) lower_capture(i);
+    if (decl.fallback && !covered_reasons_.empty()) {
+        // Reasons other rules report: theirs, not ours (unless --all).
+        for (std::size_t i = 0; i < n; ++i)
+            if (p.signature.params[i].name == "reason") {
+                std::string test;
+                for (std::uint64_t v : covered_reasons_) test += fmt::format("{}(__u64)r{} == 0x{:x}ULL", test.empty() ? "" : " || ", i, v);
+                code += fmt::format("    if (!rtd_report_all && ({}))\n        return 0;\n", test);
+            }
+    }
     if (p.condition) {
         std::string cond = w.rvalue(*p.condition);
         code += fmt::format("    if (!({}))\n        return 0;\n", cond);
+    }
+    if (p.noise) {
+        std::string noise = w.rvalue(*p.noise);
+        code += fmt::format("    if (!rtd_report_all && ({})) {{\n        if (cnt)\n            cnt->noise++;\n        return 0;\n    }}\n", noise);
     }
     code += "    if (cnt)\n        cnt->drops++;\n";
     for (std::size_t i : r.capture_order)
@@ -457,7 +472,10 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
         const EventField& f = schema.fields[i];
         if (!p.captures[i]) continue;
         const BodyWriter::Value& v = w.captures.at(f.name);
-        if (f.kind == ValueKind::String) {
+        if (f.kind == ValueKind::String && !btf_.is_array(p.captures[i]->type)) {
+            // A 'char *' capture: the string it points to.
+            code += fmt::format("    if ({0})\n        bpf_probe_read_kernel_str(ev->c{1}, sizeof(ev->c{1}), (const void *)({0}));\n", v.c, i);
+        } else if (f.kind == ValueKind::String) {
             code += fmt::format("    if ({})\n        bpf_core_read_str(ev->c{}, sizeof(ev->c{}), &({}));\n", v.guard_or_true(), i, i, v.c);
         } else {
             // Widen from the value's own width and signedness, so an unsigned
@@ -494,6 +512,7 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
     };
     for (const TExprPtr& c : p.captures) scan(c);
     scan(p.condition);
+    scan(p.noise);
     scan(p.packet);
     const bool kfree_skb = probe.kind == ProbeKind::Tracepoint && probe.category == "skb" && probe.event == "kfree_skb";
     const bool void_ret = btf_.is_void(p.signature.ret);
@@ -571,6 +590,23 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
 {
     CompiledRuleSet out;
     schemas_.assign(rules.size(), {});
+    // The drop reasons the specific rules name ('reason == X' in a condition):
+    // fallback rules leave those to them, so one drop is reported once.
+    std::function<void(const TExpr&)> collect = [&](const TExpr& e) {
+        if (e.kind == TKind::Binary && e.binary_op == BinaryOp::Eq)
+            for (int side = 0; side < 2; ++side) {
+                const TExpr& a = *e.kids[side];
+                const TExpr& b = *e.kids[1 - side];
+                if (a.kind == TKind::Arg && a.name == "reason" && b.kind == TKind::Const) covered_reasons_.insert(b.value);
+            }
+        for (const TExprPtr& k : e.kids) collect(*k);
+    };
+    for (const TypedRule& r : typed) {
+        if (r.decl->fallback) continue;
+        for (const TypedProbe& p : r.probes)
+            if (p.condition && p.probe->kind == ProbeKind::Tracepoint && p.probe->category == "skb" && p.probe->event == "kfree_skb")
+                collect(*p.condition);
+    }
     for (std::size_t i = 0; i < rules.size(); ++i) {
         const RuleDecl& d = *rules[i];
         RuleEntry e;
@@ -582,6 +618,8 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
         e.line = sources_.file(d.range.file).line_col(d.range.begin).line;
         e.message = d.message;
         e.hint = d.hint;
+        for (const auto& [target, range] : d.instead_of) e.instead_of.push_back(target);
+        e.fallback = d.fallback;
         for (const Binding& p : d.params)
             if (p.expr && p.expr->kind == ExprKind::Int)
                 e.params.emplace_back(p.name, p.expr->is_unsigned ? std::to_string(p.expr->value) : std::to_string(p.expr->signed_value()));

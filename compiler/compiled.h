@@ -70,6 +70,8 @@ struct RuleEntry {
     std::optional<TextTemplate> message;
     std::optional<TextTemplate> hint;
     std::vector<std::pair<std::string, std::string>> params;  // name -> value, for placeholders
+    std::vector<std::string> instead_of;  // used only when none of these rules attaches
+    bool fallback = false;
     bool skipped = false;  // no probe usable on this kernel
     EventSchema event;     // probe rules that are not skipped
 };

@@ -141,6 +141,10 @@ struct kw_stack : key<TAO_PEGTL_STRING("stack")> {};
 struct kw_message : key<TAO_PEGTL_STRING("message")> {};
 struct kw_hint : key<TAO_PEGTL_STRING("hint")> {};
 struct kw_source : key<TAO_PEGTL_STRING("source")> {};
+struct kw_noise : key<TAO_PEGTL_STRING("noise")> {};
+struct kw_fallback : key<TAO_PEGTL_STRING("fallback")> {};
+struct kw_instead : key<TAO_PEGTL_STRING("instead")> {};
+struct kw_of : key<TAO_PEGTL_STRING("of")> {};
 
 // Builtin scalar type words usable in casts: (u32)x, (unsigned long)x.
 struct scalar_word : sor<key<TAO_PEGTL_STRING("u8")>, key<TAO_PEGTL_STRING("u16")>,
@@ -324,6 +328,20 @@ struct warn_clause : seq<kw_warn, sep, must<if_after>, sep, must<condition_expr>
 RTD_SYNTAX_ERROR(if_after, "expected 'if' (write 'drop if CONDITION' or 'warn if CONDITION')");
 RTD_SYNTAX_ERROR(condition_expr, "expected a condition after 'if'");
 
+// noise = 'noise' 'if' expr      (hits that are not worth reporting unless --all)
+struct noise_clause : seq<kw_noise, sep, must<if_after>, sep, must<condition_expr>> {};
+
+// fallback = 'fallback'            (skb:kfree_skb rules: only reasons no other rule names)
+struct fallback_clause : kw_fallback {};
+
+// instead = 'instead' 'of' rule_id { ',' rule_id }   (used only when those cannot attach)
+struct of_after : kw_of {};
+struct instead_target : seq<word, star<one<'.'>, word>> {};
+struct instead_clause : seq<kw_instead, sep, must<of_after>, sep, must<instead_target>, sep,
+                            star<one<','>, sep, must<instead_target>, sep>> {};
+RTD_SYNTAX_ERROR(of_after, "expected 'of' (write 'instead of RULE_ID')");
+RTD_SYNTAX_ERROR(instead_target, "expected a rule id such as 'tcp.accept_queue_full'");
+
 // packet = 'packet' expr ;  stack = 'stack'
 struct packet_expr : expr {};
 struct packet_clause : seq<kw_packet, sep, must<packet_expr>> {};
@@ -337,8 +355,8 @@ struct hint_clause : seq<kw_hint, sep, must<text_value>> {};
 RTD_SYNTAX_ERROR(text_value, "expected a quoted string");
 
 struct clause : seq<sor<layer_clause, probe_clause, capture_clause, param_clause, drop_clause,
-                        warn_clause, packet_clause, stack_clause, message_clause, hint_clause,
-                        source_clause>,
+                        warn_clause, noise_clause, fallback_clause, instead_clause, packet_clause,
+                        stack_clause, message_clause, hint_clause, source_clause>,
                     sep> {};
 
 // ---- Top level -------------------------------------------------------------

@@ -12,8 +12,8 @@ const std::vector<std::string>& top_level_keywords()
 
 const std::vector<std::string>& clause_keywords()
 {
-    static const std::vector<std::string> v{"layer", "probe", "source", "capture", "param", "drop",
-                                            "warn", "packet", "stack", "message", "hint"};
+    static const std::vector<std::string> v{"layer", "probe", "source", "capture", "param", "drop", "warn", "noise",
+                                            "fallback", "instead", "packet", "stack", "message", "hint"};
     return v;
 }
 
@@ -77,7 +77,7 @@ const std::vector<std::string>& packet_placeholders()
 
 const std::vector<std::string>& reason_placeholders()
 {
-    static const std::vector<std::string> v{"reason", "location"};
+    static const std::vector<std::string> v{"reason", "location", "reason_hint"};
     return v;
 }
 

@@ -75,7 +75,9 @@ g::SyntaxError clause_error(std::string_view text, std::size_t off, std::size_t 
     }
     (void)item_begin;
     return {off, "expected a clause or '}'",
-            "clauses are: layer, probe, source, capture, param, drop if, warn if, packet, stack, message, hint", {}};
+            "clauses are: layer, probe, source, capture, param, drop if, warn if, noise if, fallback, instead of, packet, "
+            "stack, message, hint",
+            {}};
 }
 
 template <typename T> struct is_operand_after : std::false_type {};
@@ -123,6 +125,7 @@ using base_selector = pegtl::parse_tree::selector<
         g::source_kind, g::source_key, g::capture_clause, g::param_clause, g::binding_name,
         g::drop_clause, g::warn_clause, g::packet_clause, g::stack_clause, g::message_clause,
         g::hint_clause, g::text_value, g::rule_id, g::rule_decl, g::monitor_decl, g::use_decl,
+        g::noise_clause, g::fallback_clause, g::instead_clause, g::instead_target,
         g::use_target, g::const_decl, g::def_decl, g::macro_name, g::macro_param>,
     pegtl::parse_tree::fold_one::on<g::coalesce, g::logical_or, g::logical_and, g::bit_or, g::bit_xor,
                                     g::bit_and, g::equality, g::relational, g::shift, g::additive,
@@ -738,6 +741,17 @@ void Converter::rule(const Node& n, bool monitor)
             r.condition_kind = drop ? ConditionKind::Drop : ConditionKind::Warn;
             r.condition_clause = at;
             r.condition = expr(*c.children[0]);
+        } else if (c.is_type<g::noise_clause>()) {
+            if (!not_in_monitor("noise if", at) || !once("noise if", at)) continue;
+            r.noise_clause = at;
+            r.noise = expr(*c.children[0]);
+        } else if (c.is_type<g::fallback_clause>()) {
+            if (!not_in_monitor("fallback", at) || !once("fallback", at)) continue;
+            r.fallback = true;
+            r.fallback_range = at;
+        } else if (c.is_type<g::instead_clause>()) {
+            if (!not_in_monitor("instead of", at) || !once("instead of", at)) continue;
+            for (const auto& k : c.children) r.instead_of.push_back({k->string(), range_of(*k)});
         } else if (c.is_type<g::packet_clause>()) {
             if (!not_in_monitor("packet", at) || !once("packet", at)) continue;
             r.packet_clause = at;

@@ -85,6 +85,7 @@ private:
     void check_placeholders(const RuleDecl& r, const TextTemplate& t);
     void check_capture_cycles(const RuleDecl& r);
     void check_rule_ids();
+    void check_instead_of();
     void warn_rules_in_imports();
 
     std::vector<LoadedModule>& mods_;
@@ -586,6 +587,13 @@ void Resolver::resolve_rule(std::size_t m, RuleDecl& r)
         diags_.warning(r.condition->range, fmt::format("condition is always {}", always ? "true" : "false"))
             .hint(always ? "a rule without 'drop if' reports every hit" : "this rule can never report anything");
     }
+    if (r.noise && resolve_top(r.noise, ctx) && r.noise->kind == ExprKind::Int)
+        diags_.warning(r.noise->range, fmt::format("'noise if' is always {}", r.noise->value ? "true" : "false"));
+    if (r.fallback && !std::all_of(r.probes.begin(), r.probes.end(), [](const Probe& p) {
+            return p.kind == ProbeKind::Tracepoint && p.category == "skb" && p.event == "kfree_skb";
+        }))
+        diags_.error(r.fallback_range, "'fallback' is only for rules on tracepoint:skb:kfree_skb")
+            .hint("a fallback rule reports the drop reasons no other loaded rule names");
     if (r.packet && resolve_top(r.packet, ctx) && r.packet->kind == ExprKind::Int)
         error(*r.packet, "'packet' needs the struct sk_buff * to decode, not a number");
     check_capture_cycles(r);
@@ -594,6 +602,39 @@ void Resolver::resolve_rule(std::size_t m, RuleDecl& r)
     if (r.is_monitor && r.condition_kind == ConditionKind::None && r.source)
         diags_.warning(r.id_range, fmt::format("monitor '{}' has no 'drop if' or 'warn if'", r.id))
             .hint("it will report on every poll; add e.g. 'drop if delta > 0'");
+}
+
+void Resolver::check_instead_of()
+{
+    // Every target must be a loaded rule, not the rule itself; no cycles.
+    std::unordered_map<std::string, const RuleDecl*> by_id;
+    std::vector<std::string> ids;
+    for (LoadedModule& lm : mods_)
+        if (lm.root)
+            for (const RuleDecl& r : lm.module.rules) {
+                by_id.emplace(r.id, &r);
+                ids.push_back(r.id);
+            }
+    for (const auto& [id, r] : by_id) {
+        for (const auto& [target, range] : r->instead_of) {
+            if (target == id) {
+                diags_.error(range, fmt::format("rule '{}' cannot be used instead of itself", id));
+                continue;
+            }
+            auto it = by_id.find(target);
+            if (it == by_id.end()) {
+                Diagnostic& d = diags_.error(range, fmt::format("'instead of' names '{}', which is not loaded", target));
+                std::string dym = did_you_mean(target, ids);
+                d.hint(dym.empty() ? "load the file or pack that defines it, or remove it from the list" : dym);
+                continue;
+            }
+            if (it->second->is_monitor) diags_.error(range, fmt::format("'{}' is a monitor; 'instead of' names probe rules", target));
+            for (const auto& [back, back_range] : it->second->instead_of)
+                if (back == id && id < target)
+                    diags_.error(range, fmt::format("rules '{}' and '{}' are each declared instead of the other", id, target))
+                        .note(fmt::format("the other declaration is at {}", sources_.describe(back_range)));
+        }
+    }
 }
 
 void Resolver::check_rule_ids()
@@ -646,6 +687,7 @@ void Resolver::run()
         }
     }
     check_rule_ids();
+    check_instead_of();
     warn_rules_in_imports();
 }
 

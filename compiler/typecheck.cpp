@@ -441,6 +441,10 @@ std::optional<CaptureSchema> Checker::schema_for(const Binding& c, const TExpr& 
     if (btf_.is_char_array(ty)) {
         s.kind = ValueKind::String;
         s.size = std::min<std::uint32_t>(std::max<std::uint32_t>(btf_.array_length(ty), 1), 128);
+    } else if (btf_.is_char_pointer(ty)) {
+        // Kernel names are often 'char *' (nft tables, chains): the text, not the address.
+        s.kind = ValueKind::String;
+        s.size = 64;
     } else if (ty.is_pointer()) {
         s.kind = ValueKind::Pointer;
     } else if (btf_.is_enum(ty)) {
@@ -527,6 +531,14 @@ TypedRule Checker::check_rule(const RuleDecl& r)
             if (tp.condition && !btf_.is_scalar(tp.condition->type)) {
                 report_at(*diags_, sources_, Severity::Error, r.condition->range, r.condition->expansion,
                           fmt::format("a condition must be a number, enum or pointer, not '{}'", spell(tp.condition->type)));
+                ++errors_;
+            }
+        }
+        if (r.noise) {
+            tp.noise = check(*r.noise);
+            if (tp.noise && !btf_.is_scalar(tp.noise->type)) {
+                report_at(*diags_, sources_, Severity::Error, r.noise->range, r.noise->expansion,
+                          fmt::format("a condition must be a number, enum or pointer, not '{}'", spell(tp.noise->type)));
                 ++errors_;
             }
         }

@@ -54,6 +54,7 @@ struct TypedProbe {
     Btf::Signature signature;    // arguments (and return type)
     std::vector<TExprPtr> captures;  // aligned with the rule's captures
     TExprPtr condition;          // may be null (every hit is a drop)
+    TExprPtr noise;              // may be null
     TExprPtr packet;             // may be null
     std::vector<std::string> choices;  // '??' decisions, for explain
 };

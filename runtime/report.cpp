@@ -70,6 +70,14 @@ std::string placeholder_value(const std::string& name, const DecodedEvent& e, co
     if (name == "probe") return probe_spelling(e, ctx);
     if (name == "reason") return e.has_reason ? ctx.decoder.reason_name(e.reason) : "";
     if (name == "location") return e.has_reason ? ctx.symbols.describe(e.location) : "";
+    if (name == "reason_hint") {
+        if (!e.has_reason) return "";
+        std::string reason = ctx.decoder.reason_name(e.reason);
+        const auto* table = e.rule < ctx.reason_hints.size() ? ctx.reason_hints[e.rule] : nullptr;
+        if (table)
+            if (auto it = table->find(reason); it != table->end()) return it->second;
+        return fmt::format("see SKB_DROP_REASON_{} in the kernel's include/net/dropreason-core.h", reason);
+    }
     if (e.packet) {
         const PacketInfo& p = *e.packet;
         if (name == "packet") return format_packet(p);

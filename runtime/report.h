@@ -20,6 +20,8 @@ struct ReportContext {
     const EventDecoder& decoder;
     const KernelSymbols& symbols;
     std::int64_t realtime_offset_ns = 0;  // CLOCK_REALTIME - CLOCK_MONOTONIC at start
+    // Per rule: its pack's drop-reason hints (hints.toml), or null.
+    std::vector<const std::map<std::string, std::string>*> reason_hints = {};
 };
 
 // The value of one placeholder for an event ("" when unknown).

@@ -1,11 +1,15 @@
 #include "runtime/session.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <map>
+#include <string_view>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -26,6 +30,7 @@
 #include "runtime/decoder.h"
 #include "runtime/embedded_headers.h"
 #include "runtime/features.h"
+#include "runtime/reason_hints.h"
 #include "runtime/report.h"
 #include "runtime/symbols.h"
 
@@ -95,6 +100,58 @@ void apply_features(std::vector<TypedRule>& typed, const KernelFeatures& f)
     }
 }
 
+// A rule declared 'instead of' others stands down when one of them can be
+// used here: one drop, one report. --all keeps both.
+void apply_instead_of(std::vector<TypedRule>& typed)
+{
+    auto usable = [&](const std::string& id) {
+        for (const TypedRule& r : typed)
+            if (r.decl->id == id) return !r.skipped;
+        return false;
+    };
+    for (TypedRule& r : typed) {
+        for (const auto& [target, range] : r.decl->instead_of) {
+            if (!usable(target)) continue;
+            for (TypedProbe& p : r.probes)
+                if (p.available) {
+                    p.available = false;
+                    p.skip_reason = fmt::format("not needed: {} is used instead", target);
+                }
+            r.skipped = true;
+            break;
+        }
+    }
+}
+
+// Sets a `const volatile` global of the object before it is loaded.
+bool set_rodata_u32(struct bpf_object* obj, const char* name, std::uint32_t value)
+{
+    struct bpf_map* rodata = nullptr;
+    struct bpf_map* map;
+    bpf_object__for_each_map(map, obj)
+    {
+        std::string_view n = bpf_map__name(map);
+        if (n.size() >= 7 && n.substr(n.size() - 7) == ".rodata") rodata = map;
+    }
+    const struct btf* btf = bpf_object__btf(obj);
+    if (!rodata || !btf) return false;
+    int sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+    if (sec <= 0) return false;
+    const struct btf_type* t = btf__type_by_id(btf, static_cast<__u32>(sec));
+    const struct btf_var_secinfo* v = btf_var_secinfos(t);
+    for (int i = 0; i < btf_vlen(t); ++i, ++v) {
+        const struct btf_type* var = btf__type_by_id(btf, v->type);
+        if (std::string_view(btf__name_by_offset(btf, var->name_off)) != name) continue;
+        std::size_t size = 0;
+        const void* initial = bpf_map__initial_value(rodata, &size);
+        if (!initial || v->offset + sizeof value > size) return false;
+        std::string data(static_cast<const char*>(initial), size);
+        std::memcpy(data.data() + v->offset, &value, sizeof value);
+        return bpf_map__set_initial_value(rodata, data.data(), data.size()) == 0;
+    }
+    return false;
+}
+
 struct Plan {
     std::vector<std::size_t> method;  // chosen method per probe plan, or kNone
     std::vector<std::string> skip;    // why a probe is not used
@@ -112,7 +169,8 @@ std::vector<std::string> chosen_programs(const CompiledRuleSet& set, const Plan&
 // Opens and loads the object with the chosen programs. When the kernel
 // refuses some, those probes fall back to their next method (tp_btf ->
 // raw_tp, ...) or are skipped with the reason, and loading is retried.
-Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& plan, std::uint32_t ring_bytes, std::string& fatal)
+Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& plan, std::uint32_t ring_bytes, bool all,
+                   std::string& fatal)
 {
     for (int attempt = 0; attempt < 4; ++attempt) {
         std::vector<std::string> names = chosen_programs(set, plan);
@@ -124,6 +182,10 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
         Object obj(raw);
         if (struct bpf_map* events = bpf_object__find_map_by_name(obj.get(), "rtd_events"))
             bpf_map__set_max_entries(events, ring_bytes);
+        if (all && !set_rodata_u32(obj.get(), "rtd_report_all", 1)) {
+            fatal = "cannot set rtd_report_all in the compiled object";
+            return nullptr;
+        }
         struct bpf_program* prog;
         bpf_object__for_each_program(prog, obj.get())
         {
@@ -174,6 +236,7 @@ std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules
             totals[key].drops += c.drops;
             totals[key].emitted += c.emitted;
             totals[key].lost += c.lost;
+            totals[key].noise += c.noise;
         }
     }
     return totals;
@@ -206,16 +269,16 @@ void print_counters(std::FILE* out, const CompiledRuleSet& set, const std::vecto
                     std::uint64_t undecodable)
 {
     std::fprintf(out, "rtrace-drop: counted over %.1f s\n", seconds);
-    std::fprintf(out, "%-32s %12s %12s %12s %12s\n", "RULE", "HITS", "DROPS", "EVENTS", "LOST");
+    std::fprintf(out, "%-32s %12s %12s %12s %12s %12s\n", "RULE", "HITS", "DROPS", "EVENTS", "LOST", "NOISE");
     std::uint64_t lost = 0;
     for (std::size_t i = 0; i < set.rules.size(); ++i) {
         const RuleEntry& r = set.rules[i];
         if (r.is_monitor || r.skipped) continue;
         const rtd_counter& c = counts[i];
         lost += c.lost;
-        std::fprintf(out, "%-32s %12llu %12llu %12llu %12llu\n", r.id.c_str(), static_cast<unsigned long long>(c.hits),
+        std::fprintf(out, "%-32s %12llu %12llu %12llu %12llu %12llu\n", r.id.c_str(), static_cast<unsigned long long>(c.hits),
                      static_cast<unsigned long long>(c.drops), static_cast<unsigned long long>(c.emitted),
-                     static_cast<unsigned long long>(c.lost));
+                     static_cast<unsigned long long>(c.lost), static_cast<unsigned long long>(c.noise));
     }
     if (lost)
         std::fprintf(out, "rtrace-drop: %llu events were lost (ring buffer full); the counts above are exact\n",
@@ -253,6 +316,7 @@ int run_session(const RunOptions& opt)
     // ---- what this kernel offers -> code for those forms only -------------
     KernelFeatures features = probe_kernel_features(*btf);
     apply_features(typed, features);
+    if (!opt.all) apply_instead_of(typed);
     EmitOptions emit;
     emit.forms = features.forms();
     CompiledRuleSet set = emit_c(frontend.rules(), typed, *btf, frontend.sources(), emit);
@@ -283,7 +347,7 @@ int run_session(const RunOptions& opt)
         }
         object = std::move(built.object);
         std::string fatal;
-        obj = load_object(object, set, plan, opt.ring_bytes, fatal);
+        obj = load_object(object, set, plan, opt.ring_bytes, opt.all, fatal);
         if (!obj) {
             error(fatal);
             return kExitFailure;
@@ -337,6 +401,24 @@ int run_session(const RunOptions& opt)
                         set.source.find("RTD_EV_REASON") != std::string::npos;
     if (want_symbols) symbols.load();
     ReportContext ctx{set, decoder, symbols, realtime_offset_ns()};
+    // Drop-reason hints of the packs whose rules use {reason_hint}.
+    std::map<std::string, std::map<std::string, std::string>> hint_tables;
+    ctx.reason_hints.assign(set.rules.size(), nullptr);
+    for (std::size_t i = 0; i < set.rules.size(); ++i) {
+        const RuleEntry& r = set.rules[i];
+        auto uses = [](const std::optional<TextTemplate>& t) {
+            return t && std::any_of(t->pieces.begin(), t->pieces.end(), [](const auto& p) { return p.placeholder && p.text == "reason_hint"; });
+        };
+        if (!uses(r.message) && !uses(r.hint)) continue;
+        std::string dir = std::filesystem::path(r.file).parent_path().string();
+        auto [it, fresh] = hint_tables.try_emplace(dir);
+        if (fresh) {
+            std::string problem;
+            it->second = load_reason_hints(dir.empty() ? "." : dir, problem);
+            if (!problem.empty()) error("cannot read drop-reason hints: " + problem);
+        }
+        ctx.reason_hints[i] = &it->second;
+    }
     TextOutput text(stdout, ctx, opt.color, opt.hints);
     JsonOutput json(stdout, ctx);
     FlowSummary flows(ctx);

@@ -19,6 +19,7 @@ struct RunOptions {
     bool summary = false;            // a rule x flow table instead of events
     bool hints = false;              // print each event's hint
     bool strict = false;             // any skipped probe is an error (exit 2)
+    bool all = false;                // report noise, and run 'instead of' and fallback rules fully
     bool color = false;              // colour event lines
     bool color_diagnostics = false;
     std::uint64_t duration_ms = 0;   // 0: until Ctrl-C / SIGTERM

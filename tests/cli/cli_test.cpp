@@ -215,4 +215,23 @@ TEST(Cli, ExplainPrintsGeneratedCAndPlan)
     EXPECT_NE(none.err.find("no rule matches no.such.rule"), std::string::npos) << none.err;
 }
 
+TEST(Cli, RuleCatalogueIsCurrent)
+{
+    // docs/rules.md is generated from the shipped packs; regenerate it with
+    // `make golden` (or rtrace-drop list --markdown rules > docs/rules.md).
+    Result r = run({"list", "--markdown", RTD_SOURCE_DIR "/rules"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, slurp(RTD_SOURCE_DIR "/docs/rules.md")) << "docs/rules.md is out of date: run `make golden`";
+}
+
+TEST(Cli, ListGroupsByLayer)
+{
+    Result r = run({"list", RTD_SOURCE_DIR "/rules", "tcp.*"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("l4 transport\n", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find("tcp.listen_overflow"), std::string::npos);
+    EXPECT_NE(r.out.find("(instead of tcp.accept_queue_full)"), std::string::npos);
+    EXPECT_EQ(r.out.find("udp."), std::string::npos);
+}
+
 }  // namespace

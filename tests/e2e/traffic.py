@@ -31,6 +31,18 @@ def udp_flood(host, port, count, size):
     print("sent", sent)
 
 
+def ping_sink(host, count, seconds):
+    """A ping socket with the smallest buffer sends echo requests and never
+    reads the replies: its receive queue overflows (sock:sock_rcvqueue_full)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+    echo = bytes([8, 0, 0, 0, 0, 0, 0, 1]) + b"p" * 1000  # the kernel fills id and checksum
+    for _ in range(int(count)):
+        s.sendto(echo, (host, 0))
+    time.sleep(float(seconds))
+    s.close()
+
+
 def udp_sink(port, rcvbuf, seconds, outfile):
     """Binds, shrinks the receive buffer, never reads: the buffer fills."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -44,4 +56,4 @@ def udp_sink(port, rcvbuf, seconds, outfile):
 
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    {"tcp-connect": tcp_connect, "udp-flood": udp_flood, "udp-sink": udp_sink}[command](*args)
+    {"tcp-connect": tcp_connect, "udp-flood": udp_flood, "udp-sink": udp_sink, "ping-sink": ping_sink}[command](*args)

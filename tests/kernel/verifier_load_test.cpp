@@ -80,6 +80,7 @@ const std::vector<std::string> kFiles = {
     "examples/multicast_fragments.rule",
     "tests/data/kernel/features.rule",
     "tests/data/success/stdlib_everything.rule",
+    "rules",  // every shipped pack
 };
 
 TEST_P(VerifierLoad, EveryProbeLoadsInSomeForm)

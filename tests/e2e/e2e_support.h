@@ -1,0 +1,239 @@
+// Shared by the end-to-end tests: namespaces joined by a veth pair (made
+// and removed by each test), `rtrace-drop run` in the background, and
+// helpers to read what it reported.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/kernel_support.h"
+
+namespace e2e {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+inline std::string slurp(const std::string& path)
+{
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+inline int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
+
+// Starts `cmd` and returns at once (it ends on its own: every command the
+// tests start this way is bounded in time).
+inline void sh_background(const std::string& cmd) { std::system((cmd + " >/dev/null 2>&1 &").c_str()); }
+
+inline std::string sh_out(const std::string& cmd)
+{
+    std::string out;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+        char buf[4096];
+        while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+        pclose(p);
+    }
+    return out;
+}
+
+// Two namespaces joined by a veth pair: A (10.N.0.1) and B (10.N.0.2).
+class Namespaces {
+public:
+    Namespaces()
+    {
+        int n = 100 + getpid() % 100;
+        a = fmt::format("rtd-e2e-{}-a", getpid());
+        b = fmt::format("rtd-e2e-{}-b", getpid());
+        addr_a = fmt::format("10.{}.0.1", n);
+        addr_b = fmt::format("10.{}.0.2", n);
+        dev_a = fmt::format("rtdv{}a", getpid() % 100000);
+        dev_b = fmt::format("rtdv{}b", getpid() % 100000);
+        ok = sh("ip netns add " + a) == 0 && sh("ip netns add " + b) == 0 &&
+             sh(fmt::format("ip link add {} type veth peer name {}", dev_a, dev_b)) == 0 &&
+             sh(fmt::format("ip link set {} netns {}", dev_a, a)) == 0 && sh(fmt::format("ip link set {} netns {}", dev_b, b)) == 0 &&
+             sh(fmt::format("ip -n {} addr add {}/24 dev {}", a, addr_a, dev_a)) == 0 &&
+             sh(fmt::format("ip -n {} addr add {}/24 dev {}", b, addr_b, dev_b)) == 0 &&
+             sh(fmt::format("ip -n {} link set {} up", a, dev_a)) == 0 && sh(fmt::format("ip -n {} link set {} up", b, dev_b)) == 0 &&
+             sh(fmt::format("ip -n {} link set lo up", a)) == 0 && sh(fmt::format("ip -n {} link set lo up", b)) == 0;
+        inode_a = inode(a);
+        inode_b = inode(b);
+        mac_b = sh_out(fmt::format("ip -n {} -br link show {}", b, dev_b));  // "name UP 02:..:.. <...>"
+        std::istringstream words(mac_b);
+        std::string word;
+        for (int i = 0; i < 3 && words >> word; ++i) mac_b = word;
+    }
+    static std::uint64_t inode(const std::string& ns)
+    {
+        std::string link = sh_out(fmt::format("ip netns exec {} readlink /proc/self/ns/net", ns));  // net:[4026532245]
+        auto open = link.find('['), close = link.find(']');
+        return open != std::string::npos && close != std::string::npos ? std::stoull(link.substr(open + 1, close - open - 1)) : 0;
+    }
+    ~Namespaces()
+    {
+        sh("ip netns del " + a);
+        sh("ip netns del " + b);
+    }
+    std::string in_a(const std::string& cmd) const { return fmt::format("ip netns exec {} {}", a, cmd); }
+    std::string in_b(const std::string& cmd) const { return fmt::format("ip netns exec {} {}", b, cmd); }
+
+    std::string a, b, addr_a, addr_b, dev_a, dev_b, mac_b;
+    std::uint64_t inode_a = 0, inode_b = 0;
+    bool ok = false;
+};
+
+// `rtrace-drop run` in the background, output to files.
+class DropTracer {
+public:
+    explicit DropTracer(std::vector<std::string> args) : dir_(fs::temp_directory_path() / fmt::format("rtd-e2e-run-{}-{}", getpid(), ++counter_))
+    {
+        fs::create_directories(dir_);
+        ready_ = (dir_ / "ready").string();
+        args.insert(args.begin(), "run");
+        args.push_back("--ready-file");
+        args.push_back(ready_);
+        pid_ = fork();
+        if (pid_ == 0) {
+            if (!std::freopen((dir_ / "out").c_str(), "w", stdout) || !std::freopen((dir_ / "err").c_str(), "w", stderr)) _exit(126);
+            // A cache shared by the tests of this run keeps them quick.
+            setenv("XDG_CACHE_HOME", "/tmp/rtd-e2e-cache", 1);
+            std::vector<char*> argv{const_cast<char*>(RTD_BINARY)};
+            for (std::string& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            execv(RTD_BINARY, argv.data());
+            _exit(127);
+        }
+    }
+    ~DropTracer()
+    {
+        if (pid_ > 0 && status_ < 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+        fs::remove_all(dir_);
+    }
+    // Waits for the ready file (the compile may be cold and sanitized).
+    bool ready(std::chrono::seconds limit = std::chrono::seconds(120))
+    {
+        auto end = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < end) {
+            if (fs::exists(ready_)) return true;
+            int st = 0;
+            if (waitpid(pid_, &st, WNOHANG) == pid_) {
+                status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+                return false;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    }
+    // Ctrl-C, then the exit status.
+    int stop()
+    {
+        if (status_ >= 0) return status_;
+        kill(pid_, SIGINT);
+        return wait();
+    }
+    int wait(std::chrono::seconds limit = std::chrono::seconds(60))
+    {
+        auto end = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < end) {
+            int st = 0;
+            if (waitpid(pid_, &st, WNOHANG) == pid_) return status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return -1;
+    }
+    std::string out() const { return slurp((dir_ / "out").string()); }
+    std::string err() const { return slurp((dir_ / "err").string()); }
+    std::vector<json> events() const
+    {
+        std::vector<json> out;
+        std::istringstream lines(this->out());
+        for (std::string line; std::getline(lines, line);)
+            if (!line.empty()) out.push_back(json::parse(line));
+        return out;
+    }
+    // HITS DROPS EVENTS LOST NOISE of a rule in the final counters table.
+    std::vector<unsigned long long> counters(const std::string& rule) const
+    {
+        std::istringstream lines(err());
+        for (std::string line; std::getline(lines, line);)
+            if (line.rfind(rule + " ", 0) == 0) {
+                std::istringstream row(line.substr(rule.size()));
+                std::vector<unsigned long long> v(5);
+                row >> v[0] >> v[1] >> v[2] >> v[3] >> v[4];
+                return v;
+            }
+        return {};
+    }
+
+private:
+    static inline int counter_ = 0;
+    fs::path dir_;
+    std::string ready_;
+    pid_t pid_ = -1;
+    int status_ = -1;
+};
+
+inline const std::string kDrops = RTD_TEST_DATA "/e2e/drops.rule";
+
+// Whether one line of `text` contains every one of `parts`.
+inline bool line_with(const std::string& text, std::initializer_list<std::string> parts)
+{
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        bool all = true;
+        for (const std::string& p : parts) all = all && line.find(p) != std::string::npos;
+        if (all) return true;
+    }
+    return false;
+}
+inline const std::string kTraffic = RTD_SOURCE_DIR "/tests/e2e/traffic.py";
+
+
+// The rules that reported a packet matching `match`.
+template <typename Match> std::set<std::string> reporters(const std::vector<json>& events, Match match)
+{
+    std::set<std::string> rules;
+    for (const json& e : events)
+        if (match(e)) rules.insert(e["rule"].get<std::string>());
+    return rules;
+}
+
+// The first event of `rule` matching `match`, or null.
+template <typename Match> json first(const std::vector<json>& events, const std::string& rule, Match match)
+{
+    for (const json& e : events)
+        if (e["rule"] == rule && match(e)) return e;
+    return nullptr;
+}
+
+inline const std::string kPy = "/usr/bin/python3";  // Debian's, which has scapy
+inline const std::string kCraft = RTD_SOURCE_DIR "/tests/e2e/craft.py";
+
+#define NEED_ROOT_AND_BPF()                                                                            \
+    do {                                                                                               \
+        RTD_NEED_KERNEL(rtd::test::have_root(), "end-to-end tests need root");                         \
+        RTD_NEED_KERNEL(rtd::test::have_kernel_btf(), "end-to-end tests need /sys/kernel/btf/vmlinux"); \
+    } while (0)
+
+}  // namespace e2e
