@@ -275,26 +275,44 @@ const char* layer_title(int layer)
     return "other";
 }
 
+// Arguments that name files or folders are loaded; the others select rules
+// by id or glob among what is loaded (the shipped packs if no file is named).
+struct Selection {
+    std::vector<std::string> paths;
+    std::vector<const rtd::RuleDecl*> rules;
+};
+
+Selection select_rules(rtd::Frontend& frontend, const std::vector<std::string>& targets, bool& ok)
+{
+    Selection sel;
+    std::vector<std::string> patterns;
+    for (const std::string& t : targets) {
+        std::error_code ec;
+        (fs::exists(t, ec) ? sel.paths : patterns).push_back(t);
+    }
+    if (sel.paths.empty()) sel.paths.push_back(shipped_rules_dir());
+    ok = frontend.load(sel.paths);
+    for (const rtd::RuleDecl* r : frontend.rules()) {
+        bool match = patterns.empty();
+        for (const std::string& p : patterns) match = match || fnmatch(p.c_str(), r->id.c_str(), 0) == 0;
+        if (match) sel.rules.push_back(r);
+    }
+    if (ok && sel.rules.empty())
+        frontend.diagnostics().error_in("rtrace-drop", patterns.empty() ? "no rules found" : "no rule matches " + patterns.front());
+    return sel;
+}
+
 // `list`: rules by layer and pack. --markdown writes the catalogue
 // (docs/rules.md): no host-specific column, paths relative to the folder.
 int run_list(const ListOptions& opt, bool color)
 {
-    std::vector<std::string> paths, patterns;
-    for (const std::string& t : opt.targets) {
-        std::error_code ec;
-        (fs::exists(t, ec) ? paths : patterns).push_back(t);
-    }
-    if (paths.empty()) paths.push_back(shipped_rules_dir());
     rtd::Frontend frontend(search_paths());
-    bool ok = frontend.load(paths);
+    bool ok = false;
+    Selection sel = select_rules(frontend, opt.targets, ok);
     frontend.diagnostics().render(std::cerr, frontend.sources(), color);
-    if (!ok) return kExitBadInput;
-    std::vector<const rtd::RuleDecl*> rules;
-    for (const rtd::RuleDecl* r : frontend.rules()) {
-        bool match = patterns.empty();
-        for (const std::string& p : patterns) match = match || fnmatch(p.c_str(), r->id.c_str(), 0) == 0;
-        if (match) rules.push_back(r);
-    }
+    if (frontend.diagnostics().has_errors()) return kExitBadInput;
+    const std::vector<std::string>& paths = sel.paths;
+    std::vector<const rtd::RuleDecl*>& rules = sel.rules;
     std::stable_sort(rules.begin(), rules.end(), [](const rtd::RuleDecl* a, const rtd::RuleDecl* b) {
         return std::tuple(a->layer.value_or(9), a->id) < std::tuple(b->layer.value_or(9), b->id);
     });
@@ -349,27 +367,11 @@ struct ExplainOptions {
 
 int run_explain(const ExplainOptions& opt, bool color)
 {
-    // Arguments that name files or folders are loaded; the others select
-    // rules by id or glob among what is loaded (the shipped packs if no
-    // file is named).
-    std::vector<std::string> paths, patterns;
-    for (const std::string& t : opt.targets) {
-        std::error_code ec;
-        (fs::exists(t, ec) ? paths : patterns).push_back(t);
-    }
-    if (paths.empty()) paths.push_back(shipped_rules_dir());
     rtd::Frontend frontend(search_paths());
-    bool ok = frontend.load(paths);
+    bool ok = false;
+    std::vector<const rtd::RuleDecl*> selected = select_rules(frontend, opt.targets, ok).rules;
     rtd::Diagnostics& diags = frontend.diagnostics();
     std::unique_ptr<rtd::Btf> btf;
-    std::vector<const rtd::RuleDecl*> selected;
-    for (const rtd::RuleDecl* r : frontend.rules()) {
-        bool match = patterns.empty();
-        for (const std::string& p : patterns) match = match || fnmatch(p.c_str(), r->id.c_str(), 0) == 0;
-        if (match) selected.push_back(r);
-    }
-    if (ok && selected.empty())
-        diags.error_in("rtrace-drop", patterns.empty() ? "no rules to explain" : "no rule matches " + patterns.front());
     std::vector<rtd::TypedRule> typed;
     if (ok && !diags.has_errors()) {
         btf = load_btf(opt.btf, diags);

@@ -278,6 +278,27 @@ bool uses_ret(const TExpr& e)
     return std::any_of(e.kids.begin(), e.kids.end(), [](const TExprPtr& k) { return uses_ret(*k); });
 }
 
+// The arguments a probe's expressions read, and whether they read `ret`.
+struct ProbeUses {
+    std::set<unsigned> args;
+    bool ret = false;
+};
+
+ProbeUses uses_of(const TypedProbe& p)
+{
+    ProbeUses u;
+    auto scan = [&](const TExprPtr& t) {
+        if (!t) return;
+        collect_args(*t, u.args);
+        u.ret = u.ret || uses_ret(*t);
+    };
+    for (const TExprPtr& c : p.captures) scan(c);
+    scan(p.condition);
+    scan(p.noise);
+    scan(p.packet);
+    return u;
+}
+
 void collect_captures(const TExpr& e, std::set<std::string>& names)
 {
     if (e.kind == TKind::Capture) names.insert(e.name);
@@ -369,17 +390,7 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
     BodyWriter w(btf_, code);
 
     // Typed locals for the arguments the rule reads (and the packet's).
-    std::set<unsigned> args;
-    bool ret = false;
-    auto scan = [&](const TExprPtr& t) {
-        if (!t) return;
-        collect_args(*t, args);
-        ret = ret || uses_ret(*t);
-    };
-    for (const TExprPtr& c : p.captures) scan(c);
-    scan(p.condition);
-    scan(p.noise);
-    scan(p.packet);
+    const auto [args, ret] = uses_of(p);
     const std::size_t n = p.signature.params.size();
     std::string out = fmt::format("static __always_inline int rtd_body_{}_{}(void *ctx", rule_index, probe_index);
     for (std::size_t i = 0; i < n; ++i) out += fmt::format(", __u64 r{}", i);
@@ -503,17 +514,7 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
     defs_ += body(rule_index, r, probe_index, p);
 
     const std::size_t n = p.signature.params.size();
-    std::set<unsigned> args;
-    bool ret = false;
-    auto scan = [&](const TExprPtr& t) {
-        if (!t) return;
-        collect_args(*t, args);
-        ret = ret || uses_ret(*t);
-    };
-    for (const TExprPtr& c : p.captures) scan(c);
-    scan(p.condition);
-    scan(p.noise);
-    scan(p.packet);
+    const std::set<unsigned> args = uses_of(p).args;
     const bool kfree_skb = probe.kind == ProbeKind::Tracepoint && probe.category == "skb" && probe.event == "kfree_skb";
     const bool void_ret = btf_.is_void(p.signature.ret);
     const unsigned max_arg = args.empty() ? 0 : *args.rbegin() + 1;
@@ -583,7 +584,6 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
             }
         }
     }
-    (void)ret;
 }
 
 CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed)

@@ -79,6 +79,7 @@ private:
     TExprPtr check_cast(const Expr& e);
     TExprPtr check_coalesce(const Expr& e);
     std::optional<CaptureSchema> schema_for(const Binding& c, const TExpr& t);
+    TExprPtr check_condition(const ExprPtr& e);
 
     TExprPtr node(TKind k, Type type, const Expr& e)
     {
@@ -463,6 +464,19 @@ std::optional<CaptureSchema> Checker::schema_for(const Binding& c, const TExpr& 
     return s;
 }
 
+// 'drop if', 'warn if', 'noise if': a number, enum or pointer (C's truth).
+TExprPtr Checker::check_condition(const ExprPtr& e)
+{
+    if (!e) return nullptr;
+    TExprPtr t = check(*e);
+    if (t && !btf_.is_scalar(t->type)) {
+        report_at(*diags_, sources_, Severity::Error, e->range, e->expansion,
+                  fmt::format("a condition must be a number, enum or pointer, not '{}'", spell(t->type)));
+        ++errors_;
+    }
+    return t;
+}
+
 TypedRule Checker::check_rule(const RuleDecl& r)
 {
     TypedRule out;
@@ -526,22 +540,8 @@ TypedRule Checker::check_rule(const RuleDecl& r)
                 schemas[i]->size = std::max(schemas[i]->size, s->size);
             }
         }
-        if (r.condition) {
-            tp.condition = check(*r.condition);
-            if (tp.condition && !btf_.is_scalar(tp.condition->type)) {
-                report_at(*diags_, sources_, Severity::Error, r.condition->range, r.condition->expansion,
-                          fmt::format("a condition must be a number, enum or pointer, not '{}'", spell(tp.condition->type)));
-                ++errors_;
-            }
-        }
-        if (r.noise) {
-            tp.noise = check(*r.noise);
-            if (tp.noise && !btf_.is_scalar(tp.noise->type)) {
-                report_at(*diags_, sources_, Severity::Error, r.noise->range, r.noise->expansion,
-                          fmt::format("a condition must be a number, enum or pointer, not '{}'", spell(tp.noise->type)));
-                ++errors_;
-            }
-        }
+        tp.condition = check_condition(r.condition);
+        tp.noise = check_condition(r.noise);
         if (r.packet) {
             tp.packet = check(*r.packet);
             if (tp.packet) {
