@@ -52,6 +52,7 @@ bench: build
 	$(RELEASE)/bench/pipeline_bench 20
 	$(RELEASE)/bench/compile_bench
 	$(RELEASE)/bench/decode_bench
+	$(RELEASE)/bench/monitor_bench
 	bench/run_bench.sh $(RELEASE)/rtrace-drop
 
 golden: deps

@@ -79,7 +79,7 @@ int main(int argc, char** argv)
     rtd::EventDecoder decoder(set, *btf);
     rtd::KernelSymbols symbols;
     symbols.load();
-    rtd::ReportContext ctx{set, decoder, symbols, 0};
+    rtd::ReportContext ctx{set, &decoder, &symbols, 0};
     std::FILE* null = std::fopen("/dev/null", "w");
     rtd::JsonOutput json(null, ctx);
     rtd::FlowSummary summary(ctx);

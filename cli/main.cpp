@@ -334,7 +334,7 @@ int run_list(const ListOptions& opt, bool color)
         for (const rtd::RuleDecl* r : rules) {
             if (r->layer.value_or(0) != layer) {
                 layer = r->layer.value_or(0);
-                std::cout << fmt::format("\n## {}\n\n| rule | probes | reports | hint | file |\n| --- | --- | --- | --- | --- |\n",
+                std::cout << fmt::format("\n## {}\n\n| rule | probes or source | reports | hint | file |\n| --- | --- | --- | --- | --- |\n",
                                          layer_title(layer));
             }
             std::string notes;
@@ -436,8 +436,9 @@ struct RunCli {
     std::uint64_t count = 0;
     std::size_t top = 20;
     std::string ready_file;
+    std::string netns;
     std::uint32_t ring_size = 1u << 22;
-    bool json = false, summary = false, hints = false, strict = false, no_cache = false, all = false;
+    bool json = false, summary = false, hints = false, strict = false, no_cache = false, all = false, once = false;
 };
 
 int run_run(const RunCli& cli, Color color)
@@ -457,6 +458,8 @@ int run_run(const RunCli& cli, Color color)
     opt.top = cli.top;
     opt.ready_file = cli.ready_file;
     opt.ring_bytes = cli.ring_size;
+    opt.once = cli.once;
+    opt.netns = cli.netns;
     for (auto [text, target, name] : {std::tuple{&cli.duration, &opt.duration_ms, "--duration"},
                                       std::tuple{&cli.interval, &opt.interval_ms, "--interval"}}) {
         if (text->empty()) continue;
@@ -532,7 +535,15 @@ int main(int argc, char** argv)
     run_cmd->add_flag("--hints", run.hints, "Print each event's hint");
     run_cmd->add_option("--duration", run.duration, "Stop after this long (10s, 500ms, 5m)")->type_name("TIME");
     run_cmd->add_option("--count", run.count, "Stop after this many events")->type_name("N");
-    run_cmd->add_option("--interval", run.interval, "Print the counters (and the summary) this often")->type_name("TIME");
+    run_cmd->add_option("--interval", run.interval,
+                        "Poll monitors this often (default 1s); when given, also print the counters (and the summary) this often")
+        ->type_name("TIME");
+    run_cmd->add_flag("--once", run.once,
+                      "Read the monitors once and report what their counters say since boot, with explanations, then exit "
+                      "(no BPF; probe rules are not run)");
+    run_cmd->add_option("--netns", run.netns,
+                        "Monitors read this network namespace: a name from 'ip netns list' or a path such as /proc/PID/ns/net")
+        ->type_name("NAME|PATH");
     run_cmd->add_option("--top", run.top, "Flows shown in the summary (default 20)")->type_name("N");
     run_cmd->add_option("--ready-file", run.ready_file, "Create this file once every probe is attached")->type_name("PATH");
     run_cmd->add_option("--ring-size", run.ring_size, "Ring buffer bytes, a power of two (default 4 MiB)")->type_name("BYTES");
@@ -541,7 +552,9 @@ int main(int argc, char** argv)
                       "Report everything: noise ('noise if'), reasons a fallback rule leaves to other rules, and rules "
                       "declared 'instead of' others");
     run_cmd->add_flag("--no-cache", run.no_cache, "Do not use or fill the compiled-object cache");
-    run_cmd->footer("Counts are exact even when events are lost; the summary at the end says how many were.\n"
+    run_cmd->footer("Probe rules report drops as they happen; monitor rules report counters, link statistics and settings\n"
+                    "on each poll, in the same output. Counts are exact even when events are lost; the summary at the\n"
+                    "end says how many were.\n"
                     "Exit status: 0 ok, 1 nothing could attach or the kernel refused, 2 bad rules or options.");
 
     try {

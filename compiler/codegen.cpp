@@ -607,24 +607,7 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
             if (p.condition && p.probe->kind == ProbeKind::Tracepoint && p.probe->category == "skb" && p.probe->event == "kfree_skb")
                 collect(*p.condition);
     }
-    for (std::size_t i = 0; i < rules.size(); ++i) {
-        const RuleDecl& d = *rules[i];
-        RuleEntry e;
-        e.id = d.id;
-        e.layer = d.layer.value_or(0);
-        e.is_monitor = d.is_monitor;
-        e.condition = d.condition_kind;
-        e.file = sources_.file(d.range.file).path();
-        e.line = sources_.file(d.range.file).line_col(d.range.begin).line;
-        e.message = d.message;
-        e.hint = d.hint;
-        for (const auto& [target, range] : d.instead_of) e.instead_of.push_back(target);
-        e.fallback = d.fallback;
-        for (const Binding& p : d.params)
-            if (p.expr && p.expr->kind == ExprKind::Int)
-                e.params.emplace_back(p.name, p.expr->is_unsigned ? std::to_string(p.expr->value) : std::to_string(p.expr->signed_value()));
-        out.rules.push_back(std::move(e));
-    }
+    for (const RuleDecl* d : rules) out.rules.push_back(rule_entry(*d, sources_));
     for (const TypedRule& r : typed) {
         std::size_t index = std::find(rules.begin(), rules.end(), r.decl) - rules.begin();
         RuleEntry& entry = out.rules[index];
@@ -665,6 +648,26 @@ CompiledRuleSet emit_c(const std::vector<const RuleDecl*>& rules, const std::vec
     return Generator(btf, sources, options).run(rules, typed);
 }
 
+RuleEntry rule_entry(const RuleDecl& d, const SourceManager& sources)
+{
+    RuleEntry e;
+    e.id = d.id;
+    e.layer = d.layer.value_or(0);
+    e.is_monitor = d.is_monitor;
+    e.condition = d.condition_kind;
+    e.file = sources.file(d.range.file).path();
+    e.line = sources.file(d.range.file).line_col(d.range.begin).line;
+    e.message = d.message;
+    e.hint = d.hint;
+    if (d.source) e.source = d.source->spelling();
+    for (const auto& [target, range] : d.instead_of) e.instead_of.push_back(target);
+    e.fallback = d.fallback;
+    for (const Binding& p : d.params)
+        if (p.expr && p.expr->kind == ExprKind::Int)
+            e.params.emplace_back(p.name, p.expr->is_unsigned ? std::to_string(p.expr->value) : std::to_string(p.expr->signed_value()));
+    return e;
+}
+
 std::string CompiledRuleSet::manifest_json() const
 {
     using nlohmann::json;
@@ -697,6 +700,7 @@ std::string CompiledRuleSet::manifest_json() const
                                 {"packet_offset", r.event.has_packet ? json(r.event.packet_offset) : json(nullptr)},
                                 {"stack_offset", r.event.has_stack ? json(r.event.stack_offset) : json(nullptr)},
                                 {"fields", fields}}}});
+        if (r.is_monitor) j["rules"].back()["source"] = r.source;
     }
     for (const ProbePlan& p : probes) {
         json methods = json::array();

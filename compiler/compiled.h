@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "compiler/ast.h"
+#include "compiler/source.h"
 #include "compiler/typed.h"
 
 namespace rtd {
@@ -67,6 +68,7 @@ struct RuleEntry {
     ConditionKind condition = ConditionKind::None;
     std::string file;
     std::uint32_t line = 0;
+    std::string source;  // monitors: "snmp:TcpExtListenOverflows"
     std::optional<TextTemplate> message;
     std::optional<TextTemplate> hint;
     std::vector<std::pair<std::string, std::string>> params;  // name -> value, for placeholders
@@ -75,6 +77,9 @@ struct RuleEntry {
     bool skipped = false;  // no probe usable on this kernel
     EventSchema event;     // probe rules that are not skipped
 };
+
+// A rule's table entry: what reporting needs from its declaration.
+RuleEntry rule_entry(const RuleDecl& d, const SourceManager& sources);
 
 struct CompiledRuleSet {
     std::string source;  // BPF C; includes "rtd.bpf.h"

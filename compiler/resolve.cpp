@@ -77,6 +77,7 @@ private:
     bool resolve_top(ExprPtr& e, Context ctx);
     bool resolve(ExprPtr& e, Context& ctx);
     bool resolve_ident(ExprPtr& e, Context& ctx);
+    bool monitor_expression_ok(const Expr& e);
     bool expand(ExprPtr& e, Context& ctx);
     bool fold(ExprPtr& e);
     const Expr* first_non_constant(const Expr& e) const;
@@ -306,12 +307,27 @@ bool Resolver::resolve(ExprPtr& e, Context& ctx)
         for (ExprPtr& k : e->kids) ok = resolve(k, ctx) && ok;
     }
     if (!ok) return false;
+    if (ctx.mode == Mode::Monitor && !monitor_expression_ok(*e)) return false;
     e->update_depth();
     if (e->depth > kMaxExpandedDepth) {
         error(*e, fmt::format("expression is nested more than {} levels deep after macro expansion", kMaxExpandedDepth));
         return false;
     }
     return true;
+}
+
+bool Resolver::monitor_expression_ok(const Expr& e)
+{
+    // Monitors are evaluated in user space over plain numbers: no kernel
+    // memory to follow and no kernel types to cast to.
+    bool scalar_cast = e.kind == ExprKind::Cast && e.type.tag == TypeRef::Tag::Scalar && e.type.pointers == 0;
+    if (e.kind != ExprKind::Member && e.kind != ExprKind::Index && (e.kind != ExprKind::Cast || scalar_cast)) return true;
+    std::string what = e.kind == ExprKind::Member  ? "a field access"
+                       : e.kind == ExprKind::Index ? "indexing"
+                                                   : fmt::format("a cast to '{}'", e.type.spelling());
+    error(e, fmt::format("{} is not allowed in a monitor", what))
+        .hint("a monitor's values are numbers read in user space; casts to integer types such as (s64) are allowed");
+    return false;
 }
 
 bool Resolver::resolve_ident(ExprPtr& e, Context& ctx)
@@ -578,6 +594,10 @@ void Resolver::resolve_rule(std::size_t m, RuleDecl& r)
     ctx.module = m;
     ctx.rule = &r;
     for (Binding& c : r.captures) {
+        const auto& values = monitor_values();
+        if (r.is_monitor && std::find(values.begin(), values.end(), c.name) != values.end())
+            diags_.error(c.name_range, fmt::format("capture '{}' would hide the monitor's own '{}'", c.name, c.name))
+                .hint("give the capture another name");
         ctx.defining = &c;
         resolve_top(c.expr, ctx);
     }

@@ -34,12 +34,11 @@ std::string probe_spelling(const DecodedEvent& e, const ReportContext& ctx)
 
 std::string dev_text(const PacketInfo& p) { return !p.dev.empty() ? p.dev : p.ifindex ? fmt::format("if{}", p.ifindex) : "-"; }
 
-// Wall-clock time of an event, to the microsecond.
-std::string timestamp(const DecodedEvent& e, const ReportContext& ctx, bool iso)
+// Wall-clock time, to the microsecond.
+std::string timestamp(std::int64_t realtime_ns, bool iso)
 {
-    std::int64_t ns = static_cast<std::int64_t>(e.mono_ns) + ctx.realtime_offset_ns;
-    std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
-    long micros = static_cast<long>((ns % 1000000000) / 1000);
+    std::time_t secs = static_cast<std::time_t>(realtime_ns / 1000000000);
+    long micros = static_cast<long>((realtime_ns % 1000000000) / 1000);
     std::tm tm{};
     char buf[64];
     if (iso) {
@@ -50,6 +49,11 @@ std::string timestamp(const DecodedEvent& e, const ReportContext& ctx, bool iso)
     localtime_r(&secs, &tm);
     std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
     return fmt::format("{}.{:06}", buf, micros);
+}
+
+std::string timestamp(const DecodedEvent& e, const ReportContext& ctx, bool iso)
+{
+    return timestamp(static_cast<std::int64_t>(e.mono_ns) + ctx.realtime_offset_ns, iso);
 }
 
 }  // namespace
@@ -68,11 +72,11 @@ std::string placeholder_value(const std::string& name, const DecodedEvent& e, co
     if (name == "rule") return rule.id;
     if (name == "layer") return layer_name(rule.layer);
     if (name == "probe") return probe_spelling(e, ctx);
-    if (name == "reason") return e.has_reason ? ctx.decoder.reason_name(e.reason) : "";
-    if (name == "location") return e.has_reason ? ctx.symbols.describe(e.location) : "";
+    if (name == "reason") return e.has_reason ? ctx.decoder->reason_name(e.reason) : "";
+    if (name == "location") return e.has_reason ? ctx.symbols->describe(e.location) : "";
     if (name == "reason_hint") {
         if (!e.has_reason) return "";
-        std::string reason = ctx.decoder.reason_name(e.reason);
+        std::string reason = ctx.decoder->reason_name(e.reason);
         const auto* table = e.rule < ctx.reason_hints.size() ? ctx.reason_hints[e.rule] : nullptr;
         if (table)
             if (auto it = table->find(reason); it != table->end()) return it->second;
@@ -95,19 +99,55 @@ std::string placeholder_value(const std::string& name, const DecodedEvent& e, co
     return {};
 }
 
-std::string fill(const TextTemplate& t, const DecodedEvent& e, const ReportContext& ctx)
+std::string fill(const TextTemplate& t, const std::function<std::string(const std::string&)>& value)
 {
     std::string out;
-    for (const auto& piece : t.pieces) out += piece.placeholder ? placeholder_value(piece.text, e, ctx) : piece.text;
+    for (const auto& piece : t.pieces) out += piece.placeholder ? value(piece.text) : piece.text;
     return out;
+}
+
+std::string fill(const TextTemplate& t, const DecodedEvent& e, const ReportContext& ctx)
+{
+    return fill(t, [&](const std::string& name) { return placeholder_value(name, e, ctx); });
 }
 
 std::string event_message(const DecodedEvent& e, const ReportContext& ctx)
 {
     const RuleEntry& rule = ctx.set.rules[e.rule];
     if (rule.message) return fill(*rule.message, e, ctx);
-    if (e.has_reason) return fmt::format("dropped: {} at {}", ctx.decoder.reason_name(e.reason), ctx.symbols.describe(e.location));
+    if (e.has_reason) return fmt::format("dropped: {} at {}", ctx.decoder->reason_name(e.reason), ctx.symbols->describe(e.location));
     return rule.condition == ConditionKind::Warn ? "warning" : "dropped";
+}
+
+std::string placeholder_value(const std::string& name, const MonitorFinding& f, const ReportContext& ctx)
+{
+    const RuleEntry& rule = ctx.set.rules[f.rule];
+    for (const auto& [capture, value] : f.captures)
+        if (capture == name) return std::to_string(value);
+    for (const auto& [param, value] : rule.params)
+        if (param == name) return value;
+    if (name == "value") return std::to_string(f.value);
+    if (name == "delta") return std::to_string(f.delta);
+    if (name == "rate") return std::to_string(f.rate);
+    if (name == "dev") return f.dev;
+    if (name == "source") return rule.source;
+    if (name == "netns") return std::to_string(f.netns);
+    if (name == "rule") return rule.id;
+    if (name == "layer") return layer_name(rule.layer);
+    return {};
+}
+
+std::string fill(const TextTemplate& t, const MonitorFinding& f, const ReportContext& ctx)
+{
+    return fill(t, [&](const std::string& name) { return placeholder_value(name, f, ctx); });
+}
+
+std::string monitor_message(const MonitorFinding& f, const ReportContext& ctx)
+{
+    const RuleEntry& rule = ctx.set.rules[f.rule];
+    if (rule.message) return fill(*rule.message, f, ctx);
+    std::string where = f.dev.empty() ? rule.source : fmt::format("{} on {}", rule.source, f.dev);
+    return fmt::format("{} = {} ({:+})", where, f.value, f.delta);
 }
 
 void TextOutput::event(const DecodedEvent& e)
@@ -118,8 +158,20 @@ void TextOutput::event(const DecodedEvent& e)
     if (e.packet) line += fmt::format(" {} dev {}", format_packet(*e.packet), dev_text(*e.packet));
     line += fmt::format(" netns {}: {}", e.netns, paint(rule.condition == ConditionKind::Warn ? "33" : "31", event_message(e, ctx_)));
     std::fprintf(out_, "%s\n", line.c_str());
-    for (const std::string& frame : ctx_.symbols.describe_stack(e.stack)) std::fprintf(out_, "    at %s\n", frame.c_str());
+    for (const std::string& frame : ctx_.symbols->describe_stack(e.stack)) std::fprintf(out_, "    at %s\n", frame.c_str());
     if (hints_ && rule.hint) std::fprintf(out_, "    %s %s\n", paint("36", "hint:").c_str(), fill(*rule.hint, e, ctx_).c_str());
+    std::fflush(out_);
+}
+
+void TextOutput::monitor(const MonitorFinding& f)
+{
+    const RuleEntry& rule = ctx_.set.rules[f.rule];
+    auto paint = [&](const char* code, const std::string& s) { return color_ ? fmt::format("\033[{}m{}\033[0m", code, s) : s; };
+    std::string line = fmt::format("{} {} {}", timestamp(f.time_ns, false), layer_name(rule.layer), paint("1", rule.id));
+    if (!f.dev.empty()) line += fmt::format(" dev {}", f.dev);
+    line += fmt::format(" netns {}: {}", f.netns, paint(rule.condition == ConditionKind::Warn ? "33" : "31", monitor_message(f, ctx_)));
+    std::fprintf(out_, "%s\n", line.c_str());
+    if (hints_ && rule.hint) std::fprintf(out_, "    %s %s\n", paint("36", "hint:").c_str(), fill(*rule.hint, f, ctx_).c_str());
     std::fflush(out_);
 }
 
@@ -159,17 +211,43 @@ void JsonOutput::event(const DecodedEvent& e)
                        {"mark", p.mark}};
     }
     if (e.has_reason) {
-        j["reason"] = ctx_.decoder.reason_name(e.reason);
-        j["location"] = ctx_.symbols.describe(e.location);
+        j["reason"] = ctx_.decoder->reason_name(e.reason);
+        j["location"] = ctx_.symbols->describe(e.location);
     }
     if (!e.stack.empty()) {
-        j["stack"] = ctx_.symbols.describe_stack(e.stack);
+        j["stack"] = ctx_.symbols->describe_stack(e.stack);
     }
     j["comm"] = e.comm;
     j["pid"] = e.pid;
     j["tid"] = e.tid;
     j["cpu"] = e.cpu;
     j["netns"] = e.netns;
+    std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), out_);
+}
+
+void JsonOutput::monitor(const MonitorFinding& f)
+{
+    using nlohmann::json;
+    const RuleEntry& rule = ctx_.set.rules[f.rule];
+    json j;
+    j["time"] = timestamp(f.time_ns, true);
+    j["kind"] = "monitor";
+    j["severity"] = rule.condition == ConditionKind::Warn ? "warning" : "drop";
+    j["rule"] = rule.id;
+    j["layer"] = layer_name(rule.layer);
+    j["source"] = rule.source;
+    j["dev"] = f.dev.empty() ? json(nullptr) : json(f.dev);
+    j["value"] = f.value;
+    j["delta"] = f.delta;
+    j["rate"] = f.rate;
+    j["message"] = monitor_message(f, ctx_);
+    if (rule.hint) j["hint"] = fill(*rule.hint, f, ctx_);
+    json captures = json::object();
+    for (const auto& [name, value] : f.captures) captures[name] = value;
+    j["captures"] = std::move(captures);
+    j["netns"] = f.netns;
     std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace);
     line += '\n';
     std::fwrite(line.data(), 1, line.size(), out_);
@@ -187,16 +265,32 @@ void FlowSummary::event(const DecodedEvent& e)
     ++counts_[{e.rule, flow}];
 }
 
+void FlowSummary::monitor(const MonitorFinding& f)
+{
+    MonitorTotal& t = monitors_[{f.rule, f.dev.empty() ? "-" : f.dev}];
+    ++t.findings;
+    t.value = f.value;
+    t.delta += f.delta;
+}
+
 void FlowSummary::print(std::FILE* out, std::size_t top) const
 {
     std::vector<std::pair<std::uint64_t, const std::tuple<std::size_t, std::string>*>> rows;
     for (const auto& [key, n] : counts_) rows.emplace_back(n, &key);
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    std::fprintf(out, "%-32s %-48s %10s\n", "RULE", "FLOW", "EVENTS");
+    // A run of monitors only has no flows: no empty table for them.
+    if (!rows.empty() || monitors_.empty()) std::fprintf(out, "%-32s %-48s %10s\n", "RULE", "FLOW", "EVENTS");
     for (std::size_t i = 0; i < rows.size() && i < top; ++i)
         std::fprintf(out, "%-32s %-48s %10llu\n", ctx_.set.rules[std::get<0>(*rows[i].second)].id.c_str(),
                      std::get<1>(*rows[i].second).c_str(), static_cast<unsigned long long>(rows[i].first));
     if (rows.size() > top) std::fprintf(out, "(%zu more flows)\n", rows.size() - top);
+    if (!monitors_.empty()) {
+        std::fprintf(out, "%-32s %-16s %16s %12s %10s\n", "MONITOR", "DEV", "VALUE", "DELTA", "FINDINGS");
+        for (const auto& [key, t] : monitors_)
+            std::fprintf(out, "%-32s %-16s %16lld %12lld %10llu\n", ctx_.set.rules[std::get<0>(key)].id.c_str(),
+                         std::get<1>(key).c_str(), static_cast<long long>(t.value), static_cast<long long>(t.delta),
+                         static_cast<unsigned long long>(t.findings));
+    }
     std::fflush(out);
 }
 

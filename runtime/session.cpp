@@ -3,20 +3,23 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/types.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <map>
-#include <string_view>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <string_view>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -30,6 +33,7 @@
 #include "runtime/decoder.h"
 #include "runtime/embedded_headers.h"
 #include "runtime/features.h"
+#include "runtime/monitor.h"
 #include "runtime/reason_hints.h"
 #include "runtime/report.h"
 #include "runtime/symbols.h"
@@ -242,26 +246,36 @@ std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules
     return totals;
 }
 
-struct Loop {
-    const EventDecoder& decoder;
+// Where events and findings go, and when to stop.
+struct Output {
     std::vector<EventSink*> sinks;
     std::uint64_t reported = 0;
-    std::uint64_t limit = 0;
+    std::uint64_t limit = 0;  // --count
     std::uint64_t undecodable = 0;
+    const EventDecoder* decoder = nullptr;
+
+    bool full() const { return limit && reported >= limit; }
+    void monitor(const std::vector<MonitorFinding>& findings)
+    {
+        for (const MonitorFinding& f : findings) {
+            if (full()) return;
+            for (EventSink* s : sinks) s->monitor(f);
+            if (++reported == limit) g_stop = 1;
+        }
+    }
 };
 
 int on_event(void* ctx, void* data, std::size_t size)
 {
-    auto* loop = static_cast<Loop*>(ctx);
-    if (loop->limit && loop->reported >= loop->limit) return 0;
-    std::optional<DecodedEvent> e = loop->decoder.decode(data, size);
+    auto* out = static_cast<Output*>(ctx);
+    if (out->full()) return 0;
+    std::optional<DecodedEvent> e = out->decoder->decode(data, size);
     if (!e) {
-        ++loop->undecodable;
+        ++out->undecodable;
         return 0;
     }
-    for (EventSink* s : loop->sinks) s->event(*e);
-    ++loop->reported;
-    if (loop->limit && loop->reported >= loop->limit) g_stop = 1;
+    for (EventSink* s : out->sinks) s->event(*e);
+    if (++out->reported == out->limit) g_stop = 1;
     return 0;
 }
 
@@ -287,80 +301,155 @@ void print_counters(std::FILE* out, const CompiledRuleSet& set, const std::vecto
     std::fflush(out);
 }
 
-}  // namespace
-
-int run_session(const RunOptions& opt)
+// Moves this thread (the only one that reads /proc/net, /proc/sys and
+// netlink) into the network namespace NAME (as `ip netns` names it) or at
+// PATH (/proc/PID/ns/net). Probes are not affected: they see every namespace.
+int enter_netns(const std::string& spec)
 {
-    // ---- rules -> typed rules --------------------------------------------
-    Frontend frontend(opt.search);
-    bool ok = frontend.load(opt.paths);
-    Diagnostics& diags = frontend.diagnostics();
-    std::string btf_error;
-    std::unique_ptr<Btf> btf;
-    std::vector<TypedRule> typed;
-    if (ok) {
-        btf = Btf::load(kKernelBtf, btf_error);
-        if (btf) {
-            TypeCheckOptions tc;
-            tc.strict = opt.strict;
-            typed = type_check(frontend.rules(), *btf, frontend.sources(), diags, tc);
+    std::string path = spec.find('/') == std::string::npos ? "/run/netns/" + spec : spec;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        error(fmt::format("--netns {}: cannot open {}: {}", spec, path, std::strerror(err)));
+        if (err == EACCES || err == EPERM) {
+            std::cerr << "hint: entering a namespace needs root (CAP_SYS_ADMIN)\n";
+            return kExitFailure;
         }
+        std::cerr << "hint: give a name that 'ip netns list' shows, or a path such as /proc/PID/ns/net\n";
+        return kExitBadInput;
     }
-    diags.render(std::cerr, frontend.sources(), opt.color_diagnostics);
-    if (diags.has_errors()) return kExitBadInput;
-    if (!btf) {
-        error(fmt::format("cannot read the kernel's BTF at {}: {}", kKernelBtf, btf_error));
-        return kExitFailure;
+    int rc = setns(fd, CLONE_NEWNET);
+    int err = errno;
+    close(fd);
+    if (rc != 0) {
+        error(fmt::format("--netns {}: cannot enter the namespace: {}", spec, std::strerror(err)));
+        if (err == EINVAL) std::cerr << "hint: " << path << " is not a network namespace\n";
+        if (err == EPERM) std::cerr << "hint: entering a namespace needs CAP_SYS_ADMIN (run as root)\n";
+        return err == EINVAL ? kExitBadInput : kExitFailure;
     }
+    return kExitOk;
+}
 
-    // ---- what this kernel offers -> code for those forms only -------------
-    KernelFeatures features = probe_kernel_features(*btf);
+void print_monitor_status(const CompiledRuleSet& set, const Monitors& monitors, const std::string& how)
+{
+    std::map<std::size_t, std::string> skipped(monitors.skipped().begin(), monitors.skipped().end());
+    for (std::size_t i = 0; i < set.rules.size(); ++i) {
+        const RuleEntry& r = set.rules[i];
+        if (!r.is_monitor) continue;
+        auto it = skipped.find(i);
+        std::cerr << fmt::format("  {:<32} {:<40} {}\n", r.id, r.source, it == skipped.end() ? how : "skipped: " + it->second);
+    }
+}
+
+// The sinks the options ask for, over one report context.
+struct Sinks {
+    TextOutput text;
+    JsonOutput json;
+    FlowSummary flows;
+    Sinks(const ReportContext& ctx, const RunOptions& opt, bool hints)
+        : text(stdout, ctx, opt.color, hints), json(stdout, ctx), flows(ctx)
+    {
+    }
+    EventSink* chosen(const RunOptions& opt) { return opt.summary ? static_cast<EventSink*>(&flows) : opt.json ? static_cast<EventSink*>(&json) : &text; }
+};
+
+std::vector<RuleEntry> entries_of(const std::vector<const RuleDecl*>& rules, const SourceManager& sources)
+{
+    std::vector<RuleEntry> out;
+    for (const RuleDecl* r : rules) out.push_back(rule_entry(*r, sources));
+    return out;
+}
+
+// --once: read every monitor's source now and report what has happened
+// since boot. No BPF, no BTF: probe rules are not run.
+int run_once(const std::vector<const RuleDecl*>& rules, const SourceManager& sources, const RunOptions& opt)
+{
+    CompiledRuleSet set;
+    set.rules = entries_of(rules, sources);
+    std::size_t probe_rules = std::count_if(rules.begin(), rules.end(), [](const RuleDecl* r) { return !r->is_monitor; });
+    Monitors monitors(rules);
+    if (!monitors.has_monitors()) {
+        error("--once reads monitors, and the rules given have none");
+        std::cerr << "hint: try 'rtrace-drop run --once rules/snmp' or drop --once to run probe rules\n";
+        return kExitBadInput;
+    }
+    std::vector<MonitorFinding> findings = monitors.start(true);
+    print_monitor_status(set, monitors, "read once");
+    if (probe_rules) std::cerr << fmt::format("rtrace-drop: --once reads monitors only; {} probe rule(s) not run\n", probe_rules);
+    if (opt.strict && !monitors.skipped().empty()) {
+        error(fmt::format("{} monitor(s) skipped and --strict is set", monitors.skipped().size()));
+        return kExitBadInput;
+    }
+    ReportContext ctx{set};
+    Sinks sinks(ctx, opt, true);  // a snapshot is read by a person: explain each finding
+    Output out;
+    out.sinks.push_back(sinks.chosen(opt));
+    out.limit = opt.count;
+    out.monitor(findings);
+    if (opt.summary) sinks.flows.print(stdout, opt.top);
+    std::fflush(stdout);
+    std::cerr << fmt::format("rtrace-drop: {} finding(s) from {} monitor(s) since boot{}\n", findings.size(), monitors.active(),
+                             monitors.skipped().empty() ? "" : fmt::format(", {} skipped", monitors.skipped().size()));
+    return kExitOk;
+}
+
+// The probe rules' side of a run: BPF object, links, ring buffer.
+struct Probes {
+    CompiledRuleSet set;
+    Plan plan;
+    Object obj;
+    std::vector<Link> links;
+    std::unique_ptr<struct ring_buffer, RingBufferFree> ring;
+    std::size_t attached = 0, skipped = 0;
+};
+
+// Type-checked rules -> generated C -> object -> loaded -> attached.
+// Returns an exit status when the run cannot go on.
+std::optional<int> build_probes(Frontend& frontend, std::vector<TypedRule>& typed, const Btf& btf, const RunOptions& opt,
+                                Probes& p)
+{
+    KernelFeatures features = probe_kernel_features(btf);
     apply_features(typed, features);
     if (!opt.all) apply_instead_of(typed);
     EmitOptions emit;
     emit.forms = features.forms();
-    CompiledRuleSet set = emit_c(frontend.rules(), typed, *btf, frontend.sources(), emit);
-    set.ring_bytes = opt.ring_bytes;
+    p.set = emit_c(frontend.rules(), typed, btf, frontend.sources(), emit);
+    p.set.ring_bytes = opt.ring_bytes;
 
-    Plan plan;
-    plan.method.assign(set.probes.size(), kNone);
-    plan.skip.assign(set.probes.size(), {});
-    for (std::size_t i = 0; i < set.probes.size(); ++i) {
-        const ProbePlan& p = set.probes[i];
-        if (!p.available) plan.skip[i] = p.skip_reason;
-        else if (p.methods.empty()) plan.skip[i] = "no attach method for it on this kernel";
+    Plan& plan = p.plan;
+    plan.method.assign(p.set.probes.size(), kNone);
+    plan.skip.assign(p.set.probes.size(), {});
+    for (std::size_t i = 0; i < p.set.probes.size(); ++i) {
+        const ProbePlan& pp = p.set.probes[i];
+        if (!pp.available) plan.skip[i] = pp.skip_reason;
+        else if (pp.methods.empty()) plan.skip[i] = "no attach method for it on this kernel";
         else plan.method[i] = 0;
     }
 
-    std::string object;
-    Object obj;
-    if (!chosen_programs(set, plan).empty()) {
-        BpfCompiler compiler(btf->raw(), embedded_templates(), opt.cache_dir);
-        CompileResult built = compiler.compile(set.source);
+    if (!chosen_programs(p.set, plan).empty()) {
+        BpfCompiler compiler(btf.raw(), embedded_templates(), opt.cache_dir);
+        CompileResult built = compiler.compile(p.set.source);
         if (!built.ok) {
             error("internal error: clang rejected the generated code\n" + built.diagnostics);
             return kExitFailure;
         }
-        if (auto problems = check_event_layout(built.object, set); !problems.empty()) {
+        if (auto problems = check_event_layout(built.object, p.set); !problems.empty()) {
             error("internal error: " + problems.front());
             return kExitFailure;
         }
-        object = std::move(built.object);
         std::string fatal;
-        obj = load_object(object, set, plan, opt.ring_bytes, opt.all, fatal);
-        if (!obj) {
+        p.obj = load_object(built.object, p.set, plan, opt.ring_bytes, opt.all, fatal);
+        if (!p.obj) {
             error(fatal);
             return kExitFailure;
         }
     }
 
-    // ---- attach ------------------------------------------------------------
-    std::vector<Link> links;
-    for (std::size_t i = 0; i < set.probes.size(); ++i) {
+    for (std::size_t i = 0; i < p.set.probes.size(); ++i) {
         if (plan.method[i] == kNone) continue;
         std::vector<Link> mine;
-        for (const ProgramSpec& s : set.probes[i].methods[plan.method[i]].programs) {
-            struct bpf_program* prog = bpf_object__find_program_by_name(obj.get(), s.name.c_str());
+        for (const ProgramSpec& s : p.set.probes[i].methods[plan.method[i]].programs) {
+            struct bpf_program* prog = bpf_object__find_program_by_name(p.obj.get(), s.name.c_str());
             struct bpf_link* link = prog ? bpf_program__attach(prog) : nullptr;
             if (!link) {
                 plan.skip[i] = fmt::format("cannot attach {} to {}: {}", attach_form_name(s.form), s.target, std::strerror(errno));
@@ -370,39 +459,23 @@ int run_session(const RunOptions& opt)
             }
             mine.emplace_back(link);
         }
-        for (Link& l : mine) links.push_back(std::move(l));
+        for (Link& l : mine) p.links.push_back(std::move(l));
     }
 
-    // ---- start-up status ---------------------------------------------------
-    std::size_t attached = 0, skipped = 0;
     std::cerr << "rtrace-drop: " << (features.trampolines ? "BPF trampolines available" : "no BPF trampolines (" + features.trampoline_error + ")")
               << ", " << (features.kprobes ? "kprobes available" : "no kprobes") << '\n';
-    for (std::size_t i = 0; i < set.probes.size(); ++i) {
-        const ProbePlan& p = set.probes[i];
-        std::string status = plan.method[i] != kNone ? attach_form_name(p.methods[plan.method[i]].form) : "skipped: " + plan.skip[i];
-        (plan.method[i] != kNone ? attached : skipped)++;
-        std::cerr << fmt::format("  {:<32} {:<40} {}\n", set.rules[p.rule].id, p.spelling, status);
+    for (std::size_t i = 0; i < p.set.probes.size(); ++i) {
+        const ProbePlan& pp = p.set.probes[i];
+        std::string status = plan.method[i] != kNone ? attach_form_name(pp.methods[plan.method[i]].form) : "skipped: " + plan.skip[i];
+        (plan.method[i] != kNone ? p.attached : p.skipped)++;
+        std::cerr << fmt::format("  {:<32} {:<40} {}\n", p.set.rules[pp.rule].id, pp.spelling, status);
     }
-    for (const RuleEntry& r : set.rules)
-        if (r.is_monitor) std::cerr << fmt::format("  {:<32} {:<40} {}\n", r.id, "monitor", "skipped: monitors are not evaluated yet");
-    if (opt.strict && skipped) {
-        error(fmt::format("{} probe(s) skipped and --strict is set", skipped));
-        return kExitBadInput;
-    }
-    if (attached == 0) {
-        error("nothing could be attached on this kernel (see the reasons above)");
-        return kExitFailure;
-    }
+    return std::nullopt;
+}
 
-    // ---- events ------------------------------------------------------------
-    EventDecoder decoder(set, *btf);
-    KernelSymbols symbols;
-    bool want_symbols = std::any_of(set.rules.begin(), set.rules.end(), [](const RuleEntry& r) { return r.event.has_stack; }) ||
-                        set.source.find("RTD_EV_REASON") != std::string::npos;
-    if (want_symbols) symbols.load();
-    ReportContext ctx{set, decoder, symbols, realtime_offset_ns()};
-    // Drop-reason hints of the packs whose rules use {reason_hint}.
-    std::map<std::string, std::map<std::string, std::string>> hint_tables;
+// Drop-reason hints of the packs whose rules use {reason_hint}.
+void load_reason_hint_tables(const CompiledRuleSet& set, ReportContext& ctx, std::map<std::string, std::map<std::string, std::string>>& tables)
+{
     ctx.reason_hints.assign(set.rules.size(), nullptr);
     for (std::size_t i = 0; i < set.rules.size(); ++i) {
         const RuleEntry& r = set.rules[i];
@@ -411,7 +484,7 @@ int run_session(const RunOptions& opt)
         };
         if (!uses(r.message) && !uses(r.hint)) continue;
         std::string dir = std::filesystem::path(r.file).parent_path().string();
-        auto [it, fresh] = hint_tables.try_emplace(dir);
+        auto [it, fresh] = tables.try_emplace(dir);
         if (fresh) {
             std::string problem;
             it->second = load_reason_hints(dir.empty() ? "." : dir, problem);
@@ -419,20 +492,95 @@ int run_session(const RunOptions& opt)
         }
         ctx.reason_hints[i] = &it->second;
     }
-    TextOutput text(stdout, ctx, opt.color, opt.hints);
-    JsonOutput json(stdout, ctx);
-    FlowSummary flows(ctx);
-    Loop loop{decoder, {}, 0, opt.count, 0};
-    if (opt.summary) loop.sinks.push_back(&flows);
-    else if (opt.json) loop.sinks.push_back(&json);
-    else loop.sinks.push_back(&text);
+}
 
-    struct bpf_map* events = bpf_object__find_map_by_name(obj.get(), "rtd_events");
-    std::unique_ptr<struct ring_buffer, RingBufferFree> rb(
-        events ? ring_buffer__new(bpf_map__fd(events), on_event, &loop, nullptr) : nullptr);
-    if (!rb) {
-        error(fmt::format("cannot read the ring buffer: {}", std::strerror(errno)));
+}  // namespace
+
+int run_session(const RunOptions& opt)
+{
+    if (!opt.netns.empty())
+        if (int rc = enter_netns(opt.netns); rc != kExitOk) return rc;
+
+    // ---- rules -> typed rules --------------------------------------------
+    Frontend frontend(opt.search);
+    bool ok = frontend.load(opt.paths);
+    Diagnostics& diags = frontend.diagnostics();
+    const std::vector<const RuleDecl*> rules = ok ? frontend.rules() : std::vector<const RuleDecl*>{};
+    bool has_probe_rules = std::any_of(rules.begin(), rules.end(), [](const RuleDecl* r) { return !r->is_monitor; });
+    // Monitors need no BTF: without probe rules (or with --once) none is read.
+    bool want_probes = has_probe_rules && !opt.once;
+    std::string btf_error;
+    std::unique_ptr<Btf> btf;
+    std::vector<TypedRule> typed;
+    if (ok && want_probes) {
+        btf = Btf::load(kKernelBtf, btf_error);
+        if (btf) {
+            TypeCheckOptions tc;
+            tc.strict = opt.strict;
+            typed = type_check(rules, *btf, frontend.sources(), diags, tc);
+        }
+    }
+    diags.render(std::cerr, frontend.sources(), opt.color_diagnostics);
+    if (diags.has_errors()) return kExitBadInput;
+    if (opt.once) return run_once(rules, frontend.sources(), opt);
+    if (want_probes && !btf) {
+        error(fmt::format("cannot read the kernel's BTF at {}: {}", kKernelBtf, btf_error));
         return kExitFailure;
+    }
+
+    // ---- probes: what this kernel offers -> code -> loaded -> attached ------
+    Probes probes;
+    if (want_probes) {
+        if (auto rc = build_probes(frontend, typed, *btf, opt, probes)) return *rc;
+    } else {
+        probes.set.rules = entries_of(rules, frontend.sources());
+    }
+    const CompiledRuleSet& set = probes.set;
+
+    // ---- monitors: first readings ----------------------------------------
+    const std::uint64_t poll_ms = opt.interval_ms ? opt.interval_ms : 1000;
+    Monitors monitors(rules);
+    std::vector<MonitorFinding> first_findings = monitors.start();
+    print_monitor_status(set, monitors, fmt::format("polled every {:.1f} s", poll_ms / 1000.0));
+
+    std::size_t skipped = probes.skipped + monitors.skipped().size();
+    if (opt.strict && skipped) {
+        error(fmt::format("{} rule probe(s) or monitor(s) skipped and --strict is set", skipped));
+        return kExitBadInput;
+    }
+    if (probes.attached == 0 && monitors.active() == 0) {
+        error("nothing could be attached on this kernel (see the reasons above)");
+        return kExitFailure;
+    }
+
+    // ---- events and findings -----------------------------------------------
+    std::unique_ptr<EventDecoder> decoder;
+    KernelSymbols symbols;
+    ReportContext ctx{set};
+    ctx.realtime_offset_ns = realtime_offset_ns();
+    std::map<std::string, std::map<std::string, std::string>> hint_tables;
+    if (probes.obj) {
+        decoder = std::make_unique<EventDecoder>(set, *btf);
+        bool want_symbols = std::any_of(set.rules.begin(), set.rules.end(), [](const RuleEntry& r) { return r.event.has_stack; }) ||
+                            set.source.find("RTD_EV_REASON") != std::string::npos;
+        if (want_symbols) symbols.load();
+        ctx.decoder = decoder.get();
+        ctx.symbols = &symbols;
+        load_reason_hint_tables(set, ctx, hint_tables);
+    }
+    Sinks sinks(ctx, opt, opt.hints);
+    Output out;
+    out.sinks.push_back(sinks.chosen(opt));
+    out.limit = opt.count;
+    out.decoder = decoder.get();
+
+    if (probes.attached) {
+        struct bpf_map* events = bpf_object__find_map_by_name(probes.obj.get(), "rtd_events");
+        probes.ring.reset(events ? ring_buffer__new(bpf_map__fd(events), on_event, &out, nullptr) : nullptr);
+        if (!probes.ring) {
+            error(fmt::format("cannot read the ring buffer: {}", std::strerror(errno)));
+            return kExitFailure;
+        }
     }
 
     struct sigaction sa {};
@@ -447,40 +595,62 @@ int run_session(const RunOptions& opt)
         ready << "ready\n";
         if (!ready) error(fmt::format("cannot write the ready file {}", opt.ready_file));
     }
-    std::cerr << fmt::format("rtrace-drop: ready: {} of {} probes attached{}\n", attached, attached + skipped,
+    std::string what = fmt::format("{} of {} probes attached", probes.attached, probes.attached + probes.skipped);
+    if (monitors.has_monitors())
+        what += fmt::format(", {} of {} monitors polled", monitors.active(), monitors.active() + monitors.skipped().size());
+    std::cerr << fmt::format("rtrace-drop: ready: {}{}\n", what,
                              opt.duration_ms ? fmt::format(", running for {:.1f} s", opt.duration_ms / 1000.0) : ", Ctrl-C to stop");
+    out.monitor(first_findings);
 
     const auto start = Clock::now();
     auto next_interval = start + std::chrono::milliseconds(opt.interval_ms);
+    auto next_poll = start + std::chrono::milliseconds(poll_ms);
+    std::uint64_t polls = 1;
     while (!g_stop) {
-        int n = ring_buffer__poll(rb.get(), 100);
-        if (n < 0 && n != -EINTR) {
-            error(fmt::format("reading events failed: {}", std::strerror(-n)));
-            break;
+        if (probes.ring) {
+            int n = ring_buffer__poll(probes.ring.get(), 100);
+            if (n < 0 && n != -EINTR) {
+                error(fmt::format("reading events failed: {}", std::strerror(-n)));
+                break;
+            }
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         auto now = Clock::now();
         if (opt.duration_ms && now - start >= std::chrono::milliseconds(opt.duration_ms)) break;
+        if (monitors.active() && now >= next_poll) {
+            next_poll += std::chrono::milliseconds(poll_ms);
+            if (next_poll < now) next_poll = now + std::chrono::milliseconds(poll_ms);  // a slow poll: do not catch up in a burst
+            out.monitor(monitors.poll());
+            ++polls;
+            std::fflush(stdout);
+        }
         if (opt.interval_ms && now >= next_interval) {
             next_interval += std::chrono::milliseconds(opt.interval_ms);
             if (opt.summary) {
-                flows.print(stdout, opt.top);
-                flows.clear();
+                sinks.flows.print(stdout, opt.top);
+                sinks.flows.clear();
             }
-            print_counters(stderr, set, read_counters(obj.get(), set.rules.size()),
-                           std::chrono::duration<double>(now - start).count(), loop.undecodable);
+            if (probes.obj)
+                print_counters(stderr, set, read_counters(probes.obj.get(), set.rules.size()),
+                               std::chrono::duration<double>(now - start).count(), out.undecodable);
         }
     }
-    ring_buffer__consume(rb.get());  // what arrived before we stopped
+    if (probes.ring) ring_buffer__consume(probes.ring.get());  // what arrived before we stopped
 
     // Counters first, then detach: nothing more can fire after this.
-    std::vector<rtd_counter> counts = read_counters(obj.get(), set.rules.size());
+    std::vector<rtd_counter> counts = probes.obj ? read_counters(probes.obj.get(), set.rules.size()) : std::vector<rtd_counter>{};
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    links.clear();
-    rb.reset();
-    if (opt.summary) flows.print(stdout, opt.top);
+    probes.links.clear();
+    probes.ring.reset();
+    if (opt.summary) sinks.flows.print(stdout, opt.top);
     std::fflush(stdout);
-    print_counters(stderr, set, counts, seconds, loop.undecodable);
-    obj.reset();
+    if (probes.obj) print_counters(stderr, set, counts, seconds, out.undecodable);
+    else std::fprintf(stderr, "rtrace-drop: ran for %.1f s\n", seconds);
+    if (monitors.active())
+        std::fprintf(stderr, "rtrace-drop: %llu monitor poll(s) of %zu monitor(s)\n", static_cast<unsigned long long>(polls),
+                     monitors.active());
+    probes.obj.reset();
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     return kExitOk;

@@ -24,7 +24,9 @@ struct RunOptions {
     bool color_diagnostics = false;
     std::uint64_t duration_ms = 0;   // 0: until Ctrl-C / SIGTERM
     std::uint64_t count = 0;         // stop after this many events (0: no limit)
-    std::uint64_t interval_ms = 0;   // print the summary this often
+    std::uint64_t interval_ms = 0;   // print counters and the summary this often; monitors poll this often (default 1 s)
+    bool once = false;               // read monitors once (counters since boot), report, exit
+    std::string netns;               // monitors read this network namespace (name or path)
     std::size_t top = 20;            // flows in the summary
     std::string ready_file;          // created once everything is attached
     std::uint32_t ring_bytes = 1u << 22;

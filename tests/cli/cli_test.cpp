@@ -224,6 +224,31 @@ TEST(Cli, RuleCatalogueIsCurrent)
     EXPECT_EQ(r.out, slurp(RTD_SOURCE_DIR "/docs/rules.md")) << "docs/rules.md is out of date: run `make golden`";
 }
 
+TEST(Cli, RunHelpExplainsMonitors)
+{
+    Result r = run({"run", "--help"});
+    EXPECT_EQ(r.status, 0);
+    for (const char* flag : {"--once", "--netns", "--interval", "monitor rules"})
+        EXPECT_NE(r.out.find(flag), std::string::npos) << flag << "\n" << r.out;
+}
+
+// Monitors need neither BPF nor root: a snapshot of this machine's counters
+// as an unprivileged user, against the fixture-free snmp pack.
+TEST(Cli, OnceRunsWithoutRoot)
+{
+    if (geteuid() != 0) GTEST_SKIP() << "already unprivileged";
+    Result r = run({"run", "--once", "--json", RTD_SOURCE_DIR "/rules/snmp"}, {}, true);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("finding(s) from 36 monitor(s) since boot"), std::string::npos) << r.err;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) EXPECT_NE(line.find("\"kind\":\"monitor\""), std::string::npos) << line;
+    // Entering a namespace does need privileges: a clear error, exit 1.
+    Result ns = run({"run", "--once", "--netns", "/proc/1/ns/net", RTD_SOURCE_DIR "/rules/snmp"}, {}, true);
+    EXPECT_EQ(ns.status, 1);
+    EXPECT_NE(ns.err.find("--netns /proc/1/ns/net"), std::string::npos) << ns.err;
+    EXPECT_NE(ns.err.find("needs root"), std::string::npos) << ns.err;
+}
+
 TEST(Cli, ListGroupsByLayer)
 {
     Result r = run({"list", RTD_SOURCE_DIR "/rules", "tcp.*"});

@@ -230,6 +230,25 @@ template <typename Match> json first(const std::vector<json>& events, const std:
 inline const std::string kPy = "/usr/bin/python3";  // Debian's, which has scapy
 inline const std::string kCraft = RTD_SOURCE_DIR "/tests/e2e/craft.py";
 
+// A crafted packet kind of tests/e2e/craft.py, sent from A to B.
+inline std::string craft(const Namespaces& ns, const std::string& kind, int port = 9, const std::string& extra = "")
+{
+    return ns.in_a(fmt::format("{} {} {} {} {} {} {}", kPy, kCraft, ns.dev_a, ns.addr_b, kind, port, extra));
+}
+
+// Listens on B's `port` for `seconds` with `backlog`, never accepting.
+inline void listen_in_b(const Namespaces& ns, int port, int backlog = 16, double seconds = 6)
+{
+    sh_background(ns.in_b(fmt::format("{} -c \"import socket,time; s=socket.socket(); "
+                                       "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0',{})); "
+                                       "s.listen({}); time.sleep({})\"",
+                                       kPy, port, backlog, seconds)));
+    for (int i = 0; i < 50; ++i) {  // until the port is open
+        if (sh_out(ns.in_b(fmt::format("ss -ltnH sport = :{}", port))).find("LISTEN") != std::string::npos) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
 #define NEED_ROOT_AND_BPF()                                                                            \
     do {                                                                                               \
         RTD_NEED_KERNEL(rtd::test::have_root(), "end-to-end tests need root");                         \

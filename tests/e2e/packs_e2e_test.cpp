@@ -17,24 +17,6 @@ namespace {
 
 const std::string kPacks = RTD_SOURCE_DIR "/rules";
 
-std::string craft(const Namespaces& ns, const std::string& kind, int port = 9, const std::string& extra = "")
-{
-    return ns.in_a(fmt::format("{} {} {} {} {} {} {}", kPy, kCraft, ns.dev_a, ns.addr_b, kind, port, extra));
-}
-
-// Listens on B's `port` for `seconds` with `backlog`, never accepting.
-void listen_in_b(const Namespaces& ns, int port, int backlog = 16, double seconds = 6)
-{
-    sh_background(ns.in_b(fmt::format("{} -c \"import socket,time; s=socket.socket(); "
-                                       "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0',{})); "
-                                       "s.listen({}); time.sleep({})\"",
-                                       kPy, port, backlog, seconds)));
-    for (int i = 0; i < 50; ++i) {  // until the port is open
-        if (sh_out(ns.in_b(fmt::format("ss -ltnH sport = :{}", port))).find("LISTEN") != std::string::npos) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-}
-
 // Packets from A to B's `dport` with `proto`, seen in B's namespace.
 auto to_b(const Namespaces& ns, const std::string& proto, int dport)
 {
