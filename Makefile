@@ -5,6 +5,8 @@
 #   make test    build with ASan+UBSan and run every test, fuzzing included
 #   make bench   build (release) and print the benchmark figures
 #   make golden  rewrite the golden files from the current output (review the diff!)
+#   make install install the binary, packs, stdlib, man page and bash completion
+#                under PREFIX (default /usr/local)
 
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -18,7 +20,9 @@ DEPS := cmake make pkg-config clang-14 llvm-14-dev libclang-14-dev libclang-cpp1
         libbpf-dev bpftool tao-pegtl-dev libtomlplusplus-dev libfmt-dev libcli11-dev \
         nlohmann-json3-dev libmnl-dev libgtest-dev libgmock-dev iproute2 iptables python3 python3-scapy
 
-.PHONY: all deps build run test bench golden clean
+PREFIX ?= /usr/local
+
+.PHONY: all deps build run test bench golden clean install
 
 all: build
 
@@ -61,6 +65,9 @@ golden: deps
 	RTRACE_DROP_UPDATE_GOLDEN=1 $(TESTBUILD)/tests/compiler_tests --gtest_filter='Corpus*:Golden*:TypeCheck/*:Codegen/*'
 	cmake --build $(TESTBUILD) -j$(JOBS) --target rtrace-drop
 	$(TESTBUILD)/rtrace-drop list --markdown rules > docs/rules.md
+
+install: build
+	cmake --install $(RELEASE) --prefix $(PREFIX)
 
 clean:
 	rm -rf build

@@ -23,6 +23,10 @@ char LICENSE[] SEC("license") = "GPL";
  * reasons fallback rules would leave to the rules that name them. */
 const volatile __u32 rtd_report_all = 0;
 
+/* Set by the runtime before loading (`run --rate-limit`): events per rule per
+ * second, 0 for no limit. Drops over the limit are counted as suppressed. */
+const volatile __u32 rtd_rate_limit = 0;
+
 /* Events to user space. The runtime may resize it before loading. */
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -35,6 +39,42 @@ struct {
     __type(key, __u32);
     __type(value, struct rtd_counter);
 } rtd_counts SEC(".maps");
+
+/* Per-rule one-second windows for rtd_rate_limit. Tracing programs cannot
+ * take bpf_spin_lock: the count is an atomic add, and two CPUs that open a
+ * new window at once may let a few more events through (a benign race). */
+struct rtd_rate {
+    __u64 window_ns; /* start of the current window */
+    __u64 count;     /* events let through in it */
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, RTD_RULES);
+    __type(key, __u32);
+    __type(value, struct rtd_rate);
+} rtd_rates SEC(".maps");
+
+/* 1 if rule may send one more event in this second, else 0. */
+static __always_inline int rtd_rate_ok(__u32 rule)
+{
+    struct rtd_rate *r;
+    __u64 now;
+
+    if (!rtd_rate_limit)
+        return 1;
+    r = bpf_map_lookup_elem(&rtd_rates, &rule);
+    if (!r)
+        return 1;
+    now = bpf_ktime_get_ns();
+    if (now - r->window_ns >= 1000000000ULL) {
+        r->window_ns = now;
+        r->count = 1;
+        return 1;
+    }
+    /* No fetching atomics before BPF ISA v3: add, then read back. */
+    __sync_fetch_and_add(&r->count, 1);
+    return r->count <= rtd_rate_limit;
+}
 
 #if RTD_STASH
 /* Entry arguments of kretprobe rules attached as kprobe + kretprobe,

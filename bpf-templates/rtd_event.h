@@ -57,6 +57,8 @@ struct rtd_counter {
     __u64 emitted; /* an event reached the ring buffer */
     __u64 lost;    /* the ring buffer was full */
     __u64 noise;   /* the condition held but so did 'noise if' (not reported unless --all) */
-};
+    __u64 filtered;   /* a drop the --where filter refused (counted in drops too) */
+    __u64 suppressed; /* a drop over the rate limit (counted in drops too) */
+}; /* 56 bytes */
 
 #endif /* RTD_EVENT_H */

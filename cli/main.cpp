@@ -1,13 +1,17 @@
 // rtrace-drop: a thin command line over the compiler and runtime libraries.
 // Exit codes: 0 ok, 1 runtime failure, 2 bad input (rule, config, CLI).
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fnmatch.h>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <algorithm>
@@ -19,7 +23,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cli/config.h"
+#include "cli/packs.h"
 #include "compiler/ast_dump.h"
+#include "compiler/import_legacy.h"
 #include "compiler/btf.h"
 #include "compiler/codegen.h"
 #include "compiler/frontend.h"
@@ -27,11 +34,18 @@
 #include "runtime/bpf_compiler.h"
 #include "runtime/bpf_loader.h"
 #include "runtime/embedded_headers.h"
+#include "runtime/prebuilt.h"
 #include "runtime/session.h"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using rtd::Diagnostics;
+using rtd::Settings;
+using rtd::SourceManager;
+using rtd::config_text;
+using rtd::load_config;
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
@@ -69,6 +83,15 @@ rtd::SearchPaths search_paths()
         }
     }
     return paths;
+}
+
+// The shipped packs: next to an installed binary, else the source tree's.
+std::string shipped_rules_dir()
+{
+    std::error_code ec;
+    fs::path installed = executable_dir() / "../share/rtrace-drop/rules";
+    if (fs::is_directory(installed, ec)) return installed.lexically_normal().string();
+    return RTD_SOURCE_DIR "/rules";
 }
 
 std::string plural(std::size_t n, const char* word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }
@@ -142,10 +165,7 @@ int load_programs(const rtd::CompiledRuleSet& set, const rtd::Btf& btf)
     for (const std::string& problem : layout) std::cerr << "rtrace-drop: internal error: " << problem << '\n';
     if (!layout.empty()) return kExitFailure;
 
-    std::vector<std::string> names;
-    for (const rtd::ProbePlan& p : set.probes)
-        for (const rtd::AttachMethod& m : p.methods)
-            for (const rtd::ProgramSpec& s : m.programs) names.push_back(s.name);
+    std::vector<std::string> names = set.program_names();
     rtd::VerifyReport report = rtd::verify_programs(built.object, names);
     if (!report.open_error.empty()) {
         std::cerr << "rtrace-drop: error: " << report.open_error << '\n';
@@ -188,7 +208,10 @@ int run_check(const CheckOptions& opt, bool color)
         return kExitBadInput;
     }
     rtd::Frontend frontend(search_paths());
-    bool ok = frontend.load(opt.paths);
+    std::vector<std::string> paths;
+    std::vector<rtd::PackInfo> packs;
+    bool ok = rtd::resolve_packs(opt.paths, shipped_rules_dir(), "", paths, packs, frontend.sources(), frontend.diagnostics());
+    ok = ok && frontend.load(paths);
     rtd::Diagnostics& diags = frontend.diagnostics();
     std::unique_ptr<rtd::Btf> btf;
     std::vector<rtd::TypedRule> typed;
@@ -234,18 +257,12 @@ int run_check(const CheckOptions& opt, bool color)
     return kExitOk;
 }
 
-// The shipped packs: next to an installed binary, else the source tree's.
-std::string shipped_rules_dir()
-{
-    std::error_code ec;
-    fs::path installed = executable_dir() / "../share/rtrace-drop/rules";
-    if (fs::is_directory(installed, ec)) return installed.lexically_normal().string();
-    return RTD_SOURCE_DIR "/rules";
-}
 
 struct ListOptions {
-    std::vector<std::string> targets;  // folders/files and/or id globs
+    std::vector<std::string> targets;  // folders/files/pack names and/or id globs
+    std::vector<std::string> include, exclude;  // -l PATTERN, -i, -e
     bool markdown = false;
+    bool methods = true;  // the attach method each rule would use here (needs BTF)
 };
 
 std::string template_text(const std::optional<rtd::TextTemplate>& t)
@@ -282,23 +299,33 @@ struct Selection {
     std::vector<const rtd::RuleDecl*> rules;
 };
 
-Selection select_rules(rtd::Frontend& frontend, const std::vector<std::string>& targets, bool& ok)
+Selection select_rules(rtd::Frontend& frontend, const std::vector<std::string>& targets, bool& ok,
+                       const std::vector<std::string>& include = {}, const std::vector<std::string>& exclude = {})
 {
     Selection sel;
-    std::vector<std::string> patterns;
+    std::vector<std::string> patterns = include, names;
     for (const std::string& t : targets) {
         std::error_code ec;
-        (fs::exists(t, ec) ? sel.paths : patterns).push_back(t);
+        bool glob = t.find_first_of("*?[") != std::string::npos;
+        bool pack = !glob && t.find('.') == std::string::npos && !fs::exists(t, ec);
+        (fs::exists(t, ec) || pack ? names : patterns).push_back(t);
     }
-    if (sel.paths.empty()) sel.paths.push_back(shipped_rules_dir());
-    ok = frontend.load(sel.paths);
-    for (const rtd::RuleDecl* r : frontend.rules()) {
-        bool match = patterns.empty();
-        for (const std::string& p : patterns) match = match || fnmatch(p.c_str(), r->id.c_str(), 0) == 0;
-        if (match) sel.rules.push_back(r);
-    }
+    if (names.empty()) names.push_back(shipped_rules_dir());
+    std::vector<rtd::PackInfo> packs;
+    struct utsname u {};
+    ok = rtd::resolve_packs(names, shipped_rules_dir(), uname(&u) == 0 ? u.release : "", sel.paths, packs, frontend.sources(),
+                            frontend.diagnostics());
+    ok = ok && frontend.load(sel.paths);
+    for (const rtd::RuleDecl* r : frontend.rules())
+        if (rtd::rule_selected(r->id, patterns, exclude)) sel.rules.push_back(r);
     if (ok && sel.rules.empty())
-        frontend.diagnostics().error_in("rtrace-drop", patterns.empty() ? "no rules found" : "no rule matches " + patterns.front());
+    {
+        std::string list;
+        for (const std::string& p : patterns) list += (list.empty() ? "" : ", ") + p;
+        frontend.diagnostics().error_in("rtrace-drop", patterns.empty() && exclude.empty() ? "no rules found"
+                                                       : exclude.empty()                  ? "no rule matches " + list
+                                                                                          : "no rule is selected by the patterns given");
+    }
     return sel;
 }
 
@@ -308,7 +335,7 @@ int run_list(const ListOptions& opt, bool color)
 {
     rtd::Frontend frontend(search_paths());
     bool ok = false;
-    Selection sel = select_rules(frontend, opt.targets, ok);
+    Selection sel = select_rules(frontend, opt.targets, ok, opt.include, opt.exclude);
     frontend.diagnostics().render(std::cerr, frontend.sources(), color);
     if (frontend.diagnostics().has_errors()) return kExitBadInput;
     const std::vector<std::string>& paths = sel.paths;
@@ -349,12 +376,30 @@ int run_list(const ListOptions& opt, bool color)
         }
         return kExitOk;
     }
-    for (const rtd::RuleDecl* r : rules) {
+    // How each would run here; without BTF (or not allowed to probe) the column is left out.
+    std::vector<std::string> how;
+    if (opt.methods) {
+        std::string why;
+        how = rtd::describe_methods(rules, frontend.sources(), why);
+        if (how.empty() && !why.empty()) std::cerr << "rtrace-drop: note: attach methods not shown: " << why << '\n';
+    }
+    std::string module;
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+        const rtd::RuleDecl* r = rules[i];
         if (r->layer.value_or(0) != layer) {
             layer = r->layer.value_or(0);
+            module.clear();
             std::cout << layer_title(layer) << '\n';
         }
-        std::cout << fmt::format("  {:<32} {}{}\n", r->id, probe_list(*r), r->instead_of.empty() ? "" : "  (instead of " + r->instead_of.front().first + ")");
+        if (std::string m = r->id.substr(0, r->id.find('.')); m != module) {
+            module = m;
+            std::cout << "  " << module << '\n';
+        }
+        std::string line = fmt::format("    {:<34} {:<44}", r->id, probe_list(*r));
+        if (!how.empty()) line += " " + how[i];
+        if (!r->instead_of.empty()) line += "  (instead of " + r->instead_of.front().first + ")";
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        std::cout << line << '\n';
     }
     return kExitOk;
 }
@@ -430,38 +475,229 @@ std::optional<std::uint64_t> parse_duration_ms(const std::string& text)
     return static_cast<std::uint64_t>(value * scale);
 }
 
-struct RunCli {
-    std::vector<std::string> paths;
-    std::string duration, interval;
+// Flags of `run`, also taken by plain `rtrace-drop` (the original tool's
+// command line). They override the config file, which overrides the
+// defaults; `given` tells a typed flag from its default.
+struct RunFlags {
+    std::vector<std::string> packs, include, exclude, host, list;
+    std::vector<std::uint32_t> port;
+    std::string duration, interval, ready_file, netns, where, proto, dev, config, gen;
     std::uint64_t count = 0;
     std::size_t top = 20;
-    std::string ready_file;
-    std::string netns;
     std::uint32_t ring_size = 1u << 22;
-    bool json = false, summary = false, hints = false, strict = false, no_cache = false, all = false, once = false;
+    std::uint32_t rate_limit = 0;
+    bool json = false, summary = false, hints = false, no_stack = false, strict = false, no_cache = false, all = false,
+         once = false, show_config = false;
 };
 
-int run_run(const RunCli& cli, Color color)
+void add_run_flags(CLI::App* app, RunFlags& f)
+{
+    app->add_option("-i,--include", f.include, "Run only rules whose id matches one of these globs (e.g. 'tcp.*')")->type_name("GLOB")->expected(1, -1);
+    app->add_option("-e,--exclude", f.exclude, "Leave out rules whose id matches one of these globs; exclude wins over include")
+        ->type_name("GLOB")
+        ->expected(1, -1);
+    app->add_option("--config", f.config, "Read settings from this TOML file (write one with --gen); flags override it")->type_name("FILE");
+    app->add_flag("--show-config", f.show_config, "Print the settings that would be used (defaults < --config < flags) as TOML and exit");
+    app->add_flag("--json", f.json, "One JSON object per event on stdout");
+    app->add_flag("--summary", f.summary, "Print a rule x flow table instead of each event");
+    app->add_flag("--hints", f.hints, "Print each event's hint");
+    app->add_flag("--no-stack", f.no_stack, "Do not print the kernel stacks rules record");
+    app->add_option("--duration", f.duration, "Stop after this long (10s, 500ms, 5m)")->type_name("TIME");
+    app->add_option("--count", f.count, "Stop after this many events")->type_name("N");
+    app->add_option("--interval", f.interval,
+                    "Poll monitors this often (default 1s); when given, also print the counters (and the summary) this often")
+        ->type_name("TIME");
+    app->add_option("--where", f.where,
+                    "Report only drops this filter accepts, decided in the kernel (filtered drops are still counted), e.g. "
+                    "'dport == 443 && saddr in 10.0.0.0/8'; builtins saddr daddr sport dport proto dev netns comm pid")
+        ->type_name("EXPR");
+    app->add_option("--host", f.host, "Only packets from or to this address or CIDR (repeatable)")->type_name("ADDR");
+    app->add_option("--port", f.port, "Only packets from or to this port (repeatable)")->type_name("PORT")->check(CLI::Range(0, 65535));
+    app->add_option("--proto", f.proto, "Only this protocol: tcp, udp, icmp, icmpv6, sctp or a number")->type_name("PROTO");
+    app->add_option("--dev", f.dev, "Only packets on this device")->type_name("NAME");
+    app->add_option("--netns", f.netns,
+                    "Only this network namespace, and monitors read it: a name from 'ip netns list' or a path such as "
+                    "/proc/PID/ns/net")
+        ->type_name("NAME|PATH");
+    app->add_option("--rate-limit", f.rate_limit, "At most N events per rule per second, enforced in the kernel (counts stay exact)")
+        ->type_name("N");
+    app->add_flag("--once", f.once,
+                  "Read the monitors once and report what their counters say since boot, with explanations, then exit "
+                  "(no BPF; probe rules are not run)");
+    app->add_option("--top", f.top, "Flows shown in the summary (default 20)")->type_name("N");
+    app->add_option("--ready-file", f.ready_file, "Create this file once every probe is attached")->type_name("PATH");
+    app->add_option("--ring-size", f.ring_size, "Ring buffer bytes, a power of two (default 4 MiB)")->type_name("BYTES");
+    app->add_flag("--strict", f.strict, "Any probe that cannot be used on this kernel is an error");
+    app->add_flag("--all", f.all,
+                  "Report everything: noise ('noise if'), reasons a fallback rule leaves to other rules, and rules "
+                  "declared 'instead of' others");
+    app->add_flag("--no-cache", f.no_cache, "Do not use or fill the compiled-object cache");
+}
+
+const char* kRunFooter =
+    "PACK is a pack name (looked up in ./rules, $RTRACE_DROP_PATH, then the installed packs), a folder, a .rule\n"
+    "file or an object built by 'rtrace-drop build' (.rdo, runs without a compiler). Without one, the config's\n"
+    "packs, else every shipped pack.\n"
+    "Probe rules report drops as they happen; monitor rules report counters, link statistics and settings\n"
+    "on each poll, in the same output. Counts are exact even when events are lost, filtered or rate-limited;\n"
+    "the summary at the end says how many were.\n"
+    "Exit status: 0 ok, 1 nothing could attach or the kernel refused, 2 bad rules, config or options.";
+
+struct BuildOptions {
+    std::vector<std::string> packs, include, exclude;
+    std::string output, btf, where;
+};
+
+int run_build(const BuildOptions& opt, bool color)
+{
+    rtd::BuildRequest req;
+    {
+        SourceManager sources;
+        Diagnostics diags;
+        std::vector<rtd::PackInfo> packs;
+        bool ok = rtd::resolve_packs(opt.packs, shipped_rules_dir(), "", req.paths, packs, sources, diags);
+        diags.render(std::cerr, sources, color);
+        if (!ok) return kExitBadInput;
+    }
+    req.search = search_paths();
+    req.include = opt.include;
+    req.exclude = opt.exclude;
+    req.btf = opt.btf;
+    req.where = opt.where;
+    req.output = opt.output;
+    req.cache_dir = rtd::BpfCompiler::default_cache_dir();
+    req.color_diagnostics = color;
+    return rtd::build_prebuilt(req);
+}
+
+struct ImportOptions {
+    std::string input, output, btf;
+};
+
+int run_import(const ImportOptions& opt, bool color)
+{
+    std::ifstream in(opt.input, std::ios::binary);
+    if (!in) {
+        std::cerr << fmt::format("rtrace-drop: error: cannot read {}: {}\n", opt.input, std::strerror(errno));
+        return kExitBadInput;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    SourceManager sources;
+    Diagnostics diags;
+    std::unique_ptr<rtd::Btf> btf = load_btf(opt.btf, diags);
+    std::optional<rtd::ImportResult> result = rtd::import_legacy_config(text.str(), opt.input, btf.get(), diags, sources);
+    diags.render(std::cerr, sources, color);
+    if (!result || diags.has_errors()) return kExitBadInput;
+    for (const std::string& note : result->notes) std::cerr << "rtrace-drop: note: " << note << '\n';
+    if (opt.output.empty()) {
+        std::cout << result->rule_text;
+        return kExitOk;
+    }
+    std::ofstream out(opt.output, std::ios::binary | std::ios::trunc);
+    out << result->rule_text;
+    if (!out.flush()) {
+        std::cerr << fmt::format("rtrace-drop: error: cannot write {}\n", opt.output);
+        return kExitFailure;
+    }
+    std::cerr << fmt::format("rtrace-drop: wrote {}; check it with 'rtrace-drop check {}'\n", opt.output, opt.output);
+    return kExitOk;
+}
+
+// Defaults, then --config, then the flags that were typed.
+std::optional<Settings> effective_settings(const RunFlags& f, const std::function<bool(const char*)>& given, Color color, bool color_given,
+                                           bool use_color)
+{
+    Settings s;
+    if (!f.config.empty()) {
+        SourceManager sources;
+        Diagnostics diags;
+        if (!load_config(f.config, s, sources, diags)) {
+            diags.render(std::cerr, sources, use_color);
+            std::cerr << plural(diags.error_count(), "error") << " in " << f.config << '\n';
+            return std::nullopt;
+        }
+    }
+    if (given("packs")) s.packs = f.packs;
+    if (given("--include")) s.include = f.include;
+    if (given("--exclude")) s.exclude = f.exclude;
+    if (f.json && f.summary) {
+        std::cerr << "rtrace-drop: error: --json and --summary exclude each other\n";
+        return std::nullopt;
+    }
+    if (f.json) s.format = "json";
+    if (f.summary) s.format = "summary";
+    if (f.hints) s.hints = true;
+    if (f.no_stack) s.stack = false;
+    if (color_given) s.color = color == Color::Always ? "always" : color == Color::Never ? "never" : "auto";
+    if (given("--interval")) s.interval = f.interval;
+    if (given("--duration")) s.duration = f.duration;
+    if (given("--where")) s.where = f.where;
+    if (given("--host")) s.host = f.host;
+    if (given("--port")) s.port = f.port;
+    if (given("--proto")) s.proto = f.proto;
+    if (given("--dev")) s.dev = f.dev;
+    if (given("--netns")) s.netns = f.netns;
+    if (given("--rate-limit")) s.rate_limit = f.rate_limit;
+    return s;
+}
+
+// The namespace --netns names, as the inode the kernel reports (0 if it
+// cannot be read: entering it then reports why).
+std::uint64_t netns_inode(const std::string& spec)
+{
+    std::string path = spec.find('/') == std::string::npos ? "/run/netns/" + spec : spec;
+    struct stat st {};
+    return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+int run_run(const RunFlags& f, const Settings& s)
 {
     rtd::RunOptions opt;
-    opt.paths = cli.paths.empty() ? std::vector<std::string>{shipped_rules_dir()} : cli.paths;
+    std::vector<std::string> names = s.packs;
+    if (names.empty()) names.push_back(shipped_rules_dir());
+    {
+        rtd::SourceManager sources;
+        rtd::Diagnostics diags;
+        std::vector<rtd::PackInfo> packs;
+        struct utsname u {};
+        bool ok = rtd::resolve_packs(names, shipped_rules_dir(), uname(&u) == 0 ? u.release : "", opt.paths, packs, sources, diags);
+        diags.render(std::cerr, sources, s.color == "always" || (s.color == "auto" && isatty(STDERR_FILENO)));
+        if (!ok) return kExitBadInput;
+    }
     opt.search = search_paths();
-    opt.cache_dir = cli.no_cache ? "" : rtd::BpfCompiler::default_cache_dir();
-    opt.json = cli.json;
-    opt.summary = cli.summary;
-    opt.hints = cli.hints;
-    opt.strict = cli.strict;
-    opt.all = cli.all;
-    opt.color = color == Color::Always || (color == Color::Auto && isatty(STDOUT_FILENO) && !cli.json);
-    opt.color_diagnostics = color == Color::Always || (color == Color::Auto && isatty(STDERR_FILENO));
-    opt.count = cli.count;
-    opt.top = cli.top;
-    opt.ready_file = cli.ready_file;
-    opt.ring_bytes = cli.ring_size;
-    opt.once = cli.once;
-    opt.netns = cli.netns;
-    for (auto [text, target, name] : {std::tuple{&cli.duration, &opt.duration_ms, "--duration"},
-                                      std::tuple{&cli.interval, &opt.interval_ms, "--interval"}}) {
+    opt.cache_dir = f.no_cache ? "" : rtd::BpfCompiler::default_cache_dir();
+    opt.json = s.format == "json";
+    opt.summary = s.format == "summary";
+    opt.hints = s.hints;
+    opt.stacks = s.stack;
+    opt.strict = f.strict;
+    opt.all = f.all;
+    opt.color = s.color == "always" || (s.color == "auto" && isatty(STDOUT_FILENO) && !opt.json);
+    opt.color_diagnostics = s.color == "always" || (s.color == "auto" && isatty(STDERR_FILENO));
+    opt.count = f.count;
+    opt.top = f.top;
+    opt.ready_file = f.ready_file;
+    opt.ring_bytes = f.ring_size;
+    opt.once = f.once;
+    opt.netns = s.netns;
+    opt.include = s.include;
+    opt.exclude = s.exclude;
+    opt.params = s.params;
+    opt.rate_limit = s.rate_limit;
+    std::string problem;
+    if (!rtd::combined_filter(s, opt.where, problem)) {
+        std::cerr << "rtrace-drop: error: " << problem << '\n';
+        return kExitBadInput;
+    }
+    if (!s.netns.empty()) {
+        if (std::uint64_t ino = netns_inode(s.netns))
+            opt.where = (opt.where.empty() ? "" : "(" + opt.where + ") && ") + fmt::format("netns == {}", ino);
+    }
+    // The default interval only polls monitors; a chosen one also prints the counters.
+    const std::string interval = f.interval.empty() && s.interval == Settings{}.interval ? "" : s.interval;
+    for (auto [text, target, name] : {std::tuple{&s.duration, &opt.duration_ms, "duration"},
+                                      std::tuple{&interval, &opt.interval_ms, "interval"}}) {
         if (text->empty()) continue;
         auto ms = parse_duration_ms(*text);
         if (!ms || *ms == 0) {
@@ -471,7 +707,7 @@ int run_run(const RunCli& cli, Color color)
         *target = *ms;
     }
     long page = sysconf(_SC_PAGESIZE);
-    if (cli.ring_size < static_cast<std::uint32_t>(page) || (cli.ring_size & (cli.ring_size - 1)) != 0) {
+    if (f.ring_size < static_cast<std::uint32_t>(page) || (f.ring_size & (f.ring_size - 1)) != 0) {
         std::cerr << fmt::format("rtrace-drop: error: --ring-size must be a power of two of at least {} bytes\n", page);
         return kExitBadInput;
     }
@@ -483,22 +719,31 @@ int run_run(const RunCli& cli, Color color)
 int main(int argc, char** argv)
 {
     CLI::App app{"rtrace-drop: find out where and why Linux drops network packets.\n\n"
-                 "Drop points are rules in .rule files (see docs/LANGUAGE.md); rule packs are\n"
-                 "folders of them. Commands that are not listed here are not built yet.",
+                 "Drop points are rules in .rule files (see docs/LANGUAGE.md); rule packs are folders of\n"
+                 "them with a pack.toml. Without a command, rtrace-drop runs the rules, as 'run' does,\n"
+                 "and takes the original rtrace-drop's flags: -l, -i, -e, --config, --gen.",
                  "rtrace-drop"};
     app.set_version_flag("-V,--version", "rtrace-drop " RTD_VERSION);
-    app.require_subcommand(1);
+    app.require_subcommand(0, 1);
     app.fallthrough();
 
     Color color = Color::Auto;
     std::map<std::string, Color> color_names{{"auto", Color::Auto}, {"always", Color::Always}, {"never", Color::Never}};
-    app.add_option("--color", color, "Colour diagnostics: auto (when stderr is a terminal), always, never")
-        ->transform(CLI::CheckedTransformer(color_names, CLI::ignore_case));
+    CLI::Option* color_opt = app.add_option("--color", color, "Colour: auto (when writing to a terminal), always, never")
+                                 ->transform(CLI::CheckedTransformer(color_names, CLI::ignore_case))
+                                 ->option_text("auto|always|never");
+
+    RunFlags run;
+    app.add_option("-l,--list", run.list, "List the rules (those matching PATTERN, a glob over ids) by layer, with the attach method each would use here, and exit")
+        ->type_name("PATTERN")
+        ->expected(0, -1);
+    app.add_option("--gen", run.gen, "Write the default configuration, commented, to FILE and exit")->type_name("FILE");
+    add_run_flags(&app, run);
 
     CheckOptions check;
     CLI::App* check_cmd = app.add_subcommand(
         "check", "Parse and resolve .rule files and pack folders; print 'N rules, M monitors OK' or the errors");
-    check_cmd->add_option("paths", check.paths, ".rule files or folders of them (searched recursively)")
+    check_cmd->add_option("paths", check.paths, ".rule files, folders of them or pack names")
         ->required()
         ->type_name("PATH");
     check_cmd->add_option("--btf", check.btf, "Type-check against this BTF (vmlinux ELF or raw BTF) instead of the running kernel's")
@@ -523,39 +768,34 @@ int main(int argc, char** argv)
     explain_cmd->footer("Without a file, rule ids are looked up in the shipped packs.");
 
     ListOptions list;
-    CLI::App* list_cmd = app.add_subcommand("list", "List rules by layer (the shipped packs unless files are named)");
+    CLI::App* list_cmd = app.add_subcommand("list", "List rules by layer, with the attach method each would use here");
     list_cmd->add_option("targets", list.targets, "rule files or folders, and/or rule id globs")->type_name("PATH_OR_GLOB");
     list_cmd->add_flag("--markdown", list.markdown, "Write the catalogue as Markdown (docs/rules.md)");
 
-    RunCli run;
     CLI::App* run_cmd = app.add_subcommand("run", "Attach rules and report drops as they happen (needs root)");
-    run_cmd->add_option("paths", run.paths, ".rule files or pack folders (default: the shipped packs)")->type_name("PATH");
-    run_cmd->add_flag("--json", run.json, "One JSON object per event on stdout");
-    run_cmd->add_flag("--summary", run.summary, "Print a rule x flow table instead of each event");
-    run_cmd->add_flag("--hints", run.hints, "Print each event's hint");
-    run_cmd->add_option("--duration", run.duration, "Stop after this long (10s, 500ms, 5m)")->type_name("TIME");
-    run_cmd->add_option("--count", run.count, "Stop after this many events")->type_name("N");
-    run_cmd->add_option("--interval", run.interval,
-                        "Poll monitors this often (default 1s); when given, also print the counters (and the summary) this often")
-        ->type_name("TIME");
-    run_cmd->add_flag("--once", run.once,
-                      "Read the monitors once and report what their counters say since boot, with explanations, then exit "
-                      "(no BPF; probe rules are not run)");
-    run_cmd->add_option("--netns", run.netns,
-                        "Monitors read this network namespace: a name from 'ip netns list' or a path such as /proc/PID/ns/net")
-        ->type_name("NAME|PATH");
-    run_cmd->add_option("--top", run.top, "Flows shown in the summary (default 20)")->type_name("N");
-    run_cmd->add_option("--ready-file", run.ready_file, "Create this file once every probe is attached")->type_name("PATH");
-    run_cmd->add_option("--ring-size", run.ring_size, "Ring buffer bytes, a power of two (default 4 MiB)")->type_name("BYTES");
-    run_cmd->add_flag("--strict", run.strict, "Any probe that cannot be used on this kernel is an error");
-    run_cmd->add_flag("--all", run.all,
-                      "Report everything: noise ('noise if'), reasons a fallback rule leaves to other rules, and rules "
-                      "declared 'instead of' others");
-    run_cmd->add_flag("--no-cache", run.no_cache, "Do not use or fill the compiled-object cache");
-    run_cmd->footer("Probe rules report drops as they happen; monitor rules report counters, link statistics and settings\n"
-                    "on each poll, in the same output. Counts are exact even when events are lost; the summary at the\n"
-                    "end says how many were.\n"
-                    "Exit status: 0 ok, 1 nothing could attach or the kernel refused, 2 bad rules or options.");
+    run_cmd->add_option("packs", run.packs, "pack names, folders, .rule files or a built .rdo object")->type_name("PACK");
+    add_run_flags(run_cmd, run);
+    run_cmd->footer(kRunFooter);
+
+    BuildOptions build;
+    CLI::App* build_cmd = app.add_subcommand(
+        "build", "Compile packs into one self-describing object (.rdo) that 'run' loads on another machine without a compiler");
+    build_cmd->add_option("packs", build.packs, "pack names, folders or .rule files")->required()->type_name("PACK");
+    build_cmd->add_option("-o,--output", build.output, "The object to write (e.g. tcp.rdo)")->required()->type_name("FILE");
+    build_cmd->add_option("--btf", build.btf, "Type-check against this BTF instead of the running kernel's")->type_name("FILE");
+    build_cmd->add_option("--where", build.where, "Compile this filter into the object (see run --where)")->type_name("EXPR");
+    build_cmd->add_option("-i,--include", build.include, "Only rules whose id matches one of these globs")->type_name("GLOB")->expected(1, -1);
+    build_cmd->add_option("-e,--exclude", build.exclude, "Leave out rules whose id matches one of these globs")->type_name("GLOB")->expected(1, -1);
+    build_cmd->footer("The object holds the BPF programs in every attach form (relocated by CO-RE against the target\n"
+                      "kernel's BTF when it is run), the rule table and event layouts, and the monitor rules.\n"
+                      "Exit status: 0 written, 1 compile failure, 2 bad rules or options.");
+
+    ImportOptions import;
+    CLI::App* import_cmd = app.add_subcommand("import", "Turn the original rtrace-drop's TOML configuration into a .rule file");
+    import_cmd->add_option("file", import.input, "the old configuration ([[function]] entries)")->required()->type_name("OLD.toml");
+    import_cmd->add_option("-o,--output", import.output, "Write the rules here instead of standard output")->type_name("FILE");
+    import_cmd->add_option("--btf", import.btf, "Name the packet argument and check functions against this BTF (default: the running kernel's)")
+        ->type_name("FILE");
 
     try {
         app.parse(argc, argv);
@@ -573,7 +813,42 @@ int main(int argc, char** argv)
     bool use_color = color == Color::Always || (color == Color::Auto && isatty(STDERR_FILENO));
     if (check_cmd->parsed()) return run_check(check, use_color);
     if (explain_cmd->parsed()) return run_explain(explain, use_color);
-    if (run_cmd->parsed()) return run_run(run, color);
     if (list_cmd->parsed()) return run_list(list, use_color);
-    return kExitBadInput;
+    if (build_cmd->parsed()) return run_build(build, use_color);
+    if (import_cmd->parsed()) return run_import(import, use_color);
+
+    // `run`, or no command at all (the original tool's command line).
+    auto given = [&](const char* name) {
+        return (std::string(name) == "packs" ? 0 : app.count(name)) + run_cmd->count(name) > 0;
+    };
+    if (!run.gen.empty()) {
+        std::error_code ec;
+        if (fs::exists(run.gen, ec)) {
+            std::cerr << fmt::format("rtrace-drop: error: {} exists; remove it or choose another file\n", run.gen);
+            return kExitBadInput;
+        }
+        std::ofstream out(run.gen);
+        out << config_text(Settings{}, true);
+        if (!out.flush()) {
+            std::cerr << fmt::format("rtrace-drop: error: cannot write {}\n", run.gen);
+            return kExitFailure;
+        }
+        std::cerr << fmt::format("rtrace-drop: wrote the default configuration to {}\n", run.gen);
+        return kExitOk;
+    }
+    std::optional<Settings> settings = effective_settings(run, given, color, color_opt->count() > 0, use_color);
+    if (!settings) return kExitBadInput;
+    if (run.show_config) {
+        std::cout << config_text(*settings, false);
+        return kExitOk;
+    }
+    if (app.count("--list")) {
+        std::erase(run.list, std::string());  // a bare -l
+        list.targets = settings->packs;
+        list.include = run.list.empty() ? settings->include : run.list;
+        list.exclude = settings->exclude;
+        list.methods = true;
+        return run_list(list, use_color);
+    }
+    return run_run(run, *settings);
 }

@@ -72,9 +72,34 @@ std::optional<std::string> c_type(const Btf& btf, const Type& t)
     return std::nullopt;
 }
 
+// The enumerator a constant takes from the target kernel through CO-RE: a
+// kernel enumerator of a named enum of at most 32 bits. Anonymous enums
+// (typedef-only ones included) cannot be named in C and keep this kernel's
+// number, as does arithmetic the checker folded.
+std::optional<EnumeratorUse> core_enumerator(const Btf& btf, const TExpr& e)
+{
+    if (e.kind != TKind::Const || e.enumerator.empty() || !btf.is_enum(e.type) || e.type.depth) return std::nullopt;
+    std::string name = btf.enum_name(e.type);
+    if (name.empty() || name.find("(anonymous)") != std::string::npos || btf.size(e.type) > 4) return std::nullopt;
+    return EnumeratorUse{name, e.enumerator};
+}
+
+// bpf_core_enum_value() of a 32-bit enum, widened by the enum's signedness.
+std::string core_enum_value(const Btf& btf, const TExpr& e, const EnumeratorUse& u)
+{
+    return fmt::format("((__s64)({})bpf_core_enum_value(enum {}, {}))", btf.is_signed(e.type) ? "__s32" : "__u32", u.enum_name, u.name);
+}
+
 std::string literal(const Btf& btf, const TExpr& e)
 {
+    if (auto u = core_enumerator(btf, e)) return core_enum_value(btf, e, *u);
     return fmt::format("(({})0x{:x}ULL)", btf.is_signed(e.type) || btf.is_enum(e.type) ? "__s64" : "__u64", e.value);
+}
+
+void collect_enumerators(const Btf& btf, const TExpr& e, std::set<EnumeratorUse>& out)
+{
+    if (auto u = core_enumerator(btf, e)) out.insert(*u);
+    for (const TExprPtr& k : e.kids) collect_enumerators(btf, *k, out);
 }
 
 // Writes one body function: typed expressions become straight-line C with
@@ -324,7 +349,9 @@ private:
     const SourceManager& sources_;
     const EmitOptions& options_;
     std::vector<EventSchema> schemas_;  // by rule index
-    std::set<std::uint64_t> covered_reasons_;  // kfree_skb reasons named by non-fallback rules
+    // kfree_skb reasons named by non-fallback rules: value -> the enumerator
+    // (and its enum) to take through CO-RE, or nothing to use the value.
+    std::map<std::uint64_t, std::optional<EnumeratorUse>> covered_reasons_;
     std::string defs_;   // event structs and bodies
     std::string progs_;  // SEC() wrappers
     bool stash_ = false;
@@ -439,8 +466,18 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
         // Reasons other rules report: theirs, not ours (unless --all).
         for (std::size_t i = 0; i < n; ++i)
             if (p.signature.params[i].name == "reason") {
+                // An enumerator the target kernel lacks names no drop there:
+                // bpf_core_enum_value_exists() skips it (and the verifier the
+                // relocation CO-RE could not resolve).
                 std::string test;
-                for (std::uint64_t v : covered_reasons_) test += fmt::format("{}(__u64)r{} == 0x{:x}ULL", test.empty() ? "" : " || ", i, v);
+                for (const auto& [v, u] : covered_reasons_) {
+                    test += test.empty() ? "" : " || ";
+                    if (u)
+                        test += fmt::format("(bpf_core_enum_value_exists(enum {0}, {1}) && (__u64)r{2} == (__u64)(__u32)bpf_core_enum_value(enum {0}, {1}))",
+                                            u->enum_name, u->name, i);
+                    else
+                        test += fmt::format("(__u64)r{} == 0x{:x}ULL", i, v);
+                }
                 code += fmt::format("    if (!rtd_report_all && ({}))\n        return 0;\n", test);
             }
     }
@@ -461,12 +498,36 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
         code += fmt::format("    struct sk_buff *skb = {};\n", skb);
     }
 
+    // --where: the header and packet it reads are decoded once, on the stack,
+    // and copied into the event if it passes. A rule without 'packet' shows
+    // the filter a zeroed packet.
+    const Filter* filter = options_.filter ? &*options_.filter : nullptr;
+    const bool locals = filter && (filter->uses_packet || filter->uses_task || filter->uses_netns);
+    const bool decoded = locals && p.packet && (filter->uses_packet || filter->uses_netns);
+    if (filter) {
+        code += "    /* the --where filter */\n";
+        if (locals) {
+            code += "    struct rtd_event_header fh;\n    struct rtd_packet fp;\n\n";
+            code += "    __builtin_memset(&fh, 0, sizeof(fh));\n    __builtin_memset(&fp, 0, sizeof(fp));\n";
+            code += fmt::format("    rtd_fill_header(&fh, {}, {});\n", rule_index, probe_index);
+            if (decoded) code += "    rtd_decode_packet(&fp, &fh, skb);\n";
+            code += "    {\n        const struct rtd_event_header *h = &fh;\n        const struct rtd_packet *p = &fp;\n\n";
+            code += fmt::format("        if (!({})) {{\n            if (cnt)\n                cnt->filtered++;\n            return 0;\n        }}\n    }}\n",
+                                filter->c_expr);
+        } else {
+            code += fmt::format("    if (!({})) {{\n        if (cnt)\n            cnt->filtered++;\n        return 0;\n    }}\n", filter->c_expr);
+        }
+    }
+    code += fmt::format("    if (!rtd_rate_ok({})) {{\n        if (cnt)\n            cnt->suppressed++;\n        return 0;\n    }}\n", rule_index);
+
     // Reserve last: nothing between reserve and submit can fail or return.
     code += fmt::format("    struct {} *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);\n\n", schema.struct_name);
     code += "    if (!ev) {\n        if (cnt)\n            cnt->lost++;\n        return 0;\n    }\n";
     code += "    __builtin_memset(ev, 0, sizeof(*ev));\n";
-    code += fmt::format("    rtd_fill_header(&ev->h, {}, {});\n", rule_index, probe_index);
-    if (p.packet) code += "    rtd_decode_packet(&ev->pkt, &ev->h, skb);\n";
+    if (locals) code += "    __builtin_memcpy(&ev->h, &fh, sizeof(fh));\n";
+    else code += fmt::format("    rtd_fill_header(&ev->h, {}, {});\n", rule_index, probe_index);
+    if (decoded) code += "    __builtin_memcpy(&ev->pkt, &fp, sizeof(fp));\n";
+    else if (p.packet) code += "    rtd_decode_packet(&ev->pkt, &ev->h, skb);\n";
     const Probe& probe = *p.probe;
     if (probe.kind == ProbeKind::Tracepoint && probe.category == "skb" && probe.event == "kfree_skb") {
         for (std::size_t i = 0; i < n; ++i) {
@@ -597,7 +658,7 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
             for (int side = 0; side < 2; ++side) {
                 const TExpr& a = *e.kids[side];
                 const TExpr& b = *e.kids[1 - side];
-                if (a.kind == TKind::Arg && a.name == "reason" && b.kind == TKind::Const) covered_reasons_.insert(b.value);
+                if (a.kind == TKind::Arg && a.name == "reason" && b.kind == TKind::Const) covered_reasons_.emplace(b.value, core_enumerator(btf_, b));
             }
         for (const TExprPtr& k : e.kids) collect(*k);
     };
@@ -613,6 +674,16 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
         RuleEntry& entry = out.rules[index];
         entry.skipped = r.skipped;
         entry.event = layout(index, r);
+        entry.filter_lacks_packet = options_.filter && options_.filter->uses_packet && !r.decl->packet;
+        std::set<EnumeratorUse> uses;
+        for (const TypedProbe& p : r.probes) {
+            if (!p.available) continue;
+            for (const TExprPtr& c : p.captures)
+                if (c) collect_enumerators(btf_, *c, uses);
+            for (const TExprPtr* t : {&p.condition, &p.noise, &p.packet})
+                if (*t) collect_enumerators(btf_, **t, uses);
+        }
+        entry.enumerators.assign(uses.begin(), uses.end());
         schemas_[index] = entry.event;
         if (!r.skipped) {
             defs_ += fmt::format("/* rule {}: {} */\n", index, r.decl->id);
@@ -633,6 +704,7 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
             ++plan_index_;
         }
     }
+    if (options_.filter) out.filter = options_.filter->text;
     out.source = "/* Generated by rtrace-drop from rule files; do not edit. */\n";
     out.source += fmt::format("#define RTD_RULES {}\n#define RTD_STASH {}\n#include \"rtd.bpf.h\"\n\n", std::max<std::size_t>(rules.size(), 1),
                               stash_ ? 1 : 0);
@@ -666,58 +738,6 @@ RuleEntry rule_entry(const RuleDecl& d, const SourceManager& sources)
         if (p.expr && p.expr->kind == ExprKind::Int)
             e.params.emplace_back(p.name, p.expr->is_unsigned ? std::to_string(p.expr->value) : std::to_string(p.expr->signed_value()));
     return e;
-}
-
-std::string CompiledRuleSet::manifest_json() const
-{
-    using nlohmann::json;
-    auto text = [](const std::optional<TextTemplate>& t) -> json {
-        if (!t) return nullptr;
-        json pieces = json::array();
-        for (const auto& p : t->pieces) pieces.push_back({{p.placeholder ? "placeholder" : "text", p.text}});
-        return pieces;
-    };
-    json j;
-    j["format"] = 1;
-    j["ring_bytes"] = ring_bytes;
-    for (const RuleEntry& r : rules) {
-        json fields = json::array();
-        for (const EventField& f : r.event.fields)
-            fields.push_back({{"name", f.name}, {"kind", value_kind_name(f.kind)}, {"offset", f.offset}, {"size", f.size},
-                              {"enum", f.enum_name}, {"enum_signed", f.enum_signed}});
-        j["rules"].push_back({{"id", r.id},
-                              {"layer", r.layer},
-                              {"monitor", r.is_monitor},
-                              {"warning", r.condition == ConditionKind::Warn},
-                              {"file", r.file},
-                              {"line", r.line},
-                              {"message", text(r.message)},
-                              {"hint", text(r.hint)},
-                              {"skipped", r.skipped},
-                              {"event",
-                               {{"struct", r.event.struct_name},
-                                {"size", r.event.size},
-                                {"packet_offset", r.event.has_packet ? json(r.event.packet_offset) : json(nullptr)},
-                                {"stack_offset", r.event.has_stack ? json(r.event.stack_offset) : json(nullptr)},
-                                {"fields", fields}}}});
-        if (r.is_monitor) j["rules"].back()["source"] = r.source;
-    }
-    for (const ProbePlan& p : probes) {
-        json methods = json::array();
-        for (const AttachMethod& m : p.methods) {
-            json progs = json::array();
-            for (const ProgramSpec& s : m.programs) progs.push_back({{"name", s.name}, {"form", attach_form_name(s.form)}, {"target", s.target}});
-            methods.push_back({{"form", attach_form_name(m.form)}, {"programs", progs}});
-        }
-        j["probes"].push_back({{"rule", p.rule},
-                               {"probe", p.probe},
-                               {"spelling", p.spelling},
-                               {"symbol", p.symbol},
-                               {"available", p.available},
-                               {"skip_reason", p.skip_reason},
-                               {"methods", methods}});
-    }
-    return j.dump(2);
 }
 
 }  // namespace rtd

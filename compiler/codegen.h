@@ -7,7 +7,13 @@
 // (fentry/fexit or kprobe/kretprobe, tp_btf or raw_tp) so the runtime can
 // pick what the kernel allows. Kernel reads go through CO-RE
 // (bpf_core_read, BPF_CORE_READ_BITFIELD_PROBED) so objects survive kernel
-// upgrades.
+// upgrades, and so do enumerators of named enums
+// (bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_...)): each
+// rule lists the enumerators it relies on (RuleEntry::enumerators).
+//
+// After the condition: the --where filter (EmitOptions::filter), then the
+// rate limit (rtd_rate_limit in rtd.bpf.h, set by the runtime before load),
+// then the event.
 #pragma once
 
 #include <set>
@@ -15,6 +21,7 @@
 
 #include "compiler/btf.h"
 #include "compiler/compiled.h"
+#include "compiler/filter.h"
 #include "compiler/source.h"
 #include "compiler/typed.h"
 
@@ -26,6 +33,9 @@ namespace rtd {
 struct EmitOptions {
     std::set<AttachForm> forms = {AttachForm::Fentry, AttachForm::Fexit, AttachForm::Kprobe,
                                   AttachForm::Kretprobe, AttachForm::TpBtf, AttachForm::RawTp};
+    // `run --where`: evaluated in the kernel after the condition, the noise
+    // check and the drop count; refused drops count as `filtered`.
+    std::optional<Filter> filter;
 };
 
 // `rules` are all rules and monitors, in table order; `typed` the type

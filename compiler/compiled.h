@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "compiler/ast.h"
@@ -61,6 +62,15 @@ struct EventSchema {
     std::vector<EventField> fields;  // captures, in the rule's order
 };
 
+// A kernel enumerator a rule's code relies on (through CO-RE): a kernel
+// without it cannot run the rule.
+struct EnumeratorUse {
+    std::string enum_name;  // "skb_drop_reason"
+    std::string name;       // "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW"
+    bool operator<(const EnumeratorUse& o) const { return std::tie(enum_name, name) < std::tie(o.enum_name, o.name); }
+    bool operator==(const EnumeratorUse& o) const { return enum_name == o.enum_name && name == o.name; }
+};
+
 struct RuleEntry {
     std::string id;
     int layer = 0;
@@ -76,6 +86,13 @@ struct RuleEntry {
     bool fallback = false;
     bool skipped = false;  // no probe usable on this kernel
     EventSchema event;     // probe rules that are not skipped
+    // The --where filter reads packet fields but the rule has no 'packet':
+    // it sees zeros there (so e.g. 'dport == 443' refuses all its drops).
+    bool filter_lacks_packet = false;
+    // Enumerators of named enums the generated code takes from the target
+    // kernel through CO-RE, sorted; the runtime skips the rule on a kernel
+    // that lacks one.
+    std::vector<EnumeratorUse> enumerators;
 };
 
 // A rule's table entry: what reporting needs from its declaration.
@@ -86,10 +103,14 @@ struct CompiledRuleSet {
     std::vector<RuleEntry> rules;
     std::vector<ProbePlan> probes;
     std::uint32_t ring_bytes = 1u << 22;
+    std::string filter;  // the --where text compiled into the programs; empty for none
 
     // The manifest: everything above but the source, as JSON, so a prebuilt
     // object can be run without the rule files.
     std::string manifest_json() const;
+    // Every program of every attach method of every probe (what a verifier
+    // test or `check --load` loads).
+    std::vector<std::string> program_names() const;
 };
 
 }  // namespace rtd

@@ -179,6 +179,24 @@ struct string_end : one<'"'> {};
 struct string_lit : seq<one<'"'>, star<string_char>, must<string_end>> {};
 RTD_SYNTAX_ERROR(string_end, "missing terminating '\"' (a string ends on the line it starts)");
 
+// ---- Filter literals (--where) ----------------------------------------------
+// The grammar accepts these in every expression so that one grammar serves
+// rules and filters; the rule parser refuses them with a message saying
+// they belong to --where filters (an address, a string or 'in' was a
+// syntax error in a rule before, so no valid rule changes meaning).
+//
+// addr_v4  = digit+ '.' digit+ '.' digit+ '.' digit+
+// addr_v6  = { hexdigit } ':' ( hexdigit | ':' | '.' ) { hexdigit | ':' | '.' }
+// addr_lit = ( addr_v6 | addr_v4 ) [ '/' digit+ ]      (checked by the parser)
+// str_lit  = string_lit                                 (dev == "eth0")
+struct addr_v4 : seq<plus<pegtl::digit>, one<'.'>, plus<pegtl::digit>, one<'.'>, plus<pegtl::digit>, one<'.'>, plus<pegtl::digit>> {};
+struct addr_v6 : seq<star<pegtl::xdigit>, one<':'>, plus<sor<pegtl::xdigit, one<':', '.'>>>> {};
+struct addr_prefix : seq<one<'/'>, plus<pegtl::digit>> {};
+struct addr_end : not_at<sor<ident_other, one<'.', ':'>>> {};
+struct addr_lit : seq<sor<addr_v6, addr_v4>, opt<addr_prefix>, must<addr_end>> {};
+RTD_SYNTAX_ERROR(addr_end, "invalid character in address");
+struct str_lit : string_lit {};
+
 // ---- Expressions (C precedence, lowest first) ---------------------------
 
 struct expr;
@@ -204,6 +222,8 @@ struct op_sub : seq<one<'-'>, not_at<one<'>'>>> { static constexpr const char* t
 struct op_mul : one<'*'> { static constexpr const char* text = "*"; };
 struct op_div : one<'/'> { static constexpr const char* text = "/"; };
 struct op_mod : one<'%'> { static constexpr const char* text = "%"; };
+// ADDR in CIDR (filters only)
+struct op_in : key<TAO_PEGTL_STRING("in")> { static constexpr const char* text = "in"; };
 
 // The operand after a binary operator; its error message names the operator.
 template <typename Op, typename Next> struct operand_after : Next {};
@@ -237,8 +257,8 @@ struct call_close : one<')'> {};
 struct call : seq<callee, sep, one<'('>, sep, opt<call_arg, star<one<','>, sep, must<call_arg>>>, must<call_close>> {};
 RTD_SYNTAX_ERROR(call_close, "expected ',' or ')' in the macro call");
 
-// primary = int_lit | call | ident | paren | cast
-struct primary : seq<sor<int_lit, call, ident, cast, paren>, sep> {};
+// primary = addr_lit | int_lit | str_lit | call | ident | paren | cast
+struct primary : seq<sor<addr_lit, int_lit, str_lit, call, ident, cast, paren>, sep> {};
 
 // postfix = primary { '.' ident | '->' ident | '[' expr ']' }
 struct field_name : ident {};
@@ -263,7 +283,8 @@ struct multiplicative : seq<unary, star<sor<rhs<op_mul, unary>, rhs<op_div, unar
 struct additive : seq<multiplicative, star<sor<rhs<op_add, multiplicative>, rhs<op_sub, multiplicative>>>> {};
 struct shift : seq<additive, star<sor<rhs<op_shl, additive>, rhs<op_shr, additive>>>> {};
 struct relational : seq<shift, star<sor<rhs<op_le, shift>, rhs<op_ge, shift>, rhs<op_lt, shift>, rhs<op_gt, shift>>>> {};
-struct equality : seq<relational, star<sor<rhs<op_eq, relational>, rhs<op_ne, relational>>>> {};
+// equality = relational { ('==' | '!=' | 'in') relational }
+struct equality : seq<relational, star<sor<rhs<op_eq, relational>, rhs<op_ne, relational>, rhs<op_in, relational>>>> {};
 struct bit_and : seq<equality, star<rhs<op_bitand, equality>>> {};
 struct bit_xor : seq<bit_and, star<rhs<op_bitxor, bit_and>>> {};
 struct bit_or : seq<bit_xor, star<rhs<op_bitor, bit_xor>>> {};
@@ -279,6 +300,13 @@ struct index_expr : expr {};
 RTD_SYNTAX_ERROR(paren_expr, "expected an expression after '('");
 RTD_SYNTAX_ERROR(call_arg, "expected a macro argument");
 RTD_SYNTAX_ERROR(index_expr, "expected an index expression after '['");
+
+// filter = sep expr eof      (rtrace-drop run --where EXPR)
+struct filter_expr : expr {};
+struct filter_end : eof {};
+struct filter : seq<sep, must<filter_expr>, must<filter_end>> {};
+RTD_SYNTAX_ERROR(filter_expr, "expected a filter expression, e.g. 'dport == 443' or 'saddr in 10.0.0.0/8'");
+RTD_SYNTAX_ERROR(filter_end, "unexpected text after the filter expression");
 
 // ---- Clauses -------------------------------------------------------------
 

@@ -199,6 +199,7 @@ TExprPtr Checker::check_ident(const Expr& e)
         if (auto en = btf_.enumerator(e.name)) {
             auto t = node(TKind::Const, en->type, e);
             t->value = en->value;
+            t->enumerator = e.name;
             return t;
         }
         std::vector<std::string> names;

@@ -25,6 +25,10 @@ struct TExpr {
     SourceRange range;
 
     std::uint64_t value = 0;       // Const
+    // Const: the kernel enumerator it was spelled as (SKB_DROP_REASON_...),
+    // so the code generator can let CO-RE fix the number on each kernel.
+    // Empty for literals and constants.
+    std::string enumerator;
     unsigned arg = 0;              // Arg: parameter index
     std::string name;              // Arg, Capture, Member (field)
     bool through_pointer = false;  // Member: the base is a pointer ('->')

@@ -11,6 +11,7 @@
 // Its stderr goes to a second pipe so a crash's stack dump ends up in the
 // result's diagnostics instead of on the user's terminal.
 #include "runtime/bpf_compiler.h"
+#include "runtime/prebuilt.h"
 
 #include <bpf/btf.h>
 #include <elf.h>
@@ -644,6 +645,12 @@ std::string BpfCompiler::cache_path(const Key& key) const
 
 CompileResult BpfCompiler::compile(const std::string& source)
 {
+    if (compiler_disabled()) {
+        CompileResult r;
+        r.diagnostics = "in-process compilation is disabled (RTRACE_DROP_NO_COMPILER is set); run an object built with "
+                        "'rtrace-drop build' instead";
+        return r;
+    }
     std::string path;
     if (!cache_dir_.empty()) {
         path = cache_path(cache_key(source));

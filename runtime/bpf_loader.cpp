@@ -8,6 +8,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -172,6 +173,35 @@ std::string describe_load_error(int error)
     case kENOTSUPP: return "refused (ENOTSUPP): not supported by this kernel";
     default: return fmt::format("failed ({})", std::strerror(error));
     }
+}
+
+// Sets a `const volatile` global of the object before it is loaded.
+bool set_rodata_u32(struct bpf_object* obj, const char* name, std::uint32_t value)
+{
+    struct bpf_map* rodata = nullptr;
+    struct bpf_map* map;
+    bpf_object__for_each_map(map, obj)
+    {
+        std::string_view n = bpf_map__name(map);
+        if (n.size() >= 7 && n.substr(n.size() - 7) == ".rodata") rodata = map;
+    }
+    const struct btf* btf = bpf_object__btf(obj);
+    if (!rodata || !btf) return false;
+    int sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+    if (sec <= 0) return false;
+    const struct btf_type* t = btf__type_by_id(btf, static_cast<__u32>(sec));
+    const struct btf_var_secinfo* v = btf_var_secinfos(t);
+    for (int i = 0; i < btf_vlen(t); ++i, ++v) {
+        const struct btf_type* var = btf__type_by_id(btf, v->type);
+        if (std::string_view(btf__name_by_offset(btf, var->name_off)) != name) continue;
+        std::size_t size = 0;
+        const void* initial = bpf_map__initial_value(rodata, &size);
+        if (!initial || v->offset + sizeof value > size) return false;
+        std::string data(static_cast<const char*>(initial), size);
+        std::memcpy(data.data() + v->offset, &value, sizeof value);
+        return bpf_map__set_initial_value(rodata, data.data(), data.size()) == 0;
+    }
+    return false;
 }
 
 }  // namespace rtd

@@ -3,10 +3,13 @@
 // structs have the layout the compiler promised the decoder.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "compiler/compiled.h"
+
+struct bpf_object;
 
 namespace rtd {
 
@@ -35,5 +38,9 @@ std::vector<std::string> check_event_layout(const std::string& object, const Com
 // "Operation not permitted" and, for the errors the verifier and the
 // kernel give for BPF, what they usually mean here.
 std::string describe_load_error(int error);
+
+// Sets a `const volatile __u32` global (rtd_report_all, rtd_rate_limit) of an
+// opened object before it is loaded. False when the object has no such global.
+bool set_rodata_u32(struct bpf_object* obj, const char* name, std::uint32_t value);
 
 }  // namespace rtd

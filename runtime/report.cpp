@@ -158,7 +158,8 @@ void TextOutput::event(const DecodedEvent& e)
     if (e.packet) line += fmt::format(" {} dev {}", format_packet(*e.packet), dev_text(*e.packet));
     line += fmt::format(" netns {}: {}", e.netns, paint(rule.condition == ConditionKind::Warn ? "33" : "31", event_message(e, ctx_)));
     std::fprintf(out_, "%s\n", line.c_str());
-    for (const std::string& frame : ctx_.symbols->describe_stack(e.stack)) std::fprintf(out_, "    at %s\n", frame.c_str());
+    if (ctx_.stacks)
+        for (const std::string& frame : ctx_.symbols->describe_stack(e.stack)) std::fprintf(out_, "    at %s\n", frame.c_str());
     if (hints_ && rule.hint) std::fprintf(out_, "    %s %s\n", paint("36", "hint:").c_str(), fill(*rule.hint, e, ctx_).c_str());
     std::fflush(out_);
 }
@@ -214,7 +215,7 @@ void JsonOutput::event(const DecodedEvent& e)
         j["reason"] = ctx_.decoder->reason_name(e.reason);
         j["location"] = ctx_.symbols->describe(e.location);
     }
-    if (!e.stack.empty()) {
+    if (!e.stack.empty() && ctx_.stacks) {
         j["stack"] = ctx_.symbols->describe_stack(e.stack);
     }
     j["comm"] = e.comm;

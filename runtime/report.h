@@ -25,6 +25,7 @@ struct ReportContext {
     std::int64_t realtime_offset_ns = 0;  // CLOCK_REALTIME - CLOCK_MONOTONIC at start
     // Per rule: its pack's drop-reason hints (hints.toml), or null.
     std::vector<const std::map<std::string, std::string>*> reason_hints = {};
+    bool stacks = true;  // print recorded kernel stacks (output.stack, --no-stack)
 };
 
 // A message or hint with its placeholders filled in by `value`.

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/types.h>
 #include <sched.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <memory>
 #include <string_view>
 #include <thread>
@@ -26,6 +28,8 @@
 #include "bpf-templates/rtd_event.h"
 #include "compiler/btf.h"
 #include "compiler/codegen.h"
+#include "compiler/filter.h"
+#include "compiler/rule_text.h"
 #include "compiler/frontend.h"
 #include "compiler/typecheck.h"
 #include "runtime/bpf_compiler.h"
@@ -34,6 +38,7 @@
 #include "runtime/embedded_headers.h"
 #include "runtime/features.h"
 #include "runtime/monitor.h"
+#include "runtime/prebuilt.h"
 #include "runtime/reason_hints.h"
 #include "runtime/report.h"
 #include "runtime/symbols.h"
@@ -127,35 +132,6 @@ void apply_instead_of(std::vector<TypedRule>& typed)
     }
 }
 
-// Sets a `const volatile` global of the object before it is loaded.
-bool set_rodata_u32(struct bpf_object* obj, const char* name, std::uint32_t value)
-{
-    struct bpf_map* rodata = nullptr;
-    struct bpf_map* map;
-    bpf_object__for_each_map(map, obj)
-    {
-        std::string_view n = bpf_map__name(map);
-        if (n.size() >= 7 && n.substr(n.size() - 7) == ".rodata") rodata = map;
-    }
-    const struct btf* btf = bpf_object__btf(obj);
-    if (!rodata || !btf) return false;
-    int sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
-    if (sec <= 0) return false;
-    const struct btf_type* t = btf__type_by_id(btf, static_cast<__u32>(sec));
-    const struct btf_var_secinfo* v = btf_var_secinfos(t);
-    for (int i = 0; i < btf_vlen(t); ++i, ++v) {
-        const struct btf_type* var = btf__type_by_id(btf, v->type);
-        if (std::string_view(btf__name_by_offset(btf, var->name_off)) != name) continue;
-        std::size_t size = 0;
-        const void* initial = bpf_map__initial_value(rodata, &size);
-        if (!initial || v->offset + sizeof value > size) return false;
-        std::string data(static_cast<const char*>(initial), size);
-        std::memcpy(data.data() + v->offset, &value, sizeof value);
-        return bpf_map__set_initial_value(rodata, data.data(), data.size()) == 0;
-    }
-    return false;
-}
-
 struct Plan {
     std::vector<std::size_t> method;  // chosen method per probe plan, or kNone
     std::vector<std::string> skip;    // why a probe is not used
@@ -173,8 +149,7 @@ std::vector<std::string> chosen_programs(const CompiledRuleSet& set, const Plan&
 // Opens and loads the object with the chosen programs. When the kernel
 // refuses some, those probes fall back to their next method (tp_btf ->
 // raw_tp, ...) or are skipped with the reason, and loading is retried.
-Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& plan, std::uint32_t ring_bytes, bool all,
-                   std::string& fatal)
+Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& plan, const RunOptions& opt, std::string& fatal)
 {
     for (int attempt = 0; attempt < 4; ++attempt) {
         std::vector<std::string> names = chosen_programs(set, plan);
@@ -185,9 +160,13 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
         }
         Object obj(raw);
         if (struct bpf_map* events = bpf_object__find_map_by_name(obj.get(), "rtd_events"))
-            bpf_map__set_max_entries(events, ring_bytes);
-        if (all && !set_rodata_u32(obj.get(), "rtd_report_all", 1)) {
+            bpf_map__set_max_entries(events, opt.ring_bytes);
+        if (opt.all && !set_rodata_u32(obj.get(), "rtd_report_all", 1)) {
             fatal = "cannot set rtd_report_all in the compiled object";
+            return nullptr;
+        }
+        if (opt.rate_limit && !set_rodata_u32(obj.get(), "rtd_rate_limit", opt.rate_limit)) {
+            fatal = "this object has no rate limiter (built by an older rtrace-drop?): rebuild it to use --rate-limit";
             return nullptr;
         }
         struct bpf_program* prog;
@@ -241,6 +220,8 @@ std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules
             totals[key].emitted += c.emitted;
             totals[key].lost += c.lost;
             totals[key].noise += c.noise;
+            totals[key].filtered += c.filtered;
+            totals[key].suppressed += c.suppressed;
         }
     }
     return totals;
@@ -282,21 +263,31 @@ int on_event(void* ctx, void* data, std::size_t size)
 void print_counters(std::FILE* out, const CompiledRuleSet& set, const std::vector<rtd_counter>& counts, double seconds,
                     std::uint64_t undecodable)
 {
-    std::fprintf(out, "rtrace-drop: counted over %.1f s\n", seconds);
-    std::fprintf(out, "%-32s %12s %12s %12s %12s %12s\n", "RULE", "HITS", "DROPS", "EVENTS", "LOST", "NOISE");
-    std::uint64_t lost = 0;
+    // FILTERED and LIMITED only when a filter or rate limit could move them.
+    bool filtered = std::any_of(counts.begin(), counts.end(), [](const rtd_counter& c) { return c.filtered; }) || !set.filter.empty();
+    bool limited = std::any_of(counts.begin(), counts.end(), [](const rtd_counter& c) { return c.suppressed; });
+    std::string head = fmt::format("{:<32} {:>12} {:>12} {:>12} {:>12} {:>12}", "RULE", "HITS", "DROPS", "EVENTS", "LOST", "NOISE");
+    if (filtered) head += fmt::format(" {:>12}", "FILTERED");
+    if (limited) head += fmt::format(" {:>12}", "LIMITED");
+    std::fprintf(out, "rtrace-drop: counted over %.1f s\n%s\n", seconds, head.c_str());
+    std::uint64_t lost = 0, suppressed = 0;
     for (std::size_t i = 0; i < set.rules.size(); ++i) {
         const RuleEntry& r = set.rules[i];
         if (r.is_monitor || r.skipped) continue;
         const rtd_counter& c = counts[i];
         lost += c.lost;
-        std::fprintf(out, "%-32s %12llu %12llu %12llu %12llu %12llu\n", r.id.c_str(), static_cast<unsigned long long>(c.hits),
-                     static_cast<unsigned long long>(c.drops), static_cast<unsigned long long>(c.emitted),
-                     static_cast<unsigned long long>(c.lost), static_cast<unsigned long long>(c.noise));
+        suppressed += c.suppressed;
+        std::string line = fmt::format("{:<32} {:>12} {:>12} {:>12} {:>12} {:>12}", r.id, c.hits, c.drops, c.emitted, c.lost, c.noise);
+        if (filtered) line += fmt::format(" {:>12}", c.filtered);
+        if (limited) line += fmt::format(" {:>12}", c.suppressed);
+        std::fprintf(out, "%s\n", line.c_str());
     }
     if (lost)
         std::fprintf(out, "rtrace-drop: %llu events were lost (ring buffer full); the counts above are exact\n",
                      static_cast<unsigned long long>(lost));
+    if (suppressed)
+        std::fprintf(out, "rtrace-drop: %llu events were suppressed by --rate-limit; the counts above are exact\n",
+                     static_cast<unsigned long long>(suppressed));
     if (undecodable) std::fprintf(out, "rtrace-drop: %llu events could not be decoded\n", static_cast<unsigned long long>(undecodable));
     std::fflush(out);
 }
@@ -396,6 +387,7 @@ int run_once(const std::vector<const RuleDecl*>& rules, const SourceManager& sou
 // The probe rules' side of a run: BPF object, links, ring buffer.
 struct Probes {
     CompiledRuleSet set;
+    std::string object;  // BPF ELF bytes
     Plan plan;
     Object obj;
     std::vector<Link> links;
@@ -403,19 +395,8 @@ struct Probes {
     std::size_t attached = 0, skipped = 0;
 };
 
-// Type-checked rules -> generated C -> object -> loaded -> attached.
-// Returns an exit status when the run cannot go on.
-std::optional<int> build_probes(Frontend& frontend, std::vector<TypedRule>& typed, const Btf& btf, const RunOptions& opt,
-                                Probes& p)
+void init_plan(Probes& p)
 {
-    KernelFeatures features = probe_kernel_features(btf);
-    apply_features(typed, features);
-    if (!opt.all) apply_instead_of(typed);
-    EmitOptions emit;
-    emit.forms = features.forms();
-    p.set = emit_c(frontend.rules(), typed, btf, frontend.sources(), emit);
-    p.set.ring_bytes = opt.ring_bytes;
-
     Plan& plan = p.plan;
     plan.method.assign(p.set.probes.size(), kNone);
     plan.skip.assign(p.set.probes.size(), {});
@@ -425,20 +406,123 @@ std::optional<int> build_probes(Frontend& frontend, std::vector<TypedRule>& type
         else if (pp.methods.empty()) plan.skip[i] = "no attach method for it on this kernel";
         else plan.method[i] = 0;
     }
+}
 
+// The --where filter, compiled for the code generator. Errors are rendered
+// with the filter's text quoted.
+std::optional<int> compile_where(const std::string& where, std::optional<Filter>& filter, bool color)
+{
+    if (where.empty()) return std::nullopt;
+    SourceManager sources;
+    Diagnostics diags;
+    filter = compile_filter(where, sources, diags);
+    diags.render(std::cerr, sources, color);
+    if (!filter) return kExitBadInput;
+    return std::nullopt;
+}
+
+// Generated C -> BPF object (cached), its event layouts checked against the
+// rule table. An exit status when it cannot be built.
+std::optional<int> compile_object(const CompiledRuleSet& set, const Btf& btf, const std::string& cache_dir, std::string& object)
+{
+    BpfCompiler compiler(btf.raw(), embedded_templates(), cache_dir);
+    CompileResult built = compiler.compile(set.source);
+    if (!built.ok) {
+        error(compiler_disabled() ? built.diagnostics : "internal error: clang rejected the generated code\n" + built.diagnostics);
+        return kExitFailure;
+    }
+    if (auto problems = check_event_layout(built.object, set); !problems.empty()) {
+        error("internal error: " + problems.front());
+        return kExitFailure;
+    }
+    object = std::move(built.object);
+    return std::nullopt;
+}
+
+// Rules -> generated C (only the forms this kernel offers) -> object.
+std::optional<int> compile_probes(const std::vector<const RuleDecl*>& rules, const SourceManager& sources, std::vector<TypedRule>& typed,
+                                  const Btf& btf, const KernelFeatures& features, const RunOptions& opt, Probes& p)
+{
+    apply_features(typed, features);
+    if (!opt.all) apply_instead_of(typed);
+    EmitOptions emit;
+    emit.forms = features.forms();
+    if (auto rc = compile_where(opt.where, emit.filter, opt.color_diagnostics)) return rc;
+    p.set = emit_c(rules, typed, btf, sources, emit);
+    p.set.ring_bytes = opt.ring_bytes;
+    init_plan(p);
+    if (chosen_programs(p.set, p.plan).empty()) return std::nullopt;
+    return compile_object(p.set, btf, opt.cache_dir, p.object);
+}
+
+// A prebuilt object's plan on this kernel: only the attach forms it
+// offers, probes whose function or tracepoint exists here, rules whose
+// enumerators exist here, and 'instead of' as at build time.
+void plan_prebuilt(Probes& p, const Btf& btf, const KernelFeatures& features, const RunOptions& opt)
+{
+    const std::set<AttachForm> forms = features.forms();
+    for (ProbePlan& pp : p.set.probes) {
+        if (!pp.available) continue;
+        const RuleEntry& rule = p.set.rules[pp.rule];
+        for (const EnumeratorUse& use : rule.enumerators)
+            if (auto e = btf.enumerator(use.name); !e || btf.enum_name(e->type) != use.enum_name) {
+                pp.available = false;
+                pp.skip_reason = fmt::format("this kernel has no {} in enum {}", use.name, use.enum_name);
+            }
+        if (!pp.available) continue;
+        bool tracepoint = pp.spelling.rfind("tracepoint:", 0) == 0;
+        if (tracepoint) {
+            std::string rest = pp.spelling.substr(11);
+            std::size_t colon = rest.find(':');
+            if (colon != std::string::npos && !tracepoint_exists(features, rest.substr(0, colon), rest.substr(colon + 1))) {
+                pp.available = false;
+                pp.skip_reason = fmt::format("tracepoint {} not in tracefs", rest);
+            }
+        } else if (std::string why = features.function_probe_block(); !why.empty()) {
+            pp.available = false;
+            pp.skip_reason = why;
+        } else if (features.traceable && !features.traceable->count(pp.symbol)) {
+            pp.available = false;
+            pp.skip_reason = fmt::format("function {} is not traceable here (not in available_filter_functions)", pp.symbol);
+        }
+        std::erase_if(pp.methods, [&](const AttachMethod& m) { return !forms.count(m.form); });
+    }
+    auto usable = [&](std::size_t rule) {
+        return std::any_of(p.set.probes.begin(), p.set.probes.end(), [&](const ProbePlan& pp) { return pp.rule == rule && pp.available && !pp.methods.empty(); });
+    };
+    for (std::size_t r = 0; r < p.set.rules.size(); ++r) {
+        RuleEntry& rule = p.set.rules[r];
+        if (!opt.all)
+            for (const std::string& target : rule.instead_of) {
+                auto t = std::find_if(p.set.rules.begin(), p.set.rules.end(), [&](const RuleEntry& e) { return e.id == target; });
+                if (t == p.set.rules.end() || !usable(static_cast<std::size_t>(t - p.set.rules.begin()))) continue;
+                for (ProbePlan& pp : p.set.probes)
+                    if (pp.rule == r && pp.available) {
+                        pp.available = false;
+                        pp.skip_reason = fmt::format("not needed: {} is used instead", target);
+                    }
+                break;
+            }
+        if (!rule.is_monitor && !rule_selected(rule.id, opt.include, opt.exclude))
+            for (ProbePlan& pp : p.set.probes)
+                if (pp.rule == r && pp.available) {
+                    pp.available = false;
+                    pp.skip_reason = "not selected (-i/-e)";
+                }
+        if (!rule.is_monitor) rule.skipped = !usable(r);
+    }
+    p.set.ring_bytes = opt.ring_bytes;
+    init_plan(p);
+}
+
+// Loaded -> attached, then the status table. Returns an exit status when
+// the run cannot go on.
+std::optional<int> load_and_attach(const KernelFeatures& features, const RunOptions& opt, Probes& p)
+{
+    Plan& plan = p.plan;
     if (!chosen_programs(p.set, plan).empty()) {
-        BpfCompiler compiler(btf.raw(), embedded_templates(), opt.cache_dir);
-        CompileResult built = compiler.compile(p.set.source);
-        if (!built.ok) {
-            error("internal error: clang rejected the generated code\n" + built.diagnostics);
-            return kExitFailure;
-        }
-        if (auto problems = check_event_layout(built.object, p.set); !problems.empty()) {
-            error("internal error: " + problems.front());
-            return kExitFailure;
-        }
         std::string fatal;
-        p.obj = load_object(built.object, p.set, plan, opt.ring_bytes, opt.all, fatal);
+        p.obj = load_object(p.object, p.set, plan, opt, fatal);
         if (!p.obj) {
             error(fatal);
             return kExitFailure;
@@ -464,19 +548,29 @@ std::optional<int> build_probes(Frontend& frontend, std::vector<TypedRule>& type
 
     std::cerr << "rtrace-drop: " << (features.trampolines ? "BPF trampolines available" : "no BPF trampolines (" + features.trampoline_error + ")")
               << ", " << (features.kprobes ? "kprobes available" : "no kprobes") << '\n';
+    if (!p.set.filter.empty()) std::cerr << "rtrace-drop: filter in the kernel: " << p.set.filter << '\n';
+    if (opt.rate_limit) std::cerr << fmt::format("rtrace-drop: at most {} event(s) per rule per second\n", opt.rate_limit);
     for (std::size_t i = 0; i < p.set.probes.size(); ++i) {
         const ProbePlan& pp = p.set.probes[i];
+        const RuleEntry& rule = p.set.rules[pp.rule];
         std::string status = plan.method[i] != kNone ? attach_form_name(pp.methods[plan.method[i]].form) : "skipped: " + plan.skip[i];
+        if (plan.method[i] != kNone && rule.filter_lacks_packet) status += " (no packet: the filter's packet fields read as 0)";
         (plan.method[i] != kNone ? p.attached : p.skipped)++;
-        std::cerr << fmt::format("  {:<32} {:<40} {}\n", p.set.rules[pp.rule].id, pp.spelling, status);
+        std::cerr << fmt::format("  {:<32} {:<40} {}\n", rule.id, pp.spelling, status);
     }
     return std::nullopt;
 }
 
-// Drop-reason hints of the packs whose rules use {reason_hint}.
-void load_reason_hint_tables(const CompiledRuleSet& set, ReportContext& ctx, std::map<std::string, std::map<std::string, std::string>>& tables)
+bool uses_kfree_skb_reasons(const CompiledRuleSet& set)
 {
-    ctx.reason_hints.assign(set.rules.size(), nullptr);
+    return std::any_of(set.probes.begin(), set.probes.end(), [](const ProbePlan& p) { return p.spelling == "tracepoint:skb:kfree_skb"; });
+}
+
+// Drop-reason hints of the packs whose rules use {reason_hint}.
+using HintTable = std::map<std::string, std::string>;
+void load_reason_hint_tables(const CompiledRuleSet& set, std::vector<const HintTable*>& out, std::map<std::string, HintTable>& tables)
+{
+    out.assign(set.rules.size(), nullptr);
     for (std::size_t i = 0; i < set.rules.size(); ++i) {
         const RuleEntry& r = set.rules[i];
         auto uses = [](const std::optional<TextTemplate>& t) {
@@ -490,23 +584,93 @@ void load_reason_hint_tables(const CompiledRuleSet& set, ReportContext& ctx, std
             it->second = load_reason_hints(dir.empty() ? "." : dir, problem);
             if (!problem.empty()) error("cannot read drop-reason hints: " + problem);
         }
-        ctx.reason_hints[i] = &it->second;
+        out[i] = &it->second;
     }
+}
+
+// The rules a run or build uses: what -i/-e select among those loaded.
+std::vector<const RuleDecl*> selected_rules(const Frontend& frontend, const std::vector<std::string>& include,
+                                            const std::vector<std::string>& exclude)
+{
+    std::vector<const RuleDecl*> out;
+    for (const RuleDecl* r : frontend.rules())
+        if (rule_selected(r->id, include, exclude)) out.push_back(r);
+    return out;
+}
+
+// A prebuilt object's monitors, parsed back, lined up with its rule table
+// (probe rules get a stand-in that is not a monitor).
+std::optional<int> prebuilt_rules(Frontend& frontend, const Prebuilt& pre, const std::string& path, const RunOptions& opt,
+                                  std::vector<const RuleDecl*>& rules)
+{
+    static const RuleDecl probe_rule;  // is_monitor = false
+    if (!pre.monitors.empty() && !frontend.load_text(path + ":monitors", pre.monitors)) {
+        frontend.diagnostics().render(std::cerr, frontend.sources(), opt.color_diagnostics);
+        error(fmt::format("{}: the monitors in the object do not parse with this rtrace-drop", path));
+        return kExitFailure;
+    }
+    std::map<std::string, const RuleDecl*> monitors;
+    for (const RuleDecl* r : frontend.rules()) monitors[r->id] = r;
+    for (const RuleEntry& e : pre.set.rules) {
+        if (!e.is_monitor) {
+            rules.push_back(&probe_rule);
+            continue;
+        }
+        auto it = monitors.find(e.id);
+        if (it == monitors.end()) {
+            error(fmt::format("{}: damaged object: monitor {} is in the rule table but not in the monitors", path, e.id));
+            return kExitFailure;
+        }
+        rules.push_back(rule_selected(e.id, opt.include, opt.exclude) ? it->second : &probe_rule);
+    }
+    return std::nullopt;
 }
 
 }  // namespace
 
 int run_session(const RunOptions& opt)
 {
+    const bool prebuilt = std::any_of(opt.paths.begin(), opt.paths.end(), [](const std::string& p) { return is_prebuilt(p); });
+    if (prebuilt && opt.paths.size() != 1) {
+        error("an object built by 'rtrace-drop build' runs alone: build the other packs into it");
+        return kExitBadInput;
+    }
+    std::optional<Prebuilt> pre;
+    if (prebuilt) {
+        std::string problem;
+        pre = read_prebuilt(opt.paths.front(), problem);
+        if (!pre) {
+            error(problem);
+            return kExitBadInput;
+        }
+        if (!opt.where.empty() && opt.where != pre->filter) {
+            error(fmt::format("{} was built {}; filters are compiled into the object", opt.paths.front(),
+                              pre->filter.empty() ? "without a filter" : "with the filter '" + pre->filter + "'"));
+            std::cerr << "hint: rebuild it with 'rtrace-drop build --where EXPR ...', or run the packs themselves\n";
+            return kExitBadInput;
+        }
+        if (!opt.params.empty())
+            std::cerr << "rtrace-drop: warning: [params] of the config do not apply to a built object: its params were fixed "
+                         "when it was built\n";
+    }
     if (!opt.netns.empty())
         if (int rc = enter_netns(opt.netns); rc != kExitOk) return rc;
 
     // ---- rules -> typed rules --------------------------------------------
     Frontend frontend(opt.search);
-    bool ok = frontend.load(opt.paths);
+    frontend.set_param_overrides(opt.params);
     Diagnostics& diags = frontend.diagnostics();
-    const std::vector<const RuleDecl*> rules = ok ? frontend.rules() : std::vector<const RuleDecl*>{};
-    bool has_probe_rules = std::any_of(rules.begin(), rules.end(), [](const RuleDecl* r) { return !r->is_monitor; });
+    std::vector<const RuleDecl*> rules;
+    bool ok = true;
+    if (pre) {
+        if (auto rc = prebuilt_rules(frontend, *pre, opt.paths.front(), opt, rules)) return *rc;
+    } else {
+        ok = frontend.load(opt.paths);
+        if (ok) rules = selected_rules(frontend, opt.include, opt.exclude);
+        if (ok && rules.empty() && !frontend.rules().empty()) diags.error_in("rtrace-drop", "no rule is selected by -i/-e");
+    }
+    bool has_probe_rules = pre ? !pre->set.probes.empty()
+                               : std::any_of(rules.begin(), rules.end(), [](const RuleDecl* r) { return !r->is_monitor; });
     // Monitors need no BTF: without probe rules (or with --once) none is read.
     bool want_probes = has_probe_rules && !opt.once;
     std::string btf_error;
@@ -514,7 +678,7 @@ int run_session(const RunOptions& opt)
     std::vector<TypedRule> typed;
     if (ok && want_probes) {
         btf = Btf::load(kKernelBtf, btf_error);
-        if (btf) {
+        if (btf && !pre) {
             TypeCheckOptions tc;
             tc.strict = opt.strict;
             typed = type_check(rules, *btf, frontend.sources(), diags, tc);
@@ -522,7 +686,15 @@ int run_session(const RunOptions& opt)
     }
     diags.render(std::cerr, frontend.sources(), opt.color_diagnostics);
     if (diags.has_errors()) return kExitBadInput;
-    if (opt.once) return run_once(rules, frontend.sources(), opt);
+    if (opt.once) {
+        if (pre) {
+            std::vector<const RuleDecl*> monitors;
+            for (const RuleDecl* r : rules)
+                if (r->is_monitor) monitors.push_back(r);
+            return run_once(monitors, frontend.sources(), opt);
+        }
+        return run_once(rules, frontend.sources(), opt);
+    }
     if (want_probes && !btf) {
         error(fmt::format("cannot read the kernel's BTF at {}: {}", kKernelBtf, btf_error));
         return kExitFailure;
@@ -530,8 +702,19 @@ int run_session(const RunOptions& opt)
 
     // ---- probes: what this kernel offers -> code -> loaded -> attached ------
     Probes probes;
+    std::optional<KernelFeatures> features;
     if (want_probes) {
-        if (auto rc = build_probes(frontend, typed, *btf, opt, probes)) return *rc;
+        features = probe_kernel_features(*btf);
+        if (pre) {
+            probes.set = pre->set;
+            probes.object = pre->object;
+            plan_prebuilt(probes, *btf, *features, opt);
+        } else if (auto rc = compile_probes(rules, frontend.sources(), typed, *btf, *features, opt, probes)) {
+            return *rc;
+        }
+        if (auto rc = load_and_attach(*features, opt, probes)) return *rc;
+    } else if (pre) {
+        probes.set = pre->set;
     } else {
         probes.set.rules = entries_of(rules, frontend.sources());
     }
@@ -558,15 +741,21 @@ int run_session(const RunOptions& opt)
     KernelSymbols symbols;
     ReportContext ctx{set};
     ctx.realtime_offset_ns = realtime_offset_ns();
-    std::map<std::string, std::map<std::string, std::string>> hint_tables;
+    ctx.stacks = opt.stacks;
+    std::map<std::string, HintTable> hint_tables;
     if (probes.obj) {
         decoder = std::make_unique<EventDecoder>(set, *btf);
         bool want_symbols = std::any_of(set.rules.begin(), set.rules.end(), [](const RuleEntry& r) { return r.event.has_stack; }) ||
-                            set.source.find("RTD_EV_REASON") != std::string::npos;
+                            uses_kfree_skb_reasons(set);
         if (want_symbols) symbols.load();
         ctx.decoder = decoder.get();
         ctx.symbols = &symbols;
-        load_reason_hint_tables(set, ctx, hint_tables);
+        if (pre) {
+            ctx.reason_hints.assign(set.rules.size(), nullptr);
+            for (const auto& [rule, table] : pre->reason_hints) ctx.reason_hints[rule] = &table;
+        } else {
+            load_reason_hint_tables(set, ctx.reason_hints, hint_tables);
+        }
     }
     Sinks sinks(ctx, opt, opt.hints);
     Output out;
@@ -654,6 +843,95 @@ int run_session(const RunOptions& opt)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     return kExitOk;
+}
+
+}  // namespace rtd
+
+namespace rtd {
+
+int build_prebuilt(const BuildRequest& req)
+{
+    Frontend frontend(req.search);
+    Diagnostics& diags = frontend.diagnostics();
+    std::vector<const RuleDecl*> rules;
+    if (frontend.load(req.paths)) rules = selected_rules(frontend, req.include, req.exclude);
+    if (!diags.has_errors() && rules.empty()) diags.error_in("rtrace-drop", "no rule to build (check the packs and -i/-e)");
+    std::unique_ptr<Btf> btf;
+    std::vector<TypedRule> typed;
+    std::string btf_path = req.btf.empty() ? kKernelBtf : req.btf, btf_error;
+    if (!diags.has_errors()) {
+        btf = Btf::load(btf_path, btf_error);
+        if (!btf) diags.error_in(btf_path, "cannot read BTF: " + btf_error).hint("give the target kernel's BTF with --btf FILE");
+        else typed = type_check(rules, *btf, frontend.sources(), diags, {});
+    }
+    diags.render(std::cerr, frontend.sources(), req.color_diagnostics);
+    if (diags.has_errors()) return kExitBadInput;
+
+    Prebuilt pre;
+    EmitOptions emit;  // every attach form: the target kernel picks
+    if (auto rc = compile_where(req.where, emit.filter, req.color_diagnostics)) return *rc;
+    pre.set = emit_c(rules, typed, *btf, frontend.sources(), emit);
+    pre.filter = req.where;
+    if (auto rc = compile_object(pre.set, *btf, req.cache_dir, pre.object)) return *rc;
+    for (const RuleDecl* r : rules) {
+        if (!r->is_monitor) continue;
+        std::string problem;
+        std::optional<std::string> text = monitor_text(*r, problem);
+        if (!text) {
+            error("internal error: " + problem);
+            return kExitFailure;
+        }
+        pre.monitors += *text + "\n";
+    }
+    std::vector<const HintTable*> hints;
+    std::map<std::string, HintTable> tables;
+    load_reason_hint_tables(pre.set, hints, tables);
+    for (std::size_t i = 0; i < hints.size(); ++i)
+        if (hints[i]) pre.reason_hints[i] = *hints[i];
+    pre.built_by = "rtrace-drop " RTD_VERSION;
+    struct utsname u {};
+    pre.kernel = req.btf.empty() && uname(&u) == 0 ? u.release : req.btf;
+    std::string problem;
+    if (!write_prebuilt(req.output, pre, problem)) {
+        error(problem);
+        return kExitFailure;
+    }
+    std::size_t programs = pre.set.program_names().size(), monitors = 0, probe_rules = 0, skipped = 0;
+    for (const RuleEntry& r : pre.set.rules) {
+        (r.is_monitor ? monitors : probe_rules)++;
+        skipped += !r.is_monitor && r.skipped;
+    }
+    std::cerr << fmt::format("rtrace-drop: wrote {} ({} bytes): {} probe rule(s){}, {} monitor(s), {} program(s) in every attach form{}\n",
+                             req.output, std::filesystem::file_size(req.output), probe_rules,
+                             skipped ? fmt::format(" ({} skipped: not in {})", skipped, btf_path) : "", monitors, programs,
+                             req.where.empty() ? "" : ", filter '" + req.where + "'");
+    return kExitOk;
+}
+
+std::vector<std::string> describe_methods(const std::vector<const RuleDecl*>& rules, const SourceManager& sources, std::string& why)
+{
+    std::unique_ptr<Btf> btf = Btf::load(kKernelBtf, why);
+    if (!btf) return {};
+    Diagnostics quiet;
+    std::vector<TypedRule> typed = type_check(rules, *btf, sources, quiet, {});
+    if (quiet.has_errors()) {
+        why = "the rules do not type-check against this kernel (run 'rtrace-drop check')";
+        return {};
+    }
+    KernelFeatures features = probe_kernel_features(*btf);
+    apply_features(typed, features);
+    apply_instead_of(typed);
+    EmitOptions emit;
+    emit.forms = features.forms();
+    CompiledRuleSet set = emit_c(rules, typed, *btf, sources, emit);
+    std::vector<std::string> out(rules.size());
+    for (std::size_t i = 0; i < rules.size(); ++i) out[i] = rules[i]->is_monitor ? "polled" : "";
+    for (const ProbePlan& p : set.probes) {
+        std::string& o = out[p.rule];
+        std::string how = p.available && !p.methods.empty() ? attach_form_name(p.methods.front().form) : "skipped: " + p.skip_reason;
+        if (o.find(how) == std::string::npos) o += (o.empty() ? "" : ", ") + how;
+    }
+    return out;
 }
 
 }  // namespace rtd

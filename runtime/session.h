@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/frontend.h"
 #include "compiler/loader.h"
 
 namespace rtd {
@@ -30,10 +31,34 @@ struct RunOptions {
     std::size_t top = 20;            // flows in the summary
     std::string ready_file;          // created once everything is attached
     std::uint32_t ring_bytes = 1u << 22;
+    std::vector<std::string> include, exclude;  // rule id globs (-i/-e); exclude wins
+    ParamOverrides params;           // config [params], applied before rules are resolved
+    std::string where;               // filter compiled into every program ("" for none)
+    std::uint32_t rate_limit = 0;    // events per rule per second, in the kernel (0: none)
+    bool stacks = true;              // print recorded kernel stacks
 };
 
 // Exit status: 0 ok, 1 runtime failure (nothing could attach, BPF refused),
 // 2 bad input (rules, --strict with skipped probes).
 int run_session(const RunOptions& options);
+
+// `rtrace-drop build`: the selected rules, compiled with every attach form
+// (and the filter, if any), written as a prebuilt object (.rdo).
+struct BuildRequest {
+    std::vector<std::string> paths;
+    SearchPaths search;
+    std::vector<std::string> include, exclude;
+    std::string btf;        // empty: the running kernel's
+    std::string where;
+    std::string output;
+    std::string cache_dir;
+    bool color_diagnostics = false;
+};
+int build_prebuilt(const BuildRequest& request);
+
+// How each rule would run on this kernel, by index: the attach form of its
+// first usable probe, "polled" for monitors, or "skipped: why". Empty (with
+// `why`) when the kernel's BTF cannot be read.
+std::vector<std::string> describe_methods(const std::vector<const RuleDecl*>& rules, const SourceManager& sources, std::string& why);
 
 }  // namespace rtd

@@ -84,7 +84,7 @@ TEST(Cli, HelpExplainsCommands)
 
 TEST(Cli, BadCommandLineExitsTwo)
 {
-    EXPECT_EQ(run({}).status, 2);
+    EXPECT_EQ(run({"--no-such-flag"}).status, 2);
     EXPECT_EQ(run({"frobnicate"}).status, 2);
     EXPECT_EQ(run({"check"}).status, 2);
     EXPECT_EQ(run({"check", "--no-such-flag", "x.rule"}).status, 2);
@@ -257,6 +257,286 @@ TEST(Cli, ListGroupsByLayer)
     EXPECT_NE(r.out.find("tcp.listen_overflow"), std::string::npos);
     EXPECT_NE(r.out.find("(instead of tcp.accept_queue_full)"), std::string::npos);
     EXPECT_EQ(r.out.find("udp."), std::string::npos);
+}
+
+// ---- the original tool's command line, config files, packs by name ---------
+
+// A scratch folder below /tmp, removed with the object.
+struct Scratch {
+    fs::path dir = fs::temp_directory_path() / ("rtd-cli-scratch-" + std::to_string(getpid()) + "-" + std::to_string(++count));
+    Scratch() { fs::create_directories(dir); }
+    ~Scratch() { fs::remove_all(dir); }
+    std::string write(const std::string& name, const std::string& text) const
+    {
+        fs::create_directories((dir / name).parent_path());
+        std::ofstream(dir / name) << text;
+        return (dir / name).string();
+    }
+    std::string path(const std::string& name) const { return (dir / name).string(); }
+    static inline int count = 0;
+};
+
+TEST(Cli, OriginalFlagsAreAccepted)
+{
+    Result help = run({"-h"});
+    EXPECT_EQ(help.status, 0);
+    for (const char* flag : {"-l,--list", "-i,--include", "-e,--exclude", "--config", "--gen", "-V,--version", "-h,--help"})
+        EXPECT_NE(help.out.find(flag), std::string::npos) << flag << "\n" << help.out;
+    EXPECT_EQ(run({"-V"}).out, "rtrace-drop " RTD_VERSION "\n");
+    Result list = run({"-l"});
+    EXPECT_EQ(list.status, 0) << list.err;
+    for (const char* part : {"l1 physical\n", "l3 network\n", "l4 transport\n", "  tcp\n", "tcp.listen_overflow", "snmp.listen_overflows"})
+        EXPECT_NE(list.out.find(part), std::string::npos) << part << "\n" << list.out;
+}
+
+// -l shows how each rule would attach here: this machine has tracepoints
+// but neither kprobes nor trampolines (docs/TESTING.md), monitors are polled.
+TEST(Cli, ListShowsTheMethodEachRuleWouldUse)
+{
+    RTD_NEED_KERNEL(rtd::test::have_kernel_btf() && rtd::test::have_root(), "needs root and the kernel's BTF");
+    Result r = run({"-l", "tcp.listen_overflow", "tcp.syn_queue_full", "snmp.listen_overflows"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    auto line = [&](const std::string& id) {
+        auto at = r.out.find(id + " ");
+        return at == std::string::npos ? std::string() : r.out.substr(at, r.out.find('\n', at) - at);
+    };
+    EXPECT_NE(line("tcp.listen_overflow").find("tp_btf"), std::string::npos) << r.out;
+    EXPECT_NE(line("snmp.listen_overflows").find("polled"), std::string::npos) << r.out;
+    std::string syn = line("tcp.syn_queue_full");
+    EXPECT_TRUE(syn.find("kprobe") != std::string::npos || syn.find("fentry") != std::string::npos) << r.out;
+}
+
+TEST(Cli, IncludeAndExcludeGlobsExcludeWins)
+{
+    Result r = run({"-l", "-i", "tcp.*", "udp.no_*", "-e", "tcp.no_*", "tcp.bad_*"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("tcp.listen_overflow"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("udp.no_socket"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("tcp.no_socket"), std::string::npos) << "exclude wins over include\n" << r.out;
+    EXPECT_EQ(r.out.find("tcp.bad_checksum"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("udp.bad_checksum"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("ip."), std::string::npos) << r.out;
+    // -l PATTERN is an include of its own.
+    Result p = run({"-l", "ip.no_route_*"});
+    EXPECT_EQ(p.status, 0) << p.err;
+    EXPECT_NE(p.out.find("ip.no_route_in"), std::string::npos);
+    EXPECT_EQ(p.out.find("ip.bad_header"), std::string::npos);
+    Result none = run({"-l", "-e", "*"});
+    EXPECT_EQ(none.status, 2);
+    EXPECT_NE(none.err.find("no rule is selected"), std::string::npos) << none.err;
+}
+
+TEST(Cli, GenWritesDefaultsThatReadBackAsDefaults)
+{
+    Scratch s;
+    std::string file = s.path("rtrace-drop.toml");
+    Result gen = run({"--gen", file});
+    EXPECT_EQ(gen.status, 0) << gen.err;
+    std::string text = slurp(file);
+    EXPECT_NE(text.find("# "), std::string::npos) << "commented";
+    for (const char* section : {"[rules]", "[filter]", "[output]"}) EXPECT_NE(text.find(section), std::string::npos) << section;
+    Result defaults = run({"--show-config"});
+    Result reread = run({"--config", file, "--show-config"});
+    EXPECT_EQ(reread.status, 0) << reread.err;
+    EXPECT_EQ(reread.out, defaults.out);
+    EXPECT_NE(defaults.out.find("format = \"text\""), std::string::npos) << defaults.out;
+    // Never overwrites.
+    Result again = run({"--gen", file});
+    EXPECT_EQ(again.status, 2);
+    EXPECT_NE(again.err.find("exists"), std::string::npos) << again.err;
+}
+
+TEST(Cli, FlagsOverrideConfigWhichOverridesDefaults)
+{
+    Scratch s;
+    std::string file = s.write("c.toml",
+                               "[rules]\npacks = [\"tcp\"]\ninclude = [\"tcp.*\"]\n"
+                               "[filter]\nport = [443, 80]\nrate_limit = 5\n"
+                               "[output]\nformat = \"json\"\nhints = true\ninterval = \"2s\"\n"
+                               "[params.\"sysctl.somaxconn_small\"]\nmin = 4096\n");
+    Result config = run({"--config", file, "--show-config"});
+    EXPECT_EQ(config.status, 0) << config.err;
+    for (const char* line : {"packs = [\"tcp\"]", "include = [\"tcp.*\"]", "port = [443, 80]", "rate_limit = 5", "format = \"json\"",
+                             "hints = true", "interval = \"2s\"", "stack = true", "exclude = []", "[params.\"sysctl.somaxconn_small\"]\nmin = 4096"})
+        EXPECT_NE(config.out.find(line), std::string::npos) << line << "\n" << config.out;
+    Result flags = run({"run", "--config", file, "udp", "-i", "udp.*", "--summary", "--rate-limit", "7", "--port", "53", "--no-stack",
+                        "--show-config"});
+    EXPECT_EQ(flags.status, 0) << flags.err;
+    for (const char* line : {"packs = [\"udp\"]", "include = [\"udp.*\"]", "port = [53]", "rate_limit = 7", "format = \"summary\"",
+                             "hints = true", "stack = false"})
+        EXPECT_NE(flags.out.find(line), std::string::npos) << line << "\n" << flags.out;
+    EXPECT_EQ(run({"--json", "--summary", "--show-config"}).status, 2);
+}
+
+TEST(Cli, ConfigErrorsPointAtTheFile)
+{
+    Scratch s;
+    std::string file = s.write("bad.toml", "[rules]\nexclud = [\"x\"]\n[output]\nformat = \"xml\"\n[filtr]\n");
+    Result r = run({"--config", file, "--show-config"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find(file + ":2:1-6: error: unknown key 'exclud' in [rules]\n    exclud = [\"x\"]\n    ~~~~~~\nhint: did you mean 'exclude'?"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(file + ":4:10-14: error: 'format' must be one of text, json, summary, not 'xml'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(file + ":5:2-6: error: unknown key 'filtr'"), std::string::npos) << r.err;
+    std::string syntax = s.write("syntax.toml", "[rules\n");
+    Result bad = run({"--config", syntax});
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find(syntax + ":1:7: error:"), std::string::npos) << bad.err;
+    std::string old = s.write("old.toml", "[[function]]\nname = \"tcp_conn_request\"\n");
+    Result legacy = run({"--config", old});
+    EXPECT_EQ(legacy.status, 2);
+    EXPECT_NE(legacy.err.find("rtrace-drop import " + old), std::string::npos) << legacy.err;
+    Result missing = run({"--config", s.path("none.toml")});
+    EXPECT_EQ(missing.status, 2);
+    EXPECT_NE(missing.err.find("cannot read the config file"), std::string::npos) << missing.err;
+}
+
+// A config [params] value replaces a rule's 'param' before it is resolved.
+TEST(Cli, ConfigParamsOverrideRuleParams)
+{
+    Scratch s;
+    std::string rule = s.write("p.rule", "monitor t.somaxconn {\n    layer l4\n    source sysctl:net.core.somaxconn\n    param min = 1\n"
+                                         "    warn if value < min\n    message \"somaxconn {value} < {min}\"\n}\n");
+    Result plain = run({"run", "--once", rule});
+    EXPECT_EQ(plain.status, 0) << plain.err;
+    EXPECT_EQ(plain.out, "") << "somaxconn is never below 1";
+    std::string file = s.write("c.toml", "[params.\"t.somaxconn\"]\nmin = 9223372036854775807\n");
+    Result raised = run({"run", "--once", "--config", file, rule});
+    EXPECT_EQ(raised.status, 0) << raised.err;
+    EXPECT_NE(raised.out.find("< 9223372036854775807"), std::string::npos) << raised.out;
+    std::string typo = s.write("typo.toml", "[params.\"t.somaxconn\"]\nmni = 5\n");
+    Result bad = run({"run", "--once", "--config", typo, rule});
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find(typo + ":2:7: error: rule 't.somaxconn' has no param 'mni'"), std::string::npos) << bad.err;
+    EXPECT_NE(bad.err.find("hint: its params: min"), std::string::npos) << bad.err;
+}
+
+// Packs by name: ./rules, $RTRACE_DROP_PATH, then the installed packs;
+// pack.toml's requires come along.
+TEST(Cli, PacksAreFoundByNameWithTheirRequirements)
+{
+    Scratch s;
+    s.write("packs/base/pack.toml", "name = \"base\"\nversion = \"1.0.0\"\n");
+    s.write("packs/base/base.rule", "monitor base.m {\n    layer l4\n    source snmp:TcpExtListenOverflows\n    drop if delta > 0\n}\n");
+    s.write("packs/team/pack.toml", "name = \"team\"\nversion = \"0.1\"\ndescription = \"d\"\nmaintainers = [\"x\"]\n"
+                                     "min_kernel = \"5.17\"\nrequires = [\"base\"]\n");
+    s.write("packs/team/team.rule", "monitor team.m {\n    layer l4\n    source snmp:TcpExtListenDrops\n    drop if delta > 0\n}\n");
+    std::string env = "RTRACE_DROP_PATH=" + s.path("packs");
+    Result r = run({"check", "team"}, {env});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "0 rules, 2 monitors OK\n");
+    Result shipped = run({"check", "udp"});
+    EXPECT_EQ(shipped.status, 0) << shipped.err;
+    Result missing = run({"check", "nosuchpack"}, {env});
+    EXPECT_EQ(missing.status, 2);
+    EXPECT_NE(missing.err.find("error: no pack named 'nosuchpack'"), std::string::npos) << missing.err;
+    EXPECT_NE(missing.err.find(s.path("packs") + "/nosuchpack"), std::string::npos) << "says where it looked\n" << missing.err;
+    s.write("packs/broken/pack.toml", "name = \"broken\"\nrequire = [\"base\"]\n");
+    s.write("packs/broken/b.rule", "");
+    Result broken = run({"check", "broken"}, {env});
+    EXPECT_EQ(broken.status, 2);
+    EXPECT_NE(broken.err.find("pack.toml:2:1-7: error: unknown key 'require' in pack.toml"), std::string::npos) << broken.err;
+    s.write("packs/orphan/pack.toml", "name = \"orphan\"\nrequires = [\"gone\"]\n");
+    s.write("packs/orphan/o.rule", "");
+    Result orphan = run({"check", "orphan"}, {env});
+    EXPECT_EQ(orphan.status, 2);
+    EXPECT_NE(orphan.err.find("pack 'orphan' requires pack 'gone', which is not found"), std::string::npos) << orphan.err;
+}
+
+// Plain `rtrace-drop` with run's flags is `run`.
+TEST(Cli, PlainInvocationRuns)
+{
+    if (geteuid() != 0) GTEST_SKIP() << "needs a user to drop to";
+    Result r = run({"--once", "--json", "-i", "snmp.*", "-e", "snmp.tcp_*"}, {}, true);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("monitor(s) since boot"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("snmp.tcp_"), std::string::npos) << r.err;
+}
+
+TEST(Cli, WhereErrorsAreBadInput)
+{
+    RTD_NEED_KERNEL(rtd::test::have_kernel_btf() && rtd::test::have_root(), "needs root and the kernel's BTF");
+    Result r = run({"run", RTD_TEST_DATA "/e2e/drops.rule", "--where", "dprot == 443", "--duration", "1s"});
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_NE(r.err.find("--where:1:1-5: error:"), std::string::npos) << r.err;
+    Result host = run({"run", RTD_TEST_DATA "/e2e/drops.rule", "--host", "10.0.0.1;rm", "--duration", "1s"});
+    EXPECT_EQ(host.status, 2) << host.err;
+}
+
+TEST(Cli, BuildRejectsBadInput)
+{
+    Scratch s;
+    Result none = run({"build", "nosuchpack", "-o", s.path("x.rdo")});
+    EXPECT_EQ(none.status, 2);
+    Result no_output = run({"build", "tcp"});
+    EXPECT_EQ(no_output.status, 2);
+    std::string fake = s.write("fake.rdo", "rtrace-drop object 1\n{\"built_by\":\"x\",\"kernel\":\"y\",\"filter\":\"\",\"sections\":[{\"name\":\"manifest\",\"size\":999}]}\n{}");
+    Result damaged = run({"run", fake}, {}, true);
+    EXPECT_EQ(damaged.status, 2);
+    EXPECT_NE(damaged.err.find("damaged object"), std::string::npos) << damaged.err;
+}
+
+// The original tool's TOML examples become rule files that `check` accepts.
+TEST(Cli, ImportRoundTripsIntoCheckedRules)
+{
+    Scratch s;
+    for (const char* seed : {"seed_tcp", "seed_iptables", "seed_fib"}) {
+        std::string out = s.path(std::string(seed) + ".rule");
+        Result imported = run({"import", std::string("import/") + seed + ".toml", "-o", out});
+        EXPECT_EQ(imported.status, 0) << seed << ": " << imported.err;
+        EXPECT_NE(slurp(out).find("rule imported."), std::string::npos) << slurp(out);
+        Result checked = run({"check", out});
+        EXPECT_EQ(checked.status, 0) << seed << ": " << checked.err << slurp(out);
+        EXPECT_NE(checked.out.find("OK"), std::string::npos) << checked.out;
+    }
+    Result to_stdout = run({"import", "import/seed_tcp.toml"});
+    EXPECT_EQ(to_stdout.status, 0) << to_stdout.err;
+    EXPECT_NE(to_stdout.out.find("probe   kprobe:tcp_conn_request"), std::string::npos) << to_stdout.out;
+    Result bad = run({"import", "import/errors/unknown_key.toml"});
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("unknown_key.toml:4:1-5: error: unknown key 'exrps'"), std::string::npos) << bad.err;
+    EXPECT_EQ(bad.out, "");
+    EXPECT_EQ(run({"import", "import/none.toml"}).status, 2);
+}
+
+// `make install` is `cmake --install`: the installed binary finds its
+// packs and stdlib, and the man page and completion come along.
+TEST(Cli, InstallTreeIsSelfContained)
+{
+    Scratch s;
+    std::string prefix = s.path("prefix");
+    ASSERT_EQ(std::system((std::string(RTD_CMAKE) + " --install " RTD_BUILD_DIR " --prefix " + prefix + " >/dev/null").c_str()), 0);
+    for (const char* file : {"bin/rtrace-drop", "share/rtrace-drop/rules/tcp/pack.toml", "share/rtrace-drop/stdlib/net.rule",
+                             "share/man/man1/rtrace-drop.1", "share/bash-completion/completions/rtrace-drop"})
+        EXPECT_TRUE(fs::exists(s.dir / "prefix" / file)) << file;
+    std::string man = slurp(prefix + "/share/man/man1/rtrace-drop.1");
+    EXPECT_EQ(man.rfind(".TH RTRACE-DROP 1", 0), 0u);
+    for (const char* part : {"--where", "COMMAND: build", "COMMAND: import", "RTRACE_DROP_PATH"}) EXPECT_NE(man.find(part), std::string::npos) << part;
+    // The installed binary, run from elsewhere, checks a pack by name.
+    std::string out = s.path("check.out");
+    int rc = std::system(("cd / && " + prefix + "/bin/rtrace-drop check udp > " + out + " 2>&1").c_str());
+    EXPECT_EQ(rc, 0) << slurp(out);
+    EXPECT_NE(slurp(out).find("OK"), std::string::npos) << slurp(out);
+}
+
+// Every option --help shows is in the bash completion.
+TEST(Cli, CompletionKnowsEveryOption)
+{
+    std::string completion = slurp(RTD_SOURCE_DIR "/cli/rtrace-drop.bash");
+    for (std::string cmd : {"", "run", "check", "explain", "list", "build", "import"}) {
+        Result help = cmd.empty() ? run({"--help"}) : run({cmd, "--help"});
+        std::istringstream lines(help.out);
+        for (std::string line; std::getline(lines, line);) {
+            std::istringstream words(line);
+            std::string first;
+            words >> first;
+            if (first.rfind("-", 0) != 0) continue;
+            std::istringstream names(first.substr(0, first.find(' ')));
+            for (std::string name; std::getline(names, name, ',');)
+                EXPECT_NE(completion.find(" " + name + " "), std::string::npos) << (cmd.empty() ? "rtrace-drop" : cmd) << " " << name;
+        }
+    }
 }
 
 }  // namespace

@@ -35,22 +35,6 @@ test::Checked check_in_data_dir(const std::string& path)
     return c;
 }
 
-std::vector<std::string> rule_files(const std::string& folder)
-{
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(fs::path(RTD_TEST_DATA) / folder))
-        if (e.path().extension() == ".rule") out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
-std::string test_name(const testing::TestParamInfo<std::string>& info)
-{
-    std::string s = fs::path(info.param).stem().string();
-    std::replace_if(s.begin(), s.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
-    return s;
-}
-
 // Runs inside tests/data so diagnostics show short relative paths.
 class InDataDir : public testing::TestWithParam<std::string> {
 protected:
@@ -106,13 +90,13 @@ TEST_P(GoldenAst, DumpMatches)
     compare(fs::path(path).replace_extension(".ast").string(), dump);
 }
 
-INSTANTIATE_TEST_SUITE_P(Corpus, CorpusSuccess, testing::ValuesIn(rule_files("success")), test_name);
-INSTANTIATE_TEST_SUITE_P(Corpus, CorpusFailure, testing::ValuesIn(rule_files("failure")), test_name);
-INSTANTIATE_TEST_SUITE_P(Golden, GoldenAst, testing::ValuesIn(rule_files("ast")), test_name);
+INSTANTIATE_TEST_SUITE_P(Corpus, CorpusSuccess, testing::ValuesIn(test::files_with_extension(RTD_TEST_DATA "/success", ".rule")), test::file_test_name);
+INSTANTIATE_TEST_SUITE_P(Corpus, CorpusFailure, testing::ValuesIn(test::files_with_extension(RTD_TEST_DATA "/failure", ".rule")), test::file_test_name);
+INSTANTIATE_TEST_SUITE_P(Golden, GoldenAst, testing::ValuesIn(test::files_with_extension(RTD_TEST_DATA "/ast", ".rule")), test::file_test_name);
 
 TEST(Corpus, HasEnoughFailureCases)
 {
-    EXPECT_GE(rule_files("failure").size(), 30u);
+    EXPECT_GE(test::files_with_extension(RTD_TEST_DATA "/failure", ".rule").size(), 30u);
 }
 
 // What we ship must check: the standard library, the examples (which hold

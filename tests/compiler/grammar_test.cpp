@@ -17,6 +17,7 @@ TEST(Grammar, AnalyzeFindsNoProblems)
     // Detects rules that can loop without consuming input.
     EXPECT_EQ(tao::pegtl::analyze<grammar::file>(-1), 0u);
     EXPECT_EQ(tao::pegtl::analyze<grammar::top_item>(-1), 0u);
+    EXPECT_EQ(tao::pegtl::analyze<grammar::filter>(-1), 0u);
 }
 
 TEST(Grammar, EveryTopLevelConstruct)

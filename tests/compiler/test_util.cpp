@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -80,6 +82,33 @@ std::string read_file(const std::string& path)
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
+}
+
+const Btf& fixture_btf()
+{
+    static std::unique_ptr<Btf> btf = [] {
+        std::string error;
+        auto b = Btf::load(RTD_FIXTURE_BTF, error);
+        if (!b) throw std::runtime_error("cannot load fixture BTF: " + error);
+        return b;
+    }();
+    return *btf;
+}
+
+std::vector<std::string> files_with_extension(const std::string& dir, const std::string& extension)
+{
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().extension() == extension) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::string file_test_name(const testing::TestParamInfo<std::string>& info)
+{
+    std::string s = std::filesystem::path(info.param).stem().string();
+    std::replace_if(s.begin(), s.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+    return s;
 }
 
 }  // namespace rtd::test

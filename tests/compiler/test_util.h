@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "compiler/btf.h"
 #include "compiler/frontend.h"
 
 namespace rtd::test {
@@ -42,5 +45,14 @@ private:
 };
 
 std::string read_file(const std::string& path);
+
+// The fixture BTF (tests/data/btf/fixture.c, built at build time), loaded once.
+const Btf& fixture_btf();
+
+// The names of the files in `dir` ending in `extension` (".rule"), sorted.
+std::vector<std::string> files_with_extension(const std::string& dir, const std::string& extension);
+
+// A parameterised test's name from its file parameter ("a-b.rule" -> "a_b").
+std::string file_test_name(const testing::TestParamInfo<std::string>& info);
 
 }  // namespace rtd::test

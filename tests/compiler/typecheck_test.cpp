@@ -12,6 +12,7 @@
 
 #include "compiler/ast_dump.h"
 #include "compiler/codegen.h"
+#include "compiler/filter.h"
 #include "compiler/typecheck.h"
 #include "tests/compiler/test_util.h"
 
@@ -20,16 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const Btf& fixture()
-{
-    static std::unique_ptr<Btf> btf = [] {
-        std::string error;
-        auto b = Btf::load(RTD_FIXTURE_BTF, error);
-        if (!b) throw std::runtime_error("cannot load fixture BTF: " + error);
-        return b;
-    }();
-    return *btf;
-}
+const Btf& fixture() { return test::fixture_btf(); }
 
 struct Typed {
     test::Checked front;
@@ -277,7 +269,18 @@ TEST_P(CodegenGolden, GeneratedCMatches)
     Diagnostics& d = front.frontend->diagnostics();
     auto typed = type_check(front.rules(), fixture(), front.frontend->sources(), d);
     ASSERT_FALSE(d.has_errors()) << d.render(front.frontend->sources());
-    CompiledRuleSet set = emit_c(front.rules(), typed, fixture(), front.frontend->sources());
+    // NAME.where next to NAME.rule: generate with that --where filter.
+    EmitOptions options;
+    fs::path where = fs::path(RTD_TEST_DATA "/codegen") / fs::path(GetParam()).replace_extension(".where");
+    if (fs::exists(where)) {
+        std::string text = test::read_file(where.string());
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        SourceManager sources;
+        Diagnostics fd;
+        options.filter = compile_filter(text, sources, fd);
+        ASSERT_TRUE(options.filter) << fd.render(sources);
+    }
+    CompiledRuleSet set = emit_c(front.rules(), typed, fixture(), front.frontend->sources(), options);
     std::string expected = RTD_TEST_DATA "/codegen/" + fs::path(GetParam()).replace_extension(".bpf.c").string();
     if (std::getenv("RTRACE_DROP_UPDATE_GOLDEN")) {
         std::ofstream(expected, std::ios::binary) << set.source;
@@ -341,6 +344,76 @@ TEST(Codegen, NothingFromRuleTextReachesTheC)
     EXPECT_EQ(set.source.find("passwd"), std::string::npos);
     EXPECT_EQ(set.source.find("while ="), std::string::npos);
     EXPECT_NE(set.source.find("__s64 c0; /* while: signed */"), std::string::npos) << set.source;
+}
+
+TEST(Codegen, EnumeratorsOfNamedEnumsGoThroughCoRe)
+{
+    Typed t = type_text("rule t.a {\n layer l4\n probe tracepoint:skb:kfree_skb\n capture st = TCP_CA_Loss\n"
+                        " drop if reason == SKB_DROP_REASON_TCP_LISTEN_OVERFLOW || reason == (enum skb_drop_reason)3\n}\n"
+                        "rule t.b {\n layer l4\n probe tracepoint:skb:kfree_skb\n drop if reason == SKB_DROP_REASON_NOT_SPECIFIED\n}\n"
+                        "rule t.all {\n layer l4\n probe tracepoint:skb:kfree_skb\n fallback\n}\n");
+    ASSERT_TRUE(t.ok) << t.diagnostics;
+    CompiledRuleSet set = emit_c(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
+    EXPECT_NE(set.source.find("((__s64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW))"),
+              std::string::npos)
+        << set.source;
+    EXPECT_NE(set.source.find("bpf_core_enum_value(enum tcp_ca_state, TCP_CA_Loss)"), std::string::npos) << set.source;
+    // A cast number stays a number: no enumerator was named.
+    EXPECT_NE(set.source.find("((enum skb_drop_reason)(((__s64)0x3ULL)))"), std::string::npos) << set.source;
+    // The fallback rule leaves the named reasons to their rules, on any kernel.
+    EXPECT_NE(set.source.find("(bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED) && (__u64)r2 == "
+                              "(__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED))"),
+              std::string::npos)
+        << set.source;
+    EXPECT_NE(set.source.find("(__u64)r2 == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)"),
+              std::string::npos);
+    ASSERT_EQ(set.rules.size(), 3u);
+    ASSERT_EQ(set.rules[0].enumerators.size(), 2u);
+    EXPECT_EQ(set.rules[0].enumerators[0].enum_name, "skb_drop_reason");
+    EXPECT_EQ(set.rules[0].enumerators[0].name, "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW");
+    EXPECT_EQ(set.rules[0].enumerators[1].enum_name, "tcp_ca_state");
+    EXPECT_EQ(set.rules[0].enumerators[1].name, "TCP_CA_Loss");
+    ASSERT_EQ(set.rules[1].enumerators.size(), 1u);
+    EXPECT_TRUE(set.rules[2].enumerators.empty());  // guarded by bpf_core_enum_value_exists
+    std::string manifest = set.manifest_json();
+    EXPECT_NE(manifest.find("\"enumerators\": [\n        {\n          \"enum\": \"skb_drop_reason\",\n          \"name\": \"SKB_DROP_REASON_TCP_LISTEN_OVERFLOW\""),
+              std::string::npos)
+        << manifest;
+    EXPECT_NE(manifest.find("\"filter\": \"\""), std::string::npos);
+}
+
+TEST(Codegen, FilterAndRateLimit)
+{
+    Typed t = type_text("rule t.pkt {\n layer l4\n probe tracepoint:skb:kfree_skb\n packet skb\n}\n"
+                        "rule t.nopkt {\n layer l4\n probe kprobe:tcp_conn_request\n}\n");
+    ASSERT_TRUE(t.ok) << t.diagnostics;
+    SourceManager sources;
+    Diagnostics fd;
+    EmitOptions options;
+    options.filter = compile_filter("dport == 443 && comm != \"x\"", sources, fd);
+    ASSERT_TRUE(options.filter) << fd.render(sources);
+    CompiledRuleSet set = emit_c(t.front.rules(), t.rules, fixture(), t.front.frontend->sources(), options);
+    EXPECT_EQ(set.filter, "dport == 443 && comm != \"x\"");
+    ASSERT_EQ(set.rules.size(), 2u);
+    EXPECT_FALSE(set.rules[0].filter_lacks_packet);
+    EXPECT_TRUE(set.rules[1].filter_lacks_packet);
+    // The packet is decoded once: into the filter's locals, then copied.
+    EXPECT_NE(set.source.find("    rtd_decode_packet(&fp, &fh, skb);\n"), std::string::npos) << set.source;
+    EXPECT_EQ(set.source.find("rtd_decode_packet(&ev->pkt"), std::string::npos) << set.source;
+    EXPECT_NE(set.source.find("__builtin_memcpy(&ev->pkt, &fp, sizeof(fp));"), std::string::npos);
+    EXPECT_NE(set.source.find("cnt->filtered++;"), std::string::npos);
+    EXPECT_NE(set.source.find("if (!rtd_rate_ok(1)) {\n        if (cnt)\n            cnt->suppressed++;"), std::string::npos);
+    // The filter comes after the drop count, the rate limit after the filter.
+    std::size_t drops = set.source.find("cnt->drops++");
+    std::size_t filtered = set.source.find("cnt->filtered++");
+    std::size_t suppressed = set.source.find("cnt->suppressed++");
+    std::size_t reserve = set.source.find("bpf_ringbuf_reserve");
+    EXPECT_LT(drops, filtered);
+    EXPECT_LT(filtered, suppressed);
+    EXPECT_LT(suppressed, reserve);
+    std::string manifest = set.manifest_json();
+    EXPECT_NE(manifest.find("\"filter\": \"dport == 443 && comm != \\\"x\\\"\""), std::string::npos) << manifest;
+    EXPECT_NE(manifest.find("\"filter_lacks_packet\": true"), std::string::npos) << manifest;
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -103,7 +104,10 @@ public:
 // `rtrace-drop run` in the background, output to files.
 class DropTracer {
 public:
-    explicit DropTracer(std::vector<std::string> args) : dir_(fs::temp_directory_path() / fmt::format("rtd-e2e-run-{}-{}", getpid(), ++counter_))
+    // `binary` and `env` (NAME=VALUE) let a test run a copy of the binary
+    // in a changed environment (no compiler, an empty cache).
+    explicit DropTracer(std::vector<std::string> args, std::string binary = RTD_BINARY, std::vector<std::string> env = {})
+        : dir_(fs::temp_directory_path() / fmt::format("rtd-e2e-run-{}-{}", getpid(), ++counter_))
     {
         fs::create_directories(dir_);
         ready_ = (dir_ / "ready").string();
@@ -115,10 +119,11 @@ public:
             if (!std::freopen((dir_ / "out").c_str(), "w", stdout) || !std::freopen((dir_ / "err").c_str(), "w", stderr)) _exit(126);
             // A cache shared by the tests of this run keeps them quick.
             setenv("XDG_CACHE_HOME", "/tmp/rtd-e2e-cache", 1);
-            std::vector<char*> argv{const_cast<char*>(RTD_BINARY)};
+            for (std::string& kv : env) putenv(kv.data());
+            std::vector<char*> argv{binary.data()};
             for (std::string& a : args) argv.push_back(a.data());
             argv.push_back(nullptr);
-            execv(RTD_BINARY, argv.data());
+            execv(binary.c_str(), argv.data());
             _exit(127);
         }
     }
@@ -175,12 +180,39 @@ public:
     // HITS DROPS EVENTS LOST NOISE of a rule in the final counters table.
     std::vector<unsigned long long> counters(const std::string& rule) const
     {
+        std::vector<unsigned long long> v = counter_row(rule);
+        if (v.size() > 5) v.resize(5);
+        return v;
+    }
+    // The same and the columns that follow (FILTERED, LIMITED), by name.
+    std::map<std::string, unsigned long long> counter_columns(const std::string& rule) const
+    {
+        std::map<std::string, unsigned long long> out;
+        std::istringstream lines(err());
+        std::vector<std::string> names;
+        for (std::string line; std::getline(lines, line);) {
+            std::istringstream words(line);
+            std::string first;
+            words >> first;
+            if (first == "RULE") {
+                names.clear();
+                for (std::string w; words >> w;) names.push_back(w);
+            } else if (first == rule) {
+                out.clear();
+                unsigned long long n = 0;
+                for (std::size_t i = 0; i < names.size() && words >> n; ++i) out[names[i]] = n;
+            }
+        }
+        return out;
+    }
+    std::vector<unsigned long long> counter_row(const std::string& rule) const
+    {
         std::istringstream lines(err());
         for (std::string line; std::getline(lines, line);)
             if (line.rfind(rule + " ", 0) == 0) {
                 std::istringstream row(line.substr(rule.size()));
-                std::vector<unsigned long long> v(5);
-                row >> v[0] >> v[1] >> v[2] >> v[3] >> v[4];
+                std::vector<unsigned long long> v;
+                for (unsigned long long n; row >> n;) v.push_back(n);
                 return v;
             }
         return {};

@@ -4,13 +4,20 @@
 // Needs root, BPF and /sys/kernel/btf/vmlinux; see tests/kernel_support.h.
 #include <gtest/gtest.h>
 
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "compiler/btf.h"
 #include "compiler/codegen.h"
+#include "compiler/filter.h"
 #include "compiler/frontend.h"
 #include "compiler/typecheck.h"
 #include "runtime/bpf_compiler.h"
@@ -40,7 +47,7 @@ struct Built {
     std::string problems;
 };
 
-Built build(const std::vector<std::string>& paths, const std::string& cache)
+Built build(const std::vector<std::string>& paths, const std::string& cache, const EmitOptions& options = {})
 {
     Built b;
     b.frontend = std::make_unique<Frontend>(SearchPaths{{RTD_SOURCE_DIR "/stdlib"}, {}});
@@ -53,7 +60,7 @@ Built build(const std::vector<std::string>& paths, const std::string& cache)
         b.problems = b.frontend->diagnostics().render(b.frontend->sources());
         return b;
     }
-    b.set = emit_c(b.frontend->rules(), b.typed, *kernel_btf(), b.frontend->sources());
+    b.set = emit_c(b.frontend->rules(), b.typed, *kernel_btf(), b.frontend->sources(), options);
     BpfCompiler cc(kernel_btf()->raw(), embedded_templates(), cache);
     b.object = cc.compile(b.set.source);
     if (!b.object.ok) b.problems = b.object.diagnostics;
@@ -71,6 +78,29 @@ private:
 };
 
 class VerifierLoad : public testing::TestWithParam<std::string> {};
+
+// Every program of the set's usable non-trampoline forms, loaded together
+// through libbpf with `rodata` globals set first (as `run` sets
+// rtd_rate_limit and rtd_report_all): the verifier only checks the branches
+// those constants leave, so the rate limit must be on to be verified. An
+// empty string when everything loaded, else libbpf's complaint.
+std::string load_with_rodata(const std::string& object, const CompiledRuleSet& set, const std::map<std::string, std::uint32_t>& rodata)
+{
+    struct bpf_object* obj = bpf_object__open_mem(object.data(), object.size(), nullptr);
+    if (!obj) return std::string("cannot open the object: ") + std::strerror(errno);
+    std::unique_ptr<struct bpf_object, void (*)(struct bpf_object*)> guard(obj, bpf_object__close);
+    std::set<std::string> wanted;
+    for (const ProbePlan& p : set.probes)
+        for (const AttachMethod& m : p.methods)
+            if (m.form != AttachForm::Fentry && m.form != AttachForm::Fexit)
+                for (const ProgramSpec& s : m.programs) wanted.insert(s.name);
+    struct bpf_program* prog;
+    bpf_object__for_each_program(prog, obj) bpf_program__set_autoload(prog, wanted.count(bpf_program__name(prog)) != 0);
+    for (const auto& [name, value] : rodata)
+        if (!set_rodata_u32(obj, name.c_str(), value)) return "cannot set the .rodata global " + name;
+    int err = bpf_object__load(obj);
+    return err ? std::string("load failed: ") + std::strerror(-err) : std::string();
+}
 
 // The files that must compile and load on every kernel the project supports:
 // DESIGN §2's examples, the seed 001 case, and a file that walks every code
@@ -95,10 +125,7 @@ TEST_P(VerifierLoad, EveryProbeLoadsInSomeForm)
     std::vector<std::string> layout = check_event_layout(b.object.object, b.set);
     EXPECT_TRUE(layout.empty()) << layout.front();
 
-    std::vector<std::string> names;
-    for (const ProbePlan& p : b.set.probes)
-        for (const AttachMethod& m : p.methods)
-            for (const ProgramSpec& s : m.programs) names.push_back(s.name);
+    std::vector<std::string> names = b.set.program_names();
     VerifyReport report = verify_programs(b.object.object, names);
     ASSERT_TRUE(report.open_error.empty()) << report.open_error;
 
@@ -125,6 +152,73 @@ TEST_P(VerifierLoad, EveryProbeLoadsInSomeForm)
 INSTANTIATE_TEST_SUITE_P(Kernel, VerifierLoad, testing::ValuesIn(kFiles), [](const testing::TestParamInfo<std::string>& i) {
     return fs::path(i.param).stem().string();
 });
+
+// A --where filter over every builtin, on every shipped pack and the
+// feature walk: the filter's stack locals and decoding must fit next to
+// the rules' own, with the rate limit switched on.
+TEST(VerifierLoad, FilteredAndRateLimitedRulesLoad)
+{
+    RTD_NEED_KERNEL(kernel_btf() != nullptr, "no usable /sys/kernel/btf/vmlinux");
+    RTD_NEED_KERNEL(test::have_root(), "loading BPF programs needs root");
+    SourceManager sources;
+    Diagnostics diags;
+    EmitOptions options;
+    options.filter = compile_filter("(saddr in 10.0.0.0/8 || daddr in 2001:db8::/32 || saddr == daddr) && dport != 22 && "
+                                    "proto == tcp && dev != \"lo\" && comm != \"sshd\" && pid > 1 && netns != 0 && sport / 2 % 7 >= 0",
+                                    sources, diags);
+    ASSERT_TRUE(options.filter) << diags.render(sources);
+    for (const char* path : {"rules", "tests/data/kernel/features.rule", "examples/design.rule"}) {
+        SCOPED_TRACE(path);
+        TempDir cache;
+        Built b = build({RTD_SOURCE_DIR "/" + std::string(path)}, cache.path(), options);
+        ASSERT_TRUE(b.problems.empty()) << b.problems;
+        EXPECT_NE(b.set.source.find("cnt->filtered++"), std::string::npos);
+        EXPECT_EQ(b.set.filter, options.filter->text);
+        std::vector<std::string> layout = check_event_layout(b.object.object, b.set);
+        EXPECT_TRUE(layout.empty()) << layout.front();
+        std::string failed = load_with_rodata(b.object.object, b.set, {{"rtd_rate_limit", 10}, {"rtd_report_all", 0}});
+        EXPECT_TRUE(failed.empty()) << failed;
+        // Without a limit too (the branch the verifier then sees).
+        failed = load_with_rodata(b.object.object, b.set, {{"rtd_rate_limit", 0}, {"rtd_report_all", 1}});
+        EXPECT_TRUE(failed.empty()) << failed;
+    }
+}
+
+// Enumerators of named enums are CO-RE relocated: the generated C asks
+// for bpf_core_enum_value, the rule lists what it relies on, and libbpf
+// resolves it against this kernel when loading.
+TEST(VerifierLoad, EnumComparisonUsesCoReAndLoads)
+{
+    RTD_NEED_KERNEL(kernel_btf() != nullptr, "no usable /sys/kernel/btf/vmlinux");
+    RTD_NEED_KERNEL(test::have_root(), "loading BPF programs needs root");
+    TempDir dir;
+    std::string path = dir.path() + "/enums.rule";
+    std::ofstream(path) << "rule t.overflow {\n layer l4\n probe tracepoint:skb:kfree_skb\n"
+                           " drop if reason == SKB_DROP_REASON_TCP_LISTEN_OVERFLOW || reason == SKB_DROP_REASON_NETFILTER_DROP\n"
+                           " packet skb\n}\n"
+                           "rule t.rest {\n layer l3\n probe tracepoint:skb:kfree_skb\n fallback\n packet skb\n}\n";
+    TempDir cache;
+    Built b = build({path}, cache.path());
+    ASSERT_TRUE(b.problems.empty()) << b.problems;
+    EXPECT_NE(b.set.source.find("bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)"), std::string::npos)
+        << b.set.source;
+    EXPECT_NE(b.set.source.find("bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP)"), std::string::npos);
+    ASSERT_EQ(b.set.rules.size(), 2u);
+    ASSERT_EQ(b.set.rules[0].enumerators.size(), 2u);
+    EXPECT_EQ(b.set.rules[0].enumerators[0].name, "SKB_DROP_REASON_NETFILTER_DROP");
+    EXPECT_EQ(b.set.rules[0].enumerators[1].name, "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW");
+    EXPECT_TRUE(b.set.rules[1].enumerators.empty());
+    // The object carries enum relocations, not this kernel's numbers.
+    EXPECT_NE(b.object.object.find("SKB_DROP_REASON_TCP_LISTEN_OVERFLOW"), std::string::npos);
+    std::vector<std::string> names = b.set.program_names();
+    VerifyReport report = verify_programs(b.object.object, names);
+    ASSERT_TRUE(report.open_error.empty()) << report.open_error;
+    for (const char* name : {"rtd_0_0_tb", "rtd_0_0_rt", "rtd_1_0_tb", "rtd_1_0_rt"}) {
+        const ProgramLoad* r = report.find(name);
+        ASSERT_NE(r, nullptr) << name;
+        EXPECT_TRUE(r->loaded) << name << ": " << describe_load_error(r->error) << "\n" << r->log_tail;
+    }
+}
 
 TEST(VerifierLoad, SecondBuildIsACacheHit)
 {

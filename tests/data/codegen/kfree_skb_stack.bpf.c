@@ -24,7 +24,7 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
 
     if (cnt)
         cnt->hits++;
-    if (!(((__s64)((__s64)(a2) == (__s64)(((__s64)0x8ULL))))))
+    if (!(((__s64)((__s64)(a2) == (__s64)(((__s64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)))))))
         return 0;
     if (cnt)
         cnt->drops++;
@@ -56,6 +56,11 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
         bpf_core_read(&t5, sizeof(t5), &((a0)->len));
     __s64 v3 = rtd_sdiv((__s64)(((__s64)(t5))), (__s64)(((__s64)0xfffffffffffffffcULL)));
     struct sk_buff *skb = a0;
+    if (!rtd_rate_ok(0)) {
+        if (cnt)
+            cnt->suppressed++;
+        return 0;
+    }
     struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);
 
     if (!ev) {

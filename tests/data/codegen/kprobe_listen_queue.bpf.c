@@ -41,6 +41,11 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
         bpf_core_read(&t2, sizeof(t2), &((a2)->sk_rcvbuf));
     int v2 = t2;
     struct sk_buff *skb = a3;
+    if (!rtd_rate_ok(0)) {
+        if (cnt)
+            cnt->suppressed++;
+        return 0;
+    }
     struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);
 
     if (!ev) {

@@ -32,6 +32,11 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
         bpf_core_read(&t0, sizeof(t0), &((a2)->hook));
     u8 v0 = t0;
     struct sk_buff *skb = a1;
+    if (!rtd_rate_ok(0)) {
+        if (cnt)
+            cnt->suppressed++;
+        return 0;
+    }
     struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);
 
     if (!ev) {
@@ -68,6 +73,11 @@ static __always_inline int rtd_body_1_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
         return 0;
     if (cnt)
         cnt->drops++;
+    if (!rtd_rate_ok(1)) {
+        if (cnt)
+            cnt->suppressed++;
+        return 0;
+    }
     struct rtd_ev_1 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);
 
     if (!ev) {

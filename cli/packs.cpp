@@ -1,0 +1,177 @@
+#include "cli/packs.h"
+#include "cli/toml_source.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace fs = std::filesystem;
+
+namespace rtd {
+
+std::vector<fs::path> pack_search_path(const fs::path& installed_rules)
+{
+    std::vector<fs::path> dirs{"rules"};
+    if (const char* env = std::getenv("RTRACE_DROP_PATH"); env && *env) {
+        std::string s = env;
+        for (std::size_t b = 0; b <= s.size();) {
+            std::size_t e = s.find(':', b);
+            if (e == std::string::npos) e = s.size();
+            if (e > b) dirs.emplace_back(s.substr(b, e - b));
+            b = e + 1;
+        }
+    }
+    dirs.push_back(installed_rules);
+    return dirs;
+}
+
+int compare_kernel_versions(const std::string& a, const std::string& b)
+{
+    auto parts = [](const std::string& s) {
+        std::vector<long> v;
+        std::size_t i = 0;
+        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+            std::size_t used = 0;
+            v.push_back(std::stol(s.substr(i), &used));
+            i += used;
+            if (i < s.size() && s[i] == '.') ++i;
+            else break;
+        }
+        return v;
+    };
+    std::vector<long> x = parts(a), y = parts(b);
+    for (std::size_t i = 0; i < std::max(x.size(), y.size()); ++i) {
+        long p = i < x.size() ? x[i] : 0, q = i < y.size() ? y[i] : 0;
+        if (p != q) return p < q ? -1 : 1;
+    }
+    return 0;
+}
+
+
+bool read_pack_toml(const fs::path& dir, PackInfo& info, SourceManager& sources, Diagnostics& diags)
+{
+    fs::path file = dir / "pack.toml";
+    info.dir = dir;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        diags.error_in(file.string(), "cannot read the pack's pack.toml");
+        return false;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    FileId id = sources.add(file.string(), text.str());
+    toml::table root;
+    try {
+        root = toml::parse(text.str(), file.string());
+    } catch (const toml::parse_error& e) {
+        diags.error(toml_range(sources, id, e.source()), std::string(e.description()));
+        return false;
+    }
+    std::size_t errors = diags.error_count();
+    for (const auto& [key, value] : root) {
+        const toml::key& k = key;
+        const toml::node& v = value;
+        auto string = [&](std::string& out) {
+            if (v.is_string()) out = *v.value<std::string>();
+            else diags.error(toml_range(sources, id, v.source()), fmt::format("'{}' must be a string", k.str()));
+        };
+        auto strings = [&](std::vector<std::string>& out) {
+            const toml::array* a = v.as_array();
+            if (a && std::all_of(a->begin(), a->end(), [](const toml::node& n) { return n.is_string(); })) {
+                for (const toml::node& n : *a) out.push_back(*n.value<std::string>());
+            } else {
+                diags.error(toml_range(sources, id, v.source()), fmt::format("'{}' must be an array of strings", k.str()));
+            }
+        };
+        if (k == "name") string(info.name);
+        else if (k == "version") string(info.version);
+        else if (k == "description") string(info.description);
+        else if (k == "min_kernel") string(info.min_kernel);
+        else if (k == "maintainers") strings(info.maintainers);
+        else if (k == "requires") strings(info.requires_packs);
+        else
+            diags.error(toml_range(sources, id, k.source()), fmt::format("unknown key '{}' in pack.toml", k.str()))
+                .hint("pack.toml keys: name, version, description, maintainers, min_kernel, requires");
+    }
+    if (info.name.empty() && diags.error_count() == errors)
+        diags.error(toml_range(sources, id, root.source()), "pack.toml has no 'name'");
+    return diags.error_count() == errors;
+}
+
+bool resolve_packs(const std::vector<std::string>& names, const fs::path& installed_rules, const std::string& kernel_release,
+                   std::vector<std::string>& paths, std::vector<PackInfo>& packs, SourceManager& sources, Diagnostics& diags)
+{
+    std::set<fs::path> seen;
+    const std::vector<fs::path> search = pack_search_path(installed_rules);
+    std::size_t errors = diags.error_count();
+
+    // A pack name names a folder below one of the search path's folders.
+    auto find = [&](const std::string& name, std::vector<std::string>& tried) -> std::optional<fs::path> {
+        std::error_code ec;
+        for (const fs::path& d : search) {
+            tried.push_back((d / name).string());
+            if (fs::is_regular_file(d / name / "pack.toml", ec)) return d / name;
+        }
+        return std::nullopt;
+    };
+    std::function<void(const fs::path&, const std::string&)> add_pack_dir = [&](const fs::path& dir, const std::string& needed_by) {
+        std::error_code ec;
+        fs::path canonical = fs::weakly_canonical(dir, ec);
+        if (!seen.insert(canonical).second) return;
+        paths.push_back(dir.lexically_normal().string());
+        if (!fs::is_regular_file(dir / "pack.toml", ec)) return;  // a plain folder of rules
+        PackInfo info;
+        if (!read_pack_toml(dir, info, sources, diags)) return;
+        if (!info.min_kernel.empty() && !kernel_release.empty() && compare_kernel_versions(kernel_release, info.min_kernel) < 0)
+            diags.warning({}, fmt::format("pack '{}' needs kernel {} or newer; this kernel is {}: some of its rules will be skipped",
+                                          info.name, info.min_kernel, kernel_release));
+        packs.push_back(info);
+        for (const std::string& req : info.requires_packs) {
+            std::vector<std::string> tried;
+            if (auto found = find(req, tried)) {
+                add_pack_dir(*found, info.name);
+            } else {
+                std::string list;
+                for (const std::string& t : tried) list += (list.empty() ? "" : ", ") + t;
+                diags.error_in((dir / "pack.toml").string(), fmt::format("pack '{}' requires pack '{}', which is not found", info.name, req))
+                    .note("looked in " + list);
+            }
+        }
+        (void)needed_by;
+    };
+
+    for (const std::string& n : names) {
+        std::error_code ec;
+        if (fs::is_directory(n, ec)) {
+            add_pack_dir(n, "");
+        } else if (fs::exists(n, ec)) {
+            fs::path canonical = fs::weakly_canonical(n, ec);
+            if (seen.insert(canonical).second) paths.push_back(n);
+        } else if (n.find('/') == std::string::npos && !n.empty() && n.find(".rule") == std::string::npos &&
+                   n.find(".rdo") == std::string::npos) {
+            std::vector<std::string> tried;
+            if (auto found = find(n, tried)) {
+                add_pack_dir(*found, "");
+            } else {
+                std::string list;
+                for (const std::string& t : tried) list += (list.empty() ? "" : ", ") + t;
+                diags.error_in(n, fmt::format("no pack named '{}'", n))
+                    .note("looked in " + list)
+                    .hint("give a folder or .rule file, or add the folder holding the pack to $RTRACE_DROP_PATH");
+            }
+        } else {
+            paths.push_back(n);  // a path: the loader says what is wrong with it
+        }
+    }
+    return diags.error_count() == errors;
+}
+
+}  // namespace rtd

@@ -1,0 +1,119 @@
+// What prebuilt objects carry: the manifest read back equals what was
+// written, damage is refused, and monitors written back as text parse to the
+// same rules.
+#include <gtest/gtest.h>
+
+#include "compiler/codegen.h"
+#include "compiler/manifest.h"
+#include "compiler/rule_text.h"
+#include "compiler/typecheck.h"
+#include "tests/compiler/test_util.h"
+
+namespace rtd {
+namespace {
+
+const char* kRules = R"(use "net"
+rule t.probe {
+    layer   l4
+    probe   kprobe:tcp_conn_request, tracepoint:skb:kfree_skb
+    capture backlog = sk.sk_ack_backlog ?? rx_sk.sk_ack_backlog
+    param   max = 7
+    drop if backlog > max
+    message "backlog {backlog} > {max}"
+    hint    "braces {{ }} and \"quotes\""
+}
+monitor t.counter {
+    layer   l4
+    source  snmp:TcpExtListenOverflows
+    param   min = -3
+    capture twice = delta * 2
+    drop if delta > 0 && twice >= min || !(rate < 0x10) && -value < (1 << 40)
+    message "{delta} overflows ({twice}) {{literal}}\tend"
+    hint    "\x01 odd bytes \\ kept"
+}
+)";
+
+TEST(Manifest, ReadBackEqualsWhatWasWritten)
+{
+    test::Checked c = test::check_text(kRules);
+    ASSERT_TRUE(c.ok) << c.diagnostics;
+    std::string error;
+    auto btf = Btf::load(RTD_FIXTURE_BTF, error);
+    ASSERT_TRUE(btf) << error;
+    std::vector<TypedRule> typed = type_check(c.rules(), *btf, c.frontend->sources(), c.frontend->diagnostics(), {});
+    CompiledRuleSet set = emit_c(c.rules(), typed, *btf, c.frontend->sources());
+    set.filter = "dport == 443";
+    std::string written = set.manifest_json();
+    std::optional<CompiledRuleSet> read = read_manifest(written, error);
+    ASSERT_TRUE(read) << error;
+    EXPECT_EQ(read->manifest_json(), written);
+    EXPECT_EQ(read->rules.at(0).params, (std::vector<std::pair<std::string, std::string>>{{"max", "7"}}));
+    EXPECT_EQ(read->probes.size(), set.probes.size());
+    EXPECT_EQ(read->filter, "dport == 443");
+}
+
+TEST(Manifest, DamageIsRefused)
+{
+    std::string error;
+    EXPECT_FALSE(read_manifest("{", error));
+    EXPECT_NE(error.find("damaged manifest"), std::string::npos) << error;
+    EXPECT_FALSE(read_manifest(R"({"format": 2})", error));
+    EXPECT_NE(error.find("manifest format 2"), std::string::npos) << error;
+    EXPECT_FALSE(read_manifest(R"({"format": 1, "ring_bytes": 4096, "filter": "", "rules": [], "probes": [{"rule": 3}]})", error));
+    EXPECT_NE(error.find("names rule 3"), std::string::npos) << error;
+    const char* outside = R"({"format": 1, "ring_bytes": 4096, "filter": "", "probes": [], "rules": [{"id": "a.b", "layer": 4,
+        "monitor": false, "condition": "drop", "file": "f", "line": 1, "message": null, "hint": null, "params": [],
+        "instead_of": [], "fallback": false, "skipped": false, "filter_lacks_packet": false, "enumerators": [],
+        "event": {"struct": "rtd_ev_0", "size": 72, "packet_offset": null, "stack_offset": null,
+                  "fields": [{"name": "x", "kind": "signed", "offset": 70, "size": 8, "enum": "", "enum_signed": false}]}}]})";
+    EXPECT_FALSE(read_manifest(outside, error));
+    EXPECT_NE(error.find("lies outside its event"), std::string::npos) << error;
+    EXPECT_FALSE(read_manifest(std::string(outside).replace(std::string(outside).find("signed\""), 7, "weird\""), error));
+}
+
+TEST(RuleText, MonitorsWrittenBackParseToTheSameRule)
+{
+    test::Checked c = test::check_text(kRules);
+    ASSERT_TRUE(c.ok) << c.diagnostics;
+    std::string error, text;
+    for (const RuleDecl* r : c.rules()) {
+        if (!r->is_monitor) {
+            EXPECT_FALSE(monitor_text(*r, error));
+            continue;
+        }
+        std::optional<std::string> t = monitor_text(*r, error);
+        ASSERT_TRUE(t) << error;
+        text += *t;
+    }
+    test::Checked again = test::check_text(text, "again.rule");
+    ASSERT_TRUE(again.ok) << again.diagnostics << text;
+    ASSERT_EQ(again.rules().size(), 1u);
+    std::string twice;
+    ASSERT_TRUE(monitor_text(*again.rules()[0], error));
+    EXPECT_EQ(*monitor_text(*again.rules()[0], error), text) << "a fixed point";
+    const RuleDecl& m = *again.rules()[0];
+    EXPECT_EQ(m.source->spelling(), "snmp:TcpExtListenOverflows");
+    ASSERT_TRUE(m.message);
+    std::string message;
+    for (const auto& p : m.message->pieces) message += p.placeholder ? "{" + p.text + "}" : p.text;
+    EXPECT_EQ(message, "{delta} overflows ({twice}) {literal}\tend");
+    EXPECT_EQ(m.find_param("min")->expr->signed_value(), -3);
+}
+
+TEST(RuleText, EveryShippedMonitorTravels)
+{
+    test::Checked c = test::check_paths({RTD_SOURCE_DIR "/rules/snmp", RTD_SOURCE_DIR "/rules/nic", RTD_SOURCE_DIR "/rules/sysctl"});
+    ASSERT_TRUE(c.ok) << c.diagnostics;
+    std::string text, error;
+    for (const RuleDecl* r : c.rules()) {
+        std::optional<std::string> t = monitor_text(*r, error);
+        ASSERT_TRUE(t) << error;
+        text += *t + "\n";
+    }
+    test::Checked again = test::check_text(text, "monitors.rule");
+    ASSERT_TRUE(again.ok) << again.diagnostics;
+    EXPECT_EQ(again.rules().size(), c.rules().size());
+}
+
+}  // namespace
+}  // namespace rtd
