@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `rtrace-drop run` start-up (rule text to attached) cold and cached, and its
-# peak memory, next to bpftrace 0.17 running an equivalent script, measured in
+# `rtrace-drop run` start-up (rule text to attached) cold and cached, and of
+# the same rules prebuilt into an .rdo object run without a compiler, and
+# their peak memory, next to bpftrace 0.17 running an equivalent script, measured in
 # the same run. Prints medians of RUNS (default 5). Needs root.
 #
 #   bench/run_bench.sh [path/to/rtrace-drop] [RUNS]
@@ -49,7 +50,10 @@ tracepoint:skb:kfree_skb /args->reason == $RB/ { \$sk = (struct sock *)args->rx_
 BEGIN { printf("ready\n"); }
 BT
 
+"$BIN" build "$RULES" -o "$WORK/prebuilt.rdo" 2>/dev/null
 for _ in $(seq "$RUNS"); do
+  rm -rf "$WORK/cache"
+  measure prebuilt '[ -f "$WORK/ready" ]' env XDG_CACHE_HOME="$WORK/cache" RTRACE_DROP_NO_COMPILER=1 "$BIN" run "$WORK/prebuilt.rdo" --json --ready-file "$WORK/ready"
   rm -rf "$WORK/cache"
   measure cold '[ -f "$WORK/ready" ]' env XDG_CACHE_HOME="$WORK/cache" "$BIN" run "$RULES" --json --ready-file "$WORK/ready"
   measure cached '[ -f "$WORK/ready" ]' env XDG_CACHE_HOME="$WORK/cache" "$BIN" run "$RULES" --json --ready-file "$WORK/ready"
@@ -59,11 +63,12 @@ for _ in $(seq "$RUNS"); do
 done
 
 printf "%-34s %12s %14s\n" "start-up (median of $RUNS)" "ms" "peak RSS MB"
-for name in cold cached bpftrace; do
+for name in cold cached prebuilt bpftrace; do
   [ -f "$WORK/$name" ] || continue
   ms=$(cut -d' ' -f1 "$WORK/$name" | median)
   kb=$(cut -d' ' -f2 "$WORK/$name" | median)
   label=$name; [ "$name" = bpftrace ] && label="bpftrace $(bpftrace --version | awk '{print $2}')"
   [ "$name" != bpftrace ] && label="rtrace-drop run, $name"
+  [ "$name" = prebuilt ] && label="rtrace-drop run x.rdo, no compiler"
   printf "%-34s %12s %14.1f\n" "$label" "$ms" "$(echo "$kb / 1024" | bc -l)"
 done
