@@ -7,6 +7,8 @@
 #   make golden  rewrite the golden files from the current output (review the diff!)
 #   make install install the binary, packs, stdlib, man page and bash completion
 #                under PREFIX (default /usr/local)
+#   make test-vm build like `make test`, then run VM_TESTS inside a QEMU guest
+#                booting a stock Debian kernel (KERNEL=6.1 or 6.12; tests/vm/README.md)
 
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -20,9 +22,17 @@ DEPS := cmake make pkg-config clang-14 llvm-14-dev libclang-14-dev libclang-cpp1
         libbpf-dev bpftool tao-pegtl-dev libtomlplusplus-dev libfmt-dev libcli11-dev \
         nlohmann-json3-dev libmnl-dev libgtest-dev libgmock-dev iproute2 iptables python3 python3-scapy
 
+# For the VM tier (and the packs' check against Debian's kernels in `make
+# test`, which extracts their BTF with the same tool): QEMU, the initramfs'
+# busybox, zstd for 6.12's kernel image.
+VM_DEPS := qemu-system-x86 busybox-static zstd
+DEPS += $(VM_DEPS)
+KERNEL ?= 6.1
+VM_TESTS ?= $(TESTBUILD)/tests/e2e/vm_e2e_tests
+
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test bench golden clean install
+.PHONY: all deps build run test test-vm bench golden clean install
 
 all: build
 
@@ -50,6 +60,13 @@ test: deps
 	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
 	cmake --build $(TESTBUILD) -j$(JOBS)
 	cd $(TESTBUILD) && ctest --output-on-failure -j$(JOBS)
+
+# One VM for the whole suite (TCG emulation is slow); vm.sh prints boot and run times.
+test-vm:
+	@$(MAKE) --no-print-directory deps DEPS="$(DEPS) $(VM_DEPS)"
+	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
+	cmake --build $(TESTBUILD) -j$(JOBS)
+	RTRACE_DROP_REQUIRE_KERNEL=1 tests/vm/vm.sh run $(KERNEL) -- $(VM_TESTS)
 
 bench: build
 	$(RELEASE)/bench/parse_bench

@@ -216,7 +216,15 @@ int run_check(const CheckOptions& opt, bool color)
     std::unique_ptr<rtd::Btf> btf;
     std::vector<rtd::TypedRule> typed;
     if (ok) {
-        btf = load_btf(opt.btf, diags);
+        if (opt.btf.empty() && fs::exists(kKernelBtf)) {
+            // The running kernel: vmlinux plus the module a probed function lives in.
+            std::string error, note;
+            btf = rtd::kernel_btf_for(frontend.rules(), error, note);
+            if (!btf) diags.error_in(kKernelBtf, "cannot read BTF: " + error);
+            if (!note.empty()) diags.warning({}, note);
+        } else {
+            btf = load_btf(opt.btf, diags);
+        }
         rtd::TypeCheckOptions tc;
         tc.strict = opt.strict;
         if (opt.btf.empty()) {
@@ -396,7 +404,7 @@ int run_list(const ListOptions& opt, bool color)
             std::cout << "  " << module << '\n';
         }
         std::string line = fmt::format("    {:<34} {:<44}", r->id, probe_list(*r));
-        if (!how.empty()) line += " " + how[i];
+        if (!how.empty()) line += "  " + how[i];  // two spaces: a column even after a long probe list
         if (!r->instead_of.empty()) line += "  (instead of " + r->instead_of.front().first + ")";
         while (!line.empty() && line.back() == ' ') line.pop_back();
         std::cout << line << '\n';
@@ -487,7 +495,7 @@ struct RunFlags {
     std::uint32_t ring_size = 1u << 22;
     std::uint32_t rate_limit = 0;
     bool json = false, summary = false, hints = false, no_stack = false, strict = false, no_cache = false, all = false,
-         once = false, show_config = false;
+         once = false, show_config = false, no_trampolines = false;
 };
 
 void add_run_flags(CLI::App* app, RunFlags& f)
@@ -532,6 +540,9 @@ void add_run_flags(CLI::App* app, RunFlags& f)
                   "Report everything: noise ('noise if'), reasons a fallback rule leaves to other rules, and rules "
                   "declared 'instead of' others");
     app->add_flag("--no-cache", f.no_cache, "Do not use or fill the compiled-object cache");
+    app->add_flag("--no-trampolines", f.no_trampolines,
+                  "Attach function probes as kprobe/kretprobe even where the kernel offers fentry/fexit (kretprobe rules "
+                  "then stash their arguments at entry)");
 }
 
 const char* kRunFooter =
@@ -673,6 +684,7 @@ int run_run(const RunFlags& f, const Settings& s)
     opt.stacks = s.stack;
     opt.strict = f.strict;
     opt.all = f.all;
+    opt.no_trampolines = f.no_trampolines;
     opt.color = s.color == "always" || (s.color == "auto" && isatty(STDOUT_FILENO) && !opt.json);
     opt.color_diagnostics = s.color == "always" || (s.color == "auto" && isatty(STDERR_FILENO));
     opt.count = f.count;

@@ -3,6 +3,7 @@
 #include <bpf/btf.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cerrno>
 #include <cstring>
 
@@ -86,6 +87,32 @@ std::unique_ptr<Btf> Btf::load(const std::string& path, std::string& error)
         return nullptr;
     }
     return std::unique_ptr<Btf>(new Btf(b, path));
+}
+
+std::unique_ptr<Btf> Btf::with_module(std::unique_ptr<Btf> base, const std::string& module_path, std::string& error)
+{
+    struct btf* b = btf__parse_split(module_path.c_str(), base->btf_);
+    if (!b) {
+        error = module_path + ": " + std::strerror(errno);
+        return nullptr;
+    }
+    std::unique_ptr<Btf> out(new Btf(b, module_path));
+    out->base_ = std::move(base);
+    return out;
+}
+
+std::string Btf::module_defining(const Btf& kernel, const std::string& function)
+{
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/sys/kernel/btf", ec)) {
+        if (entry.path().filename() == "vmlinux") continue;
+        struct btf* b = btf__parse_split(entry.path().c_str(), kernel.btf_);
+        if (!b) continue;
+        bool found = btf__find_by_name_kind(b, function.c_str(), BTF_KIND_FUNC) > 0;
+        btf__free(b);
+        if (found) return entry.path().string();
+    }
+    return {};
 }
 
 Btf::~Btf() { btf__free(btf_); }

@@ -42,6 +42,13 @@ class Btf {
 public:
     // Raw BTF or an ELF file with a .BTF section. Empty on failure, with `error` set.
     static std::unique_ptr<Btf> load(const std::string& path, std::string& error);
+    // A kernel module's BTF (/sys/kernel/btf/MODULE) on top of `base` (the
+    // kernel's): every base type keeps its id, and the module's functions
+    // and types (ipt_do_table, struct xt_table) become visible.
+    static std::unique_ptr<Btf> with_module(std::unique_ptr<Btf> base, const std::string& module_path, std::string& error);
+    // The loaded kernel module (its /sys/kernel/btf path) whose BTF defines
+    // `function`, or empty. Only for the running kernel's BTF.
+    static std::string module_defining(const Btf& kernel, const std::string& function);
     ~Btf();
     Btf(const Btf&) = delete;
     Btf& operator=(const Btf&) = delete;
@@ -120,6 +127,7 @@ private:
 
     struct btf* btf_;
     std::string path_;
+    std::unique_ptr<Btf> base_;  // split BTF (a module's) is read on top of this
     // Name indexes, built on first use.
     mutable bool indexed_ = false;
     // Keys point into the BTF's string section, which lives as long as we do.

@@ -1,7 +1,9 @@
 #include "compiler/typecheck.h"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -81,6 +83,32 @@ private:
     std::optional<CaptureSchema> schema_for(const Binding& c, const TExpr& t);
     TExprPtr check_condition(const ExprPtr& e);
 
+    // A kernel enumerator a rule names that this kernel lacks (added later,
+    // renamed): the probe is skipped, like a missing function, unless a '??'
+    // alternative does without it.
+    struct MissingEnumerator {
+        std::string name;
+        std::string enum_name;  // "skb_drop_reason"; empty for anonymous enums or mixed families
+        std::string prefix;     // the family's prefix, "SKB_DROP_REASON_TCP_"
+        SourceRange range;
+        std::shared_ptr<const Expansion> expansion;
+        std::string what() const
+        {
+            return enum_name.empty() ? fmt::format("'{}' is not among this kernel's {}* enumerators", name, prefix)
+                                     : fmt::format("'{}' is not in this kernel's enum {}", name, enum_name);
+        }
+    };
+    std::optional<MissingEnumerator> missing_enumerator(const Expr& e, std::vector<std::string>& family) const;
+    // What each probe of the rule lacks (distinct names, in the order found);
+    // reported once per rule and place, naming the probes it skips.
+    struct Lacking {
+        const Probe* probe = nullptr;
+        std::vector<MissingEnumerator> missing;
+    };
+    std::vector<Lacking> lacking_;
+    void note_missing_enumerators(TypedProbe& tp);
+    void report_missing_enumerators(const RuleDecl& r);
+
     TExprPtr node(TKind k, Type type, const Expr& e)
     {
         auto t = std::make_unique<TExpr>();
@@ -101,7 +129,96 @@ private:
     const RuleDecl* rule_ = nullptr;
     TypedProbe* probe_ = nullptr;
     std::vector<std::optional<Type>> capture_types_;  // aligned with rule_->captures
+    std::vector<MissingEnumerator> missing_;          // of the probe being checked, in the order found
+    std::vector<std::vector<MissingEnumerator>> capture_missing_;  // what each capture lacked, aligned with captures
 };
+
+// A name that is not an argument or an enumerator of this kernel is taken for
+// an enumerator of a known family, missing here, when it starts with a capital
+// letter and shares a prefix of at least two words ("SKB_DROP_REASON_TCP_",
+// "TCP_CA_"; the longest prefix ending at a '_' that any enumerator has) with
+// enumerators this kernel has. One edit away from one of them (or a different
+// case) is a typo, not a missing enumerator. `family` gets the enumerators
+// sharing that prefix, for suggestions.
+std::optional<Checker::MissingEnumerator> Checker::missing_enumerator(const Expr& e, std::vector<std::string>& family) const
+{
+    const std::string& name = e.name;
+    if (name.empty() || !std::isupper(static_cast<unsigned char>(name[0]))) return std::nullopt;
+    for (std::size_t cut = name.rfind('_'); cut != std::string::npos && cut > 0; cut = name.rfind('_', cut - 1)) {
+        std::string prefix = name.substr(0, cut + 1);
+        std::size_t words = 0;
+        for (std::size_t i = 0; i < prefix.size(); ++i)
+            if (prefix[i] == '_' && i > 0 && prefix[i - 1] != '_') ++words;
+        if (words < 2) break;
+        std::vector<std::string> like = btf_.enumerators_like(prefix);
+        if (like.empty()) continue;
+        family = std::move(like);
+        for (const std::string& f : family) {
+            bool same_but_case = f.size() == name.size() && std::equal(f.begin(), f.end(), name.begin(), [](char x, char y) {
+                                     return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+                                 });
+            if (same_but_case || edit_distance(f, name) <= 1) return std::nullopt;
+        }
+        // The enum the family belongs to, when it is one named enum.
+        std::map<std::uint32_t, Type> enums;
+        for (const std::string& f : family)
+            if (auto en = btf_.enumerator(f)) enums.emplace(en->type.base, en->type);
+        MissingEnumerator m;
+        m.name = name;
+        m.prefix = prefix;
+        m.range = e.range;
+        m.expansion = e.expansion;
+        if (enums.size() == 1) m.enum_name = btf_.enum_name(enums.begin()->second);
+        return m;
+    }
+    return std::nullopt;
+}
+
+// The probe is skipped; its reason names the first enumerator it lacks.
+void Checker::note_missing_enumerators(TypedProbe& tp)
+{
+    Lacking l;
+    l.probe = tp.probe;
+    for (const MissingEnumerator& m : missing_)
+        if (std::none_of(l.missing.begin(), l.missing.end(), [&](const MissingEnumerator& d) { return d.name == m.name; }))
+            l.missing.push_back(m);
+    const MissingEnumerator& first = l.missing.front();
+    tp.skip_reason = first.enum_name.empty() ? fmt::format("this kernel has no enumerator {}", first.name)
+                                             : fmt::format("this kernel has no {} in enum {}", first.name, first.enum_name);
+    lacking_.push_back(std::move(l));
+}
+
+// One diagnostic per place, at the first enumerator a probe lacks (usually
+// every probe of the rule lacks the same); the others are notes.
+void Checker::report_missing_enumerators(const RuleDecl& r)
+{
+    auto same_place = [](const MissingEnumerator& a, const MissingEnumerator& b) {
+        return a.name == b.name && a.range.file == b.range.file && a.range.begin == b.range.begin;
+    };
+    std::vector<bool> done(lacking_.size(), false);
+    for (std::size_t i = 0; i < lacking_.size(); ++i) {
+        if (done[i]) continue;
+        const MissingEnumerator& first = lacking_[i].missing.front();
+        std::vector<std::string> probes;
+        for (std::size_t j = i; j < lacking_.size(); ++j)
+            if (!done[j] && same_place(lacking_[j].missing.front(), first)) {
+                done[j] = true;
+                probes.push_back("'" + lacking_[j].probe->spelling() + "'");
+            }
+        std::string skipped = probes.size() == r.probes.size() ? "rule '" + r.id + "' will be skipped on this kernel"
+                              : probes.size() == 1             ? fmt::format("probe {} of rule '{}' will be skipped", probes[0], r.id)
+                                                               : fmt::format("probes {} of rule '{}' will be skipped", join(probes), r.id);
+        Severity sev = options_.strict ? Severity::Error : Severity::Warning;
+        Diagnostic& d = report_at(*diags_, sources_, sev, first.range, first.expansion, fmt::format("{}; {}", first.what(), skipped));
+        if (sev == Severity::Error) ++errors_;
+        const std::vector<MissingEnumerator>& missing = lacking_[i].missing;
+        for (std::size_t k = 1; k < missing.size(); ++k)
+            d.note(fmt::format("{} either (at {})", missing[k].what(), sources_.describe(missing[k].range)));
+        d.note(options_.kernel.empty() ? std::string("the enumerator may be newer than this kernel, or renamed")
+                                       : fmt::format("the enumerator may be newer than kernel {}, or renamed", options_.kernel));
+    }
+    lacking_.clear();
+}
 
 bool Checker::signature_for(TypedProbe& tp, const RuleDecl& r)
 {
@@ -174,7 +291,11 @@ TExprPtr Checker::check_ident(const Expr& e)
     case IdentKind::Capture: {
         for (std::size_t i = 0; i < rule_->captures.size(); ++i)
             if (rule_->captures[i].name == e.name) {
-                if (!capture_types_[i]) return nullptr;  // its own error was reported
+                if (!capture_types_[i]) {
+                    // Its own error was reported; an enumerator it lacks is lacked here too ('??').
+                    missing_.insert(missing_.end(), capture_missing_[i].begin(), capture_missing_[i].end());
+                    return nullptr;
+                }
                 auto t = node(TKind::Capture, *capture_types_[i], e);
                 t->name = e.name;
                 return t;
@@ -202,6 +323,11 @@ TExprPtr Checker::check_ident(const Expr& e)
             t->enumerator = e.name;
             return t;
         }
+        std::vector<std::string> family;
+        if (auto m = missing_enumerator(e, family)) {
+            missing_.push_back(std::move(*m));
+            return nullptr;
+        }
         std::vector<std::string> names;
         for (std::size_t i = 0; i < params.size(); ++i)
             names.push_back(params[i].name.empty() ? fmt::format("arg{}", i) : params[i].name);
@@ -209,7 +335,9 @@ TExprPtr Checker::check_ident(const Expr& e)
         std::string where = p.kind == ProbeKind::Tracepoint ? "tracepoint " + p.category + ":" + p.event : probe_->signature.symbol + "()";
         Diagnostic& d = error(e, fmt::format("'{}' is neither an argument of {} nor a kernel enumerator", e.name, where));
         std::vector<std::string> candidates = names;
-        if (e.name.find('_') != std::string::npos) {
+        if (!family.empty()) {
+            candidates.insert(candidates.end(), family.begin(), family.end());
+        } else if (e.name.find('_') != std::string::npos) {
             auto like = btf_.enumerators_like(e.name);
             candidates.insert(candidates.end(), like.begin(), like.end());
         }
@@ -410,15 +538,23 @@ TExprPtr Checker::check_cast(const Expr& e)
 TExprPtr Checker::check_coalesce(const Expr& e)
 {
     // Each alternative is tried against a scratch sink; the first without
-    // errors wins. If none does, every alternative's first error is shown.
+    // errors (and without enumerators this kernel lacks) wins. If none does
+    // and some alternative had an error, every alternative's first problem is
+    // shown; if each only lacked enumerators, the '??' lacks them too (an
+    // outer '??' may do without, else the probe is skipped).
     Diagnostics* real = diags_;
     std::vector<std::string> failures;
+    const std::size_t missing_before = missing_.size();
+    std::vector<MissingEnumerator> lacked;
+    bool only_lacking = true;
     for (std::size_t i = 0; i < e.kids.size(); ++i) {
         Diagnostics scratch;
         diags_ = &scratch;
         std::size_t before = errors_;
         TExprPtr t = check(*e.kids[i]);
-        bool ok = t && errors_ == before;
+        bool erred = errors_ != before;
+        bool lacks = missing_.size() != missing_before;
+        bool ok = t && !erred && !lacks;
         errors_ = before;
         diags_ = real;
         if (ok) {
@@ -426,9 +562,21 @@ TExprPtr Checker::check_coalesce(const Expr& e)
             probe_->choices.push_back(fmt::format("{}:{}: '??' took alternative {} of {}", lc.line, lc.col, i + 1, e.kids.size()));
             return t;
         }
-        const Diagnostic& first = scratch.all().empty() ? Diagnostic{} : scratch.all().front();
-        failures.push_back(fmt::format("alternative {} at {}: {}", i + 1, sources_.describe(first.range.valid() ? first.range : e.kids[i]->range),
-                                       first.message));
+        if (lacks && !erred) {
+            const MissingEnumerator& m = missing_[missing_before];
+            failures.push_back(fmt::format("alternative {} at {}: {}", i + 1, sources_.describe(m.range), m.what()));
+            lacked.insert(lacked.end(), missing_.begin() + static_cast<std::ptrdiff_t>(missing_before), missing_.end());
+        } else {
+            only_lacking = false;
+            const Diagnostic& first = scratch.all().empty() ? Diagnostic{} : scratch.all().front();
+            failures.push_back(fmt::format("alternative {} at {}: {}", i + 1,
+                                           sources_.describe(first.range.valid() ? first.range : e.kids[i]->range), first.message));
+        }
+        missing_.resize(missing_before);
+    }
+    if (only_lacking && !lacked.empty()) {
+        missing_.insert(missing_.end(), lacked.begin(), lacked.end());
+        return nullptr;
     }
     Diagnostic& d = error(e, "no alternative of '??' type-checks on this kernel");
     for (const std::string& f : failures) d.note(f);
@@ -512,11 +660,15 @@ TypedRule Checker::check_rule(const RuleDecl& r)
         }
         std::size_t errors_before = errors_;
         capture_types_.assign(n, std::nullopt);
+        missing_.clear();
+        capture_missing_.assign(n, {});
         tp.captures.resize(n);
         for (std::size_t i : out.capture_order) {
             const Binding& c = r.captures[i];
             if (!c.expr) continue;
+            std::size_t missing_before = missing_.size();
             TExprPtr t = check(*c.expr);
+            capture_missing_[i].assign(missing_.begin() + static_cast<std::ptrdiff_t>(missing_before), missing_.end());
             if (!t) continue;
             auto s = schema_for(c, *t);
             if (!s) continue;
@@ -561,8 +713,17 @@ TypedRule Checker::check_rule(const RuleDecl& r)
                 }
             }
         }
-        tp.available = errors_ == errors_before;
-        if (!tp.available) tp.skip_reason = "does not type-check";
+        tp.available = errors_ == errors_before && missing_.empty();
+        if (!missing_.empty()) {
+            note_missing_enumerators(tp);
+            // A skipped probe's condition names no reason for the code generator
+            // to leave to it ('fallback'): nothing of it runs.
+            tp.condition.reset();
+            tp.noise.reset();
+            tp.packet.reset();
+            for (TExprPtr& c : tp.captures) c.reset();
+        }
+        if (!tp.available && tp.skip_reason.empty()) tp.skip_reason = "does not type-check";
         out.probes.push_back(std::move(tp));
     }
     for (std::size_t i = 0; i < n; ++i) {
@@ -570,6 +731,7 @@ TypedRule Checker::check_rule(const RuleDecl& r)
         fallback.name = r.captures[i].name;
         out.captures.push_back(schemas[i].value_or(fallback));
     }
+    report_missing_enumerators(r);
     out.skipped = std::none_of(out.probes.begin(), out.probes.end(), [](const TypedProbe& p) { return p.available; });
     probe_ = nullptr;
     return out;

@@ -63,7 +63,9 @@ std::set<AttachForm> KernelFeatures::forms() const
 {
     std::set<AttachForm> f = {AttachForm::TpBtf, AttachForm::RawTp};
     if (trampolines) f.insert({AttachForm::Fentry, AttachForm::Fexit});
-    else if (kprobes) f.insert({AttachForm::Kprobe, AttachForm::Kretprobe});
+    // Also where trampolines work: a kernel can refuse one for a function
+    // (6.1: more than six arguments) and the probe then falls back to these.
+    if (kprobes) f.insert({AttachForm::Kprobe, AttachForm::Kretprobe});
     return f;
 }
 

@@ -520,30 +520,43 @@ void plan_prebuilt(Probes& p, const Btf& btf, const KernelFeatures& features, co
 std::optional<int> load_and_attach(const KernelFeatures& features, const RunOptions& opt, Probes& p)
 {
     Plan& plan = p.plan;
-    if (!chosen_programs(p.set, plan).empty()) {
-        std::string fatal;
-        p.obj = load_object(p.object, p.set, plan, opt, fatal);
-        if (!p.obj) {
-            error(fatal);
-            return kExitFailure;
-        }
-    }
-
-    for (std::size_t i = 0; i < p.set.probes.size(); ++i) {
-        if (plan.method[i] == kNone) continue;
-        std::vector<Link> mine;
-        for (const ProgramSpec& s : p.set.probes[i].methods[plan.method[i]].programs) {
-            struct bpf_program* prog = bpf_object__find_program_by_name(p.obj.get(), s.name.c_str());
-            struct bpf_link* link = prog ? bpf_program__attach(prog) : nullptr;
-            if (!link) {
-                plan.skip[i] = fmt::format("cannot attach {} to {}: {}", attach_form_name(s.form), s.target, std::strerror(errno));
-                plan.method[i] = kNone;
-                mine.clear();
-                break;
+    // A kernel can load a program and still refuse to attach it (fentry on
+    // a function with more arguments than its trampolines take: ENOTSUPP).
+    // Such a probe moves to its next method and the object is loaded again.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        p.links.clear();
+        p.obj.reset();
+        if (!chosen_programs(p.set, plan).empty()) {
+            std::string fatal;
+            p.obj = load_object(p.object, p.set, plan, opt, fatal);
+            if (!p.obj) {
+                error(fatal);
+                return kExitFailure;
             }
-            mine.emplace_back(link);
         }
-        for (Link& l : mine) p.links.push_back(std::move(l));
+        bool retry = false;
+        for (std::size_t i = 0; i < p.set.probes.size(); ++i) {
+            if (plan.method[i] == kNone) continue;
+            std::vector<Link> mine;
+            for (const ProgramSpec& s : p.set.probes[i].methods[plan.method[i]].programs) {
+                struct bpf_program* prog = bpf_object__find_program_by_name(p.obj.get(), s.name.c_str());
+                struct bpf_link* link = prog ? bpf_program__attach(prog) : nullptr;
+                if (!link) {
+                    plan.skip[i] = fmt::format("cannot attach {} to {}: {}", attach_form_name(s.form), s.target, describe_load_error(errno));
+                    mine.clear();
+                    if (plan.method[i] + 1 < p.set.probes[i].methods.size()) {
+                        ++plan.method[i];
+                        retry = true;
+                    } else {
+                        plan.method[i] = kNone;
+                    }
+                    break;
+                }
+                mine.emplace_back(link);
+            }
+            for (Link& l : mine) p.links.push_back(std::move(l));
+        }
+        if (!retry) break;
     }
 
     std::cerr << "rtrace-drop: " << (features.trampolines ? "BPF trampolines available" : "no BPF trampolines (" + features.trampoline_error + ")")
@@ -677,7 +690,9 @@ int run_session(const RunOptions& opt)
     std::unique_ptr<Btf> btf;
     std::vector<TypedRule> typed;
     if (ok && want_probes) {
-        btf = Btf::load(kKernelBtf, btf_error);
+        std::string note;
+        btf = pre ? Btf::load(kKernelBtf, btf_error) : kernel_btf_for(rules, btf_error, note);
+        if (!note.empty()) std::cerr << "rtrace-drop: note: " << note << '\n';
         if (btf && !pre) {
             TypeCheckOptions tc;
             tc.strict = opt.strict;
@@ -705,6 +720,10 @@ int run_session(const RunOptions& opt)
     std::optional<KernelFeatures> features;
     if (want_probes) {
         features = probe_kernel_features(*btf);
+        if (opt.no_trampolines && features->trampolines) {
+            features->trampolines = false;
+            features->trampoline_error = "not used: --no-trampolines";
+        }
         if (pre) {
             probes.set = pre->set;
             probes.object = pre->object;
@@ -849,6 +868,35 @@ int run_session(const RunOptions& opt)
 
 namespace rtd {
 
+std::unique_ptr<Btf> kernel_btf_for(const std::vector<const RuleDecl*>& rules, std::string& error, std::string& note)
+{
+    std::unique_ptr<Btf> btf = Btf::load(kKernelBtf, error);
+    if (!btf) return nullptr;
+    std::map<std::string, std::vector<std::string>> by_module;  // module path -> functions
+    std::set<std::string> seen;
+    for (const RuleDecl* r : rules)
+        for (const Probe& p : r->probes)
+            if (p.kind != ProbeKind::Tracepoint && seen.insert(p.function).second && !btf->function(p.function))
+                if (std::string m = Btf::module_defining(*btf, p.function); !m.empty()) by_module[m].push_back(p.function);
+    if (by_module.empty()) return btf;
+    // The module most functions need; the others' functions stay missing.
+    auto chosen = std::max_element(by_module.begin(), by_module.end(),
+                                   [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+    for (const auto& [module, functions] : by_module)
+        if (module != chosen->first)
+            for (const std::string& f : functions)
+                note += fmt::format("{}{} is in module {}; one module's BTF is read per run ({})", note.empty() ? "" : "; ", f,
+                                    std::filesystem::path(module).filename().string(),
+                                    std::filesystem::path(chosen->first).filename().string());
+    std::string module_error;
+    std::unique_ptr<Btf> merged = Btf::with_module(std::move(btf), chosen->first, module_error);
+    if (!merged) {
+        note += (note.empty() ? "" : "; ") + module_error;
+        return Btf::load(kKernelBtf, error);
+    }
+    return merged;
+}
+
 int build_prebuilt(const BuildRequest& req)
 {
     Frontend frontend(req.search);
@@ -910,7 +958,8 @@ int build_prebuilt(const BuildRequest& req)
 
 std::vector<std::string> describe_methods(const std::vector<const RuleDecl*>& rules, const SourceManager& sources, std::string& why)
 {
-    std::unique_ptr<Btf> btf = Btf::load(kKernelBtf, why);
+    std::string note;
+    std::unique_ptr<Btf> btf = kernel_btf_for(rules, why, note);
     if (!btf) return {};
     Diagnostics quiet;
     std::vector<TypedRule> typed = type_check(rules, *btf, sources, quiet, {});

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "compiler/btf.h"
 #include "compiler/frontend.h"
 #include "compiler/loader.h"
 
@@ -36,11 +38,19 @@ struct RunOptions {
     std::string where;               // filter compiled into every program ("" for none)
     std::uint32_t rate_limit = 0;    // events per rule per second, in the kernel (0: none)
     bool stacks = true;              // print recorded kernel stacks
+    bool no_trampolines = false;     // use kprobe/kretprobe even where fentry/fexit work
 };
 
 // Exit status: 0 ok, 1 runtime failure (nothing could attach, BPF refused),
 // 2 bad input (rules, --strict with skipped probes).
 int run_session(const RunOptions& options);
+
+// The running kernel's BTF for these rules: vmlinux, plus the BTF of the
+// loaded module that defines functions the rules probe and vmlinux lacks
+// (ipt_do_table lives in ip_tables). One module per run: functions of a
+// second module stay missing (their rules are skipped, with `note` saying
+// why). Null with `error` set when vmlinux BTF cannot be read.
+std::unique_ptr<Btf> kernel_btf_for(const std::vector<const RuleDecl*>& rules, std::string& error, std::string& note);
 
 // `rtrace-drop build`: the selected rules, compiled with every attach form
 // (and the filter, if any), written as a prebuilt object (.rdo).

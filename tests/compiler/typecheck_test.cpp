@@ -202,6 +202,66 @@ TEST(TypeCheck, MissingFunctionSkipsTheRuleOrFailsWhenStrict)
         << strict.diagnostics;
 }
 
+TEST(TypeCheck, MissingEnumeratorSkipsTheRuleOrFailsWhenStrict)
+{
+    std::string text = "rule t.x {\n layer l4\n probe tracepoint:skb:kfree_skb\n drop if reason == SKB_DROP_REASON_TCP_OLD_SEQUENCE\n}\n";
+    Typed lax = type_text(text);
+    EXPECT_TRUE(lax.ok) << lax.diagnostics;
+    ASSERT_EQ(lax.rules.size(), 1u);
+    EXPECT_TRUE(lax.rules[0].skipped);
+    EXPECT_FALSE(lax.rules[0].probes[0].available);
+    EXPECT_EQ(lax.rules[0].probes[0].skip_reason, "this kernel has no SKB_DROP_REASON_TCP_OLD_SEQUENCE in enum skb_drop_reason");
+    Typed strict = type_text(text, true);
+    EXPECT_FALSE(strict.ok);
+    EXPECT_NE(strict.diagnostics.find("test.rule:4:20-51: error: 'SKB_DROP_REASON_TCP_OLD_SEQUENCE' is not in this kernel's enum "
+                                      "skb_drop_reason; rule 't.x' will be skipped on this kernel"),
+              std::string::npos)
+        << strict.diagnostics;
+}
+
+TEST(TypeCheck, MissingEnumeratorFailsOverInCoalesce)
+{
+    // Even with --strict: an alternative that lacks an enumerator just is not taken.
+    for (bool strict : {false, true}) {
+        Typed t = type_text("rule t.x {\n layer l4\n probe tracepoint:skb:kfree_skb\n"
+                            " drop if (reason == SKB_DROP_REASON_TCP_OLD_SEQUENCE ?? 0) || reason == SKB_DROP_REASON_TCP_CSUM\n}\n",
+                            strict);
+        ASSERT_TRUE(t.ok) << t.diagnostics;
+        EXPECT_EQ(t.diagnostics, "");
+        const TypedProbe& p = t.rules[0].probes[0];
+        EXPECT_TRUE(p.available);
+        EXPECT_EQ(p.choices, (std::vector<std::string>{"4:10: '??' took alternative 2 of 2"}));
+    }
+    // Every alternative lacks one: the probe is skipped, not an error.
+    Typed all = type_text("rule t.x {\n layer l4\n probe tracepoint:skb:kfree_skb\n"
+                          " drop if reason == SKB_DROP_REASON_TCP_OLD_SEQUENCE ?? reason == SKB_DROP_REASON_TCP_OLD_DATA\n}\n");
+    EXPECT_TRUE(all.ok) << all.diagnostics;
+    EXPECT_TRUE(all.rules[0].skipped);
+}
+
+TEST(TypeCheck, OnlyEnumeratorLikeNamesOfAKnownFamilyAreMissing)
+{
+    auto text = [](const std::string& name) {
+        return "rule t.x {\n layer l4\n probe tracepoint:skb:kfree_skb\n drop if skb.len == " + name + "\n}\n";
+    };
+    // Missing from a family this kernel has (two words of prefix at least): skipped.
+    for (const char* name : {"SKB_DROP_REASON_PKT_TOO_SMALL", "TCP_CA_Recovery", "INET_ECN_MASK"}) {
+        Typed t = type_text(text(name));
+        EXPECT_TRUE(t.ok) << name << "\n" << t.diagnostics;
+        EXPECT_NE(t.diagnostics.find("warning: '" + std::string(name) + "' is not "), std::string::npos) << t.diagnostics;
+    }
+    // Typos (one edit, or case) of an enumerator, one-word prefixes, unknown
+    // families and lower-case names stay errors.
+    for (const char* name : {"SKB_DROP_REASON_TCP_CUSM", "TCP_CA_open", "SKB_FOO", "TCP_FOO", "IPPROTO_TCP", "NF_INET_LOCAL_IN",
+                             "rx_skk", "skb_drop_reason_foo"}) {
+        Typed t = type_text(text(name));
+        EXPECT_FALSE(t.ok) << name;
+        EXPECT_NE(t.diagnostics.find("error: '" + std::string(name) + "' is neither an argument of tracepoint skb:kfree_skb nor a kernel enumerator"),
+                  std::string::npos)
+            << t.diagnostics;
+    }
+}
+
 // Folder of failures with exact expected diagnostics.
 std::vector<std::string> typecheck_files()
 {

@@ -54,6 +54,41 @@ def udp_sink(port, rcvbuf, seconds, outfile):
     s.close()
 
 
+def tcp_syns(source, host, port, count, seconds):
+    """Opens `count` connections from `source` at once and keeps them for
+    `seconds`. With a source the listener cannot route back to, every
+    request stays half open (fills the SYN queue); with a reachable one and a
+    listener that never accepts, the accept queue fills."""
+    socks = []
+    for _ in range(int(count)):
+        s = socket.socket()
+        s.setblocking(False)
+        if source != "-":
+            s.bind((source, 0))
+        try:
+            s.connect((host, int(port)))
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            print("connect:", e)
+        socks.append(s)
+    time.sleep(float(seconds))
+    for s in socks:
+        s.close()
+    print("opened", len(socks))
+
+
+def udp_from(source, host, port, count):
+    """Datagrams from a chosen source address (one the receiver's reverse
+    path does not lead back to, for rp_filter)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((source, 0))
+    for _ in range(int(count)):
+        s.sendto(b"r" * 32, (host, int(port)))
+    print("sent", count)
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    {"tcp-connect": tcp_connect, "udp-flood": udp_flood, "udp-sink": udp_sink, "ping-sink": ping_sink}[command](*args)
+    {"tcp-connect": tcp_connect, "udp-flood": udp_flood, "udp-sink": udp_sink, "ping-sink": ping_sink,
+     "tcp-syns": tcp_syns, "udp-from": udp_from}[command](*args)

@@ -38,6 +38,9 @@ enum skb_drop_reason {
 
 enum tcp_ca_state { TCP_CA_Open = 0, TCP_CA_Loss = 4 };
 
+// An anonymous enum (include/net/inet_ecn.h): C cannot name it.
+enum { INET_ECN_NOT_ECT = 0, INET_ECN_ECT_1 = 1, INET_ECN_ECT_0 = 2, INET_ECN_CE = 3 } fixture_ecn;
+
 struct net_device {
     char name[16];
     int ifindex;
