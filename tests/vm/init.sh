@@ -35,7 +35,15 @@ mount -t tracefs tracefs $H/sys/kernel/tracing || warn "no tracefs"
 mount -t debugfs debugfs $H/sys/kernel/debug || warn "no debugfs"
 mount -t bpf bpf $H/sys/fs/bpf || warn "no bpffs"
 mount -t cgroup2 cgroup2 $H/sys/fs/cgroup || warn "no cgroup2"
+if [ -n "$KEEP_TMP" ]; then  # the host's /tmp, before the tmpfs hides it
+  mkdir -p /hosttmp
+  mount --bind $H/tmp /hosttmp || fatal "bind the host's /tmp"
+fi
 mount -t tmpfs -o mode=1777 tmpfs $H/tmp || fatal "mount /tmp"
+for keep in $KEEP_TMP; do
+  mkdir -p "$H$keep"
+  mount --bind "/hosttmp${keep#/tmp}" "$H$keep" || warn "cannot bind $keep"
+done
 mount -t tmpfs -o mode=755 tmpfs $H/run || fatal "mount /run"
 mkdir -p $H/run/netns $H/run/lock
 mkdir -p "$H$SCRATCH"

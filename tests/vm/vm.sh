@@ -216,9 +216,15 @@ run() {  # KERNEL CMD...
   local cwd
   cwd=$(pwd -P)
   case $cwd/ in
-    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*)
+    /run/*|/proc/*|/sys/*|/dev/*)
       die "the working directory $cwd is hidden in the guest (tmpfs/proc/sys there); run from elsewhere" ;;
   esac
+  # The guest's /tmp is a fresh tmpfs; host folders below /tmp that the run
+  # needs (a checkout there, as CI may use, and the cache) are bound back in.
+  local keep_tmp='' d
+  for d in "$cwd" "$REPO" "$(mkdir -p "$CACHE" && cd "$CACHE" && pwd -P)"; do
+    case $d/ in /tmp/*) keep_tmp+="$d " ;; esac
+  done
 
   local timeout=${VM_TIMEOUT:-900} accel
   accel=$(accel_args)
@@ -257,6 +263,7 @@ run() {  # KERNEL CMD...
     echo "KMODDIR=$(printf %q "$KDIR/root/lib/modules")"
     echo "MODULES=$(printf %q "$(tr -s ' \n\t' '   ' <<< "$MODULES")")"
     echo "RW_DIRS=$(printf %q "$rw_list")"
+    echo "KEEP_TMP=$(printf %q "$keep_tmp")"
   } > "$scratch/vm.conf"
 
   local kernel=$KDIR/vmlinux
