@@ -169,5 +169,29 @@ TEST(VmE2E, RpFilterAtFibValidateSource)
     EXPECT_TRUE(how.find(" fexit") != std::string::npos || how.find(" kretprobe") != std::string::npos) << run.err();
 }
 
+// An object built on the host's kernel (make test-vm builds it) runs here
+// without a compiler: CO-RE relocates it against this kernel, module
+// functions included, and the drop is reported as from the rule files.
+TEST(VmE2E, ObjectBuiltOnAnotherKernelRunsHere)
+{
+    NEED_FUNCTION_PROBES();
+    const char* object = std::getenv("RTD_VM_PREBUILT");
+    RTD_NEED_KERNEL(object && fs::exists(object), "RTD_VM_PREBUILT names no object (make test-vm builds one)");
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    ASSERT_EQ(sh(ns.in_b("iptables-legacy -A INPUT -p tcp --dport 7305 -j DROP")), 0) << "iptables-legacy";
+    DropTracer run({object, "--json", "-i", "netfilter.iptables_drop", "tcp.*"}, RTD_BINARY, {"RTRACE_DROP_NO_COMPILER=1"});
+    ASSERT_TRUE(run.ready(kReady)) << run.err();
+    sh(ns.in_a(fmt::format("{} {} tcp-connect {} 7305 2", kPy, kTraffic, ns.addr_b)));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    json e = first(run.events(), "netfilter.iptables_drop", [&](const json& ev) { return to_b(ev, ns, 7305); });
+    ASSERT_FALSE(e.is_null()) << run.out() << run.err();
+    EXPECT_EQ(e["captures"]["table"], "filter");
+    EXPECT_EQ(capture(e, "hook"), 1);
+    EXPECT_EQ(e["netns"], ns.inode_b);
+    EXPECT_NE(status(run, "netfilter.iptables_drop", "kretprobe:ipt_do_table").find(" fexit"), std::string::npos) << run.err();
+    EXPECT_NE(status(run, "tcp.syn_queue_full", "kprobe:tcp_conn_request").find(" fentry"), std::string::npos) << run.err();
+}
+
 }  // namespace
 }  // namespace e2e
