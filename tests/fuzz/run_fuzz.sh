@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Bounded fuzz run: fuzzer binary, seconds, scratch corpus dir, tests/ dir.
+# Bounded fuzz run: fuzzer binary, seconds, scratch corpus dir, dictionary
+# (or -), then seed corpus folders.
 set -euo pipefail
-fuzzer=$1 seconds=$2 scratch=$3 tests=$4
+fuzzer=$1 seconds=$2 scratch=$3 dict=$4
+shift 4
 mkdir -p "$scratch"
+dict_arg=()
+[ "$dict" != - ] && dict_arg=(-dict="$dict")
 exec "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-  -dict="$tests/fuzz/rule.dict" -print_final_stats=1 \
-  "$scratch" "$tests/fuzz/corpus" "$tests/data/success" "$tests/data/failure" "$tests/data/ast"
+  "${dict_arg[@]}" -print_final_stats=1 "$scratch" "$@"
