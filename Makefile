@@ -3,6 +3,7 @@
 #
 #   make run     build (release) and run the shipped rules (root)
 #   make test    build with ASan+UBSan and run every test, fuzzing included
+#   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (default 300)
 #   make bench   build (release) and print the benchmark figures
 #   make golden  rewrite the golden files from the current output (review the diff!)
 #   make install install the binary, packs, stdlib, man page and bash completion
@@ -32,7 +33,7 @@ VM_TESTS ?= $(TESTBUILD)/tests/e2e/vm_e2e_tests
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test test-vm bench golden clean install
+.PHONY: all deps build run test fuzz test-vm bench golden clean install
 
 all: build
 
@@ -60,6 +61,12 @@ test: deps
 	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
 	cmake --build $(TESTBUILD) -j$(JOBS)
 	cd $(TESTBUILD) && ctest --output-on-failure -j$(JOBS)
+
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
+	cmake --build $(TESTBUILD) -j$(JOBS)
+	cd $(TESTBUILD) && RTD_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest -R _fuzz_bounded --output-on-failure
 
 # One VM for the whole suite (TCG emulation is slow); vm.sh prints boot and run times.
 test-vm:

@@ -79,7 +79,9 @@ static __always_inline int rtd_rate_ok(__u32 rule)
 #if RTD_STASH
 /* Entry arguments of kretprobe rules attached as kprobe + kretprobe,
  * by thread and probe. A nested call of the same function in one thread
- * overwrites its entry (the outer return then sees the inner arguments). */
+ * overwrites its entry (the outer return then sees the inner arguments).
+ * LRU: when more calls are in flight than it holds, the oldest entries
+ * go (their returns are counted as unstashed), never the newest. */
 struct rtd_stash_key {
     __u64 pid_tgid;
     __u32 probe;
@@ -89,7 +91,7 @@ struct rtd_stash_args {
     __u64 arg[5];
 };
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 16384);
     __type(key, struct rtd_stash_key);
     __type(value, struct rtd_stash_args);

@@ -489,7 +489,7 @@ std::optional<std::uint64_t> parse_duration_ms(const std::string& text)
 struct RunFlags {
     std::vector<std::string> packs, include, exclude, host, list;
     std::vector<std::uint32_t> port;
-    std::string duration, interval, ready_file, netns, where, proto, dev, config, gen;
+    std::string duration, interval, ready_file, netns, where, proto, dev, config, gen, btf;
     std::uint64_t count = 0;
     std::size_t top = 20;
     std::uint32_t ring_size = 1u << 22;
@@ -540,6 +540,10 @@ void add_run_flags(CLI::App* app, RunFlags& f)
                   "Report everything: noise ('noise if'), reasons a fallback rule leaves to other rules, and rules "
                   "declared 'instead of' others");
     app->add_flag("--no-cache", f.no_cache, "Do not use or fill the compiled-object cache");
+    app->add_option("--btf", f.btf,
+                    "Check rules and relocate programs against this BTF (a vmlinux or a raw .btf file) when the kernel has "
+                    "no /sys/kernel/btf/vmlinux")
+        ->type_name("FILE");
     app->add_flag("--no-trampolines", f.no_trampolines,
                   "Attach function probes as kprobe/kretprobe even where the kernel offers fentry/fexit (kretprobe rules "
                   "then stash their arguments at entry)");
@@ -685,6 +689,7 @@ int run_run(const RunFlags& f, const Settings& s)
     opt.strict = f.strict;
     opt.all = f.all;
     opt.no_trampolines = f.no_trampolines;
+    opt.btf = f.btf;
     opt.color = s.color == "always" || (s.color == "auto" && isatty(STDOUT_FILENO) && !opt.json);
     opt.color_diagnostics = s.color == "always" || (s.color == "auto" && isatty(STDERR_FILENO));
     opt.count = f.count;

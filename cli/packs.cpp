@@ -17,6 +17,26 @@ namespace fs = std::filesystem;
 
 namespace rtd {
 
+namespace {
+
+// Text from a hostile file, safe to print in one line.
+std::string printable(const std::string& text)
+{
+    std::string out = text.substr(0, 80);
+    for (char& c : out)
+        if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
+    return text.size() > 80 ? out + "..." : out;
+}
+
+}  // namespace
+
+bool valid_pack_name(const std::string& n)
+{
+    if (n.empty() || n.size() > 64 || !std::isalnum(static_cast<unsigned char>(n[0]))) return false;
+    return std::all_of(n.begin(), n.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }) &&
+           n.find("..") == std::string::npos;
+}
+
 std::vector<fs::path> pack_search_path(const fs::path& installed_rules)
 {
     std::vector<fs::path> dirs{"rules"};
@@ -39,9 +59,9 @@ int compare_kernel_versions(const std::string& a, const std::string& b)
         std::vector<long> v;
         std::size_t i = 0;
         while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-            std::size_t used = 0;
-            v.push_back(std::stol(s.substr(i), &used));
-            i += used;
+            long n = 0;  // saturating: a hostile "99999999999999999999" is just large
+            for (; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i) n = std::min(n * 10 + (s[i] - '0'), 1L << 40);
+            v.push_back(n);
             if (i < s.size() && s[i] == '.') ++i;
             else break;
         }
@@ -91,12 +111,26 @@ bool read_pack_toml(const fs::path& dir, PackInfo& info, SourceManager& sources,
                 diags.error(toml_range(sources, id, v.source()), fmt::format("'{}' must be an array of strings", k.str()));
             }
         };
-        if (k == "name") string(info.name);
+        // A pack name is a folder name looked up on the search path: never a
+        // path that could reach outside it ("../x", "/etc").
+        auto pack_name = [&](const std::string& n, const toml::node& at) {
+            if (!valid_pack_name(n))
+                diags.error(toml_range(sources, id, at.source()), fmt::format("'{}' is not a pack name", printable(n)))
+                    .hint("pack names are letters, digits, '_', '-' and '.', starting with a letter or digit");
+        };
+        if (k == "name") {
+            string(info.name);
+            if (v.is_string()) pack_name(info.name, v);
+        } else if (k == "requires") {
+            strings(info.requires_packs);
+            if (const toml::array* a = v.as_array())
+                for (const toml::node& n : *a)
+                    if (n.is_string()) pack_name(*n.value<std::string>(), n);
+        }
         else if (k == "version") string(info.version);
         else if (k == "description") string(info.description);
         else if (k == "min_kernel") string(info.min_kernel);
         else if (k == "maintainers") strings(info.maintainers);
-        else if (k == "requires") strings(info.requires_packs);
         else
             diags.error(toml_range(sources, id, k.source()), fmt::format("unknown key '{}' in pack.toml", k.str()))
                 .hint("pack.toml keys: name, version, description, maintainers, min_kernel, requires");

@@ -35,4 +35,8 @@ bool resolve_packs(const std::vector<std::string>& names, const std::filesystem:
 // "5.17" < "6.1.0-18-amd64": numeric comparison of the dotted prefix.
 int compare_kernel_versions(const std::string& a, const std::string& b);
 
+// Whether `name` can name a pack (in pack.toml's name and requires): letters,
+// digits, '_', '-', '.', no "..", so that it never names a path.
+bool valid_pack_name(const std::string& name);
+
 }  // namespace rtd

@@ -3,6 +3,7 @@
 #include <bpf/btf.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <cerrno>
 #include <cstring>
@@ -13,7 +14,59 @@ namespace rtd {
 
 namespace {
 
+constexpr int kMaxAnonymousNesting = 16;  // the kernel's deepest is 4
+
 const struct btf_type* type_at(const struct btf* b, std::uint32_t id) { return btf__type_by_id(b, id); }
+
+// `dots`: function names may carry compiler clone suffixes
+// ("x.isra.0"); they are only ever emitted inside SEC("kprobe/...").
+bool is_c_identifier(const char* s, bool dots = false)
+{
+    if (!*s) return true;  // anonymous
+    if (!(std::isalpha(static_cast<unsigned char>(*s)) || *s == '_')) return false;
+    for (++s; *s; ++s)
+        if (!(std::isalnum(static_cast<unsigned char>(*s)) || *s == '_' || (dots && *s == '.'))) return false;
+    return true;
+}
+
+// Names from BTF end up in generated C (struct, member, function and
+// enumerator names): a file whose names are not C identifiers is refused,
+// so that nothing but an identifier can reach the code from it. Integer,
+// float, section and variable names are never emitted and not checked.
+std::string invalid_name(const struct btf* b)
+{
+    const std::uint32_t first = btf__base_btf(b) ? btf__type_cnt(btf__base_btf(b)) : 1;
+    for (std::uint32_t id = first; id < btf__type_cnt(b); ++id) {
+        const struct btf_type* t = type_at(b, id);
+        auto bad = [&](std::uint32_t off, bool dots = false) -> std::string {
+            const char* n = btf__name_by_offset(b, off);
+            if (!n) return fmt::format("type #{} has a name outside the string section", id);
+            if (is_c_identifier(n, dots)) return {};
+            std::string shown = std::string(n).substr(0, 60);
+            for (char& c : shown)
+                if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
+            return fmt::format("type #{} has the name \"{}\", which is not a C identifier", id, shown);
+        };
+        std::string why;
+        if (btf_is_composite(t) || btf_is_any_enum(t) || btf_is_fwd(t) || btf_is_typedef(t) || btf_is_func(t))
+            why = bad(t->name_off, btf_is_func(t));
+        if (why.empty() && btf_is_composite(t)) {
+            const struct btf_member* m = btf_members(t);
+            for (int i = 0; i < btf_vlen(t) && why.empty(); ++i, ++m) why = bad(m->name_off);
+        } else if (why.empty() && btf_is_enum(t)) {
+            const struct btf_enum* e = btf_enum(t);
+            for (int i = 0; i < btf_vlen(t) && why.empty(); ++i, ++e) why = bad(e->name_off);
+        } else if (why.empty() && btf_is_enum64(t)) {
+            const struct btf_enum64* e = btf_enum64(t);
+            for (int i = 0; i < btf_vlen(t) && why.empty(); ++i, ++e) why = bad(e->name_off);
+        } else if (why.empty() && btf_is_func_proto(t)) {
+            const struct btf_param* p = btf_params(t);
+            for (int i = 0; i < btf_vlen(t) && why.empty(); ++i, ++p) why = bad(p->name_off);
+        }
+        if (!why.empty()) return why;
+    }
+    return {};
+}
 
 std::string name_of(const struct btf* b, const struct btf_type* t) { return btf__name_by_offset(b, t->name_off); }
 
@@ -86,6 +139,11 @@ std::unique_ptr<Btf> Btf::load(const std::string& path, std::string& error)
         error = err == ENOENT ? "no such file" : err == ENODATA ? "no BTF data in the file" : std::strerror(err);
         return nullptr;
     }
+    if (std::string why = invalid_name(b); !why.empty()) {
+        btf__free(b);
+        error = "refused: " + why;
+        return nullptr;
+    }
     return std::unique_ptr<Btf>(new Btf(b, path));
 }
 
@@ -94,6 +152,11 @@ std::unique_ptr<Btf> Btf::with_module(std::unique_ptr<Btf> base, const std::stri
     struct btf* b = btf__parse_split(module_path.c_str(), base->btf_);
     if (!b) {
         error = module_path + ": " + std::strerror(errno);
+        return nullptr;
+    }
+    if (std::string why = invalid_name(b); !why.empty()) {
+        btf__free(b);
+        error = module_path + ": refused: " + why;
         return nullptr;
     }
     std::unique_ptr<Btf> out(new Btf(b, module_path));
@@ -305,10 +368,10 @@ std::vector<std::string> Btf::tagged_names(Tag tag) const
     return out;
 }
 
-std::optional<Btf::Member> Btf::find_member(std::uint32_t id, const std::string& name, std::uint32_t base_bits) const
+std::optional<Btf::Member> Btf::find_member(std::uint32_t id, const std::string& name, std::uint32_t base_bits, int depth) const
 {
     const struct btf_type* bt = type_at(btf_, id);
-    if (!bt || !btf_is_composite(bt)) return std::nullopt;
+    if (!bt || !btf_is_composite(bt) || depth > kMaxAnonymousNesting) return std::nullopt;
     const struct btf_member* m = btf_members(bt);
     for (int i = 0; i < btf_vlen(bt); ++i, ++m) {
         std::string mname = btf__name_by_offset(btf_, m->name_off);
@@ -317,7 +380,7 @@ std::optional<Btf::Member> Btf::find_member(std::uint32_t id, const std::string&
             // An anonymous struct/union: its members are members of ours.
             Type inner = type_of(m->type);
             if (inner.depth == 0 && is_struct_or_union(inner))
-                if (auto found = find_member(inner.base, name, offset)) return found;
+                if (auto found = find_member(inner.base, name, offset, depth + 1)) return found;
         } else if (mname == name) {
             return Member{mname, type_of(m->type), offset, btf_member_bitfield_size(bt, i)};
         }
@@ -331,15 +394,15 @@ std::optional<Btf::Member> Btf::member(const Type& aggregate, const std::string&
     return find_member(aggregate.base, name, 0);
 }
 
-void Btf::collect_members(std::uint32_t id, std::vector<std::string>& out) const
+void Btf::collect_members(std::uint32_t id, std::vector<std::string>& out, int depth) const
 {
     const struct btf_type* bt = type_at(btf_, id);
-    if (!bt || !btf_is_composite(bt)) return;
+    if (!bt || !btf_is_composite(bt) || depth > kMaxAnonymousNesting) return;
     const struct btf_member* m = btf_members(bt);
     for (int i = 0; i < btf_vlen(bt); ++i, ++m) {
         std::string mname = btf__name_by_offset(btf_, m->name_off);
         if (!mname.empty()) out.push_back(mname);
-        else if (Type inner = type_of(m->type); inner.depth == 0) collect_members(inner.base, out);
+        else if (Type inner = type_of(m->type); inner.depth == 0) collect_members(inner.base, out, depth + 1);
     }
 }
 

@@ -122,8 +122,10 @@ private:
     Btf(struct btf* b, std::string path) : btf_(b), path_(std::move(path)) {}
     void index() const;
     std::optional<Signature> signature(std::uint32_t proto_id, std::string symbol, bool skip_first) const;
-    void collect_members(std::uint32_t id, std::vector<std::string>& out) const;
-    std::optional<Member> find_member(std::uint32_t id, const std::string& name, std::uint32_t base_bits) const;
+    // `depth` bounds anonymous members inside anonymous members: a BTF file
+    // may be hostile and make a struct its own anonymous member.
+    void collect_members(std::uint32_t id, std::vector<std::string>& out, int depth = 0) const;
+    std::optional<Member> find_member(std::uint32_t id, const std::string& name, std::uint32_t base_bits, int depth = 0) const;
 
     struct btf* btf_;
     std::string path_;

@@ -636,7 +636,10 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
                 for (std::size_t i = 0; i < kKprobeArgs; ++i) put += i < k ? fmt::format(", r{}", i) : std::string(", 0");
                 put += ");\n    return 0;\n";
                 wrapper("kprobe/" + target, "BPF_KPROBE", base + "_ke", params(k), put);
-                std::string take = fmt::format("    struct rtd_stash_args s;\n\n    if (!rtd_stash_take({}, &s))\n        return 0;\n", slot);
+                std::string take = fmt::format(
+                    "    struct rtd_stash_args s;\n\n    if (!rtd_stash_take({}, &s)) {{\n        struct rtd_counter *cnt = rtd_counter({});\n\n"
+                    "        if (cnt)\n            cnt->unstashed++;\n        return 0;\n    }}\n",
+                    slot, rule_index);
                 take += fmt::format("    return rtd_body_{}_{}(ctx", rule_index, probe_index);
                 for (std::size_t i = 0; i < n; ++i) take += i < k ? fmt::format(", s.arg[{}]", i) : std::string(", 0");
                 take += ", rret);\n";

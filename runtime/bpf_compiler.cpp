@@ -20,10 +20,12 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -388,6 +390,10 @@ std::string compile_here(const Job& job, llvm::raw_string_ostream& diag_stream)
 
 [[noreturn]] void run_child(const Job& job, int result_fd, int stderr_fd)
 {
+    // Never outlive the caller (killed while compiling): nobody would read the result.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The caller's stop handlers are not ours: a signal ends the compile.
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, SIG_DFL);
     if (::dup2(stderr_fd, STDERR_FILENO) < 0)
         ::_exit(120);
     ::close(stderr_fd);

@@ -8,6 +8,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -31,30 +32,15 @@ int capture_libbpf(enum libbpf_print_level level, const char* format, va_list ar
     return 0;
 }
 
-struct LibbpfQuiet {
-    std::string log;
-    libbpf_print_fn_t previous;
-    LibbpfQuiet() : previous(libbpf_set_print(capture_libbpf)) { g_libbpf_log = &log; }
-    ~LibbpfQuiet()
-    {
-        g_libbpf_log = nullptr;
-        libbpf_set_print(previous);
-    }
-};
 
 struct ObjectCloser {
     void operator()(struct bpf_object* o) const { bpf_object__close(o); }
 };
 using Object = std::unique_ptr<struct bpf_object, ObjectCloser>;
 
-Object open_object(const std::string& bytes, std::string& error)
+Object open_object(const std::string& bytes, std::string& error, const LoadSettings& settings = {})
 {
-    struct bpf_object* obj = bpf_object__open_mem(bytes.data(), bytes.size(), nullptr);
-    if (!obj) {
-        error = fmt::format("cannot open the compiled object: {}", std::strerror(errno));
-        return nullptr;
-    }
-    return Object(obj);
+    return Object(open_for_load(bytes, settings, error));
 }
 
 std::string last_lines(const std::string& log, std::size_t count)
@@ -74,9 +60,10 @@ std::string last_lines(const std::string& log, std::size_t count)
 }
 
 // Loads the named programs together; returns 0 or the negative error.
-int load_set(const std::string& bytes, const std::vector<std::string>& names, std::string* verifier_log, std::string& error)
+int load_set(const std::string& bytes, const std::vector<std::string>& names, std::string* verifier_log, std::string& error,
+             const LoadSettings& settings)
 {
-    Object obj = open_object(bytes, error);
+    Object obj = open_object(bytes, error, settings);
     if (!obj) return -EINVAL;
     std::vector<char> log(verifier_log ? 1 << 20 : 0);
     struct bpf_program* prog;
@@ -96,6 +83,73 @@ int load_set(const std::string& bytes, const std::vector<std::string>& names, st
 
 }  // namespace
 
+LibbpfQuiet::LibbpfQuiet() : previous_(reinterpret_cast<void*>(libbpf_set_print(capture_libbpf))) { g_libbpf_log = &log; }
+
+LibbpfQuiet::~LibbpfQuiet()
+{
+    g_libbpf_log = nullptr;
+    libbpf_set_print(reinterpret_cast<libbpf_print_fn_t>(previous_));
+}
+
+struct bpf_object* open_for_load(const std::string& bytes, const LoadSettings& settings, std::string& error)
+{
+    LIBBPF_OPTS(bpf_object_open_opts, opts);
+    if (!settings.core_btf.empty()) opts.btf_custom_path = settings.core_btf.c_str();
+    struct bpf_object* obj = bpf_object__open_mem(bytes.data(), bytes.size(), &opts);
+    if (!obj) {
+        error = fmt::format("cannot open the compiled object: {}", std::strerror(errno));
+        return nullptr;
+    }
+    if (settings.before_load) settings.before_load(obj);
+    return obj;
+}
+
+namespace {
+
+// Reading kernel memory, time, the current task and stacks; our own maps
+// and ring buffer. Nothing that writes outside them, changes what the
+// kernel does, or signals a process.
+const std::set<int> kReadOnlyHelpers = {
+    BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, BPF_FUNC_map_delete_elem, BPF_FUNC_probe_read,
+    BPF_FUNC_probe_read_str, BPF_FUNC_probe_read_kernel, BPF_FUNC_probe_read_kernel_str, BPF_FUNC_ktime_get_ns,
+    BPF_FUNC_ktime_get_boot_ns, BPF_FUNC_get_smp_processor_id, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_uid_gid,
+    BPF_FUNC_get_current_comm, BPF_FUNC_get_current_task, BPF_FUNC_get_current_task_btf, BPF_FUNC_get_stackid,
+    BPF_FUNC_get_stack, BPF_FUNC_ringbuf_reserve, BPF_FUNC_ringbuf_submit, BPF_FUNC_ringbuf_discard, BPF_FUNC_ringbuf_output,
+    BPF_FUNC_get_func_ip, BPF_FUNC_get_prandom_u32, BPF_FUNC_jiffies64,
+};
+
+}  // namespace
+
+std::string object_policy_violations(const std::string& bytes)
+{
+    LibbpfQuiet quiet;
+    std::string error;
+    Object obj = open_object(bytes, error);
+    if (!obj) return error + '\n';
+    std::string out;
+    struct bpf_program* prog;
+    bpf_object__for_each_program(prog, obj.get())
+    {
+        const char* name = bpf_program__name(prog);
+        enum bpf_prog_type type = bpf_program__type(prog);
+        enum bpf_attach_type attach = bpf_program__expected_attach_type(prog);
+        bool tracing_ok = type == BPF_PROG_TYPE_TRACING &&
+                          (attach == BPF_TRACE_FENTRY || attach == BPF_TRACE_FEXIT || attach == BPF_TRACE_RAW_TP);
+        if (type != BPF_PROG_TYPE_KPROBE && type != BPF_PROG_TYPE_RAW_TRACEPOINT && !tracing_ok)
+            out += fmt::format("{}: program type {} ({}) is not a tracing program this tool makes\n", name,
+                               libbpf_bpf_prog_type_str(type) ? libbpf_bpf_prog_type_str(type) : "unknown",
+                               libbpf_bpf_attach_type_str(attach) ? libbpf_bpf_attach_type_str(attach) : "unknown");
+        const struct bpf_insn* insn = bpf_program__insns(prog);
+        for (std::size_t i = 0; i < bpf_program__insn_cnt(prog); ++i) {
+            if (insn[i].code != (BPF_JMP | BPF_CALL) || insn[i].src_reg == BPF_PSEUDO_CALL) continue;
+            if (insn[i].src_reg == 0 && kReadOnlyHelpers.count(insn[i].imm)) continue;
+            out += fmt::format("{}: instruction {} calls {} #{}, which is not a read-only helper\n", name, i,
+                               insn[i].src_reg == 0 ? "helper" : "kfunc", insn[i].imm);
+        }
+    }
+    return out;
+}
+
 const ProgramLoad* VerifyReport::find(const std::string& name) const
 {
     for (const ProgramLoad& p : programs)
@@ -103,19 +157,19 @@ const ProgramLoad* VerifyReport::find(const std::string& name) const
     return nullptr;
 }
 
-VerifyReport verify_programs(const std::string& object, const std::vector<std::string>& programs)
+VerifyReport verify_programs(const std::string& object, const std::vector<std::string>& programs, const LoadSettings& settings)
 {
     LibbpfQuiet quiet;
     VerifyReport report;
     if (programs.empty()) return report;
-    if (load_set(object, programs, nullptr, report.open_error) == 0) {
+    if (load_set(object, programs, nullptr, report.open_error, settings) == 0) {
         for (const std::string& p : programs) report.programs.push_back({p, true, 0, {}});
         return report;
     }
     if (!report.open_error.empty()) return report;
     for (const std::string& p : programs) {
         std::string log, error;
-        int err = load_set(object, {p}, &log, error);
+        int err = load_set(object, {p}, &log, error, settings);
         ProgramLoad r{p, err == 0, err < 0 ? -err : err, {}};
         if (err) r.log_tail = last_lines(log, 12);
         report.programs.push_back(std::move(r));

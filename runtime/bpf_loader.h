@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,14 +27,49 @@ struct VerifyReport {
     const ProgramLoad* find(const std::string& name) const;
 };
 
+// While one lives, libbpf's messages are kept in `log` instead of reaching
+// stderr: the status table says why a program was refused, in one line.
+class LibbpfQuiet {
+public:
+    LibbpfQuiet();
+    ~LibbpfQuiet();
+    LibbpfQuiet(const LibbpfQuiet&) = delete;
+    LibbpfQuiet& operator=(const LibbpfQuiet&) = delete;
+    std::string log;
+
+private:
+    void* previous_;
+};
+
+// How an object is opened for loading: the BTF that CO-RE relocates
+// against when the kernel exposes none (`run --btf`), and what to do
+// between open and load (ring size, .rodata settings, injected faults).
+struct LoadSettings {
+    std::string core_btf;  // "": the running kernel's
+    std::function<void(struct bpf_object*)> before_load;
+};
+
+// Opens `object` by `settings` and runs its before_load; null with `error`.
+struct bpf_object* open_for_load(const std::string& object, const LoadSettings& settings, std::string& error);
+
 // Loads the named programs of `object` into the kernel and unloads them
 // again. Programs are tried together first and one by one only when that
 // fails, so one refusal does not hide the others' results.
-VerifyReport verify_programs(const std::string& object, const std::vector<std::string>& programs);
+VerifyReport verify_programs(const std::string& object, const std::vector<std::string>& programs,
+                             const LoadSettings& settings = {});
 
 // Differences between the event structs in the object's BTF and the
 // layouts in `set` (empty when they agree).
 std::vector<std::string> check_event_layout(const std::string& object, const CompiledRuleSet& set);
+
+// What a loaded object may do, checked before anything is loaded: an
+// object from `build` travels as a file and is BPF code run as root. Only
+// tracing program types (kprobe, raw tracepoint, fentry/fexit/tp_btf; no
+// fmod_ret, LSM, XDP, tc, ...), and calls only to read-only helpers
+// (kReadOnlyHelpers in bpf_loader.cpp: no bpf_probe_write_user,
+// bpf_override_return, bpf_send_signal, ...) and no kfuncs. One line per
+// violation; empty when the object keeps to it.
+std::string object_policy_violations(const std::string& object);
 
 // "Operation not permitted" and, for the errors the verifier and the
 // kernel give for BPF, what they usually mean here.

@@ -3,9 +3,12 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <linux/bpf.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -57,6 +60,21 @@ std::string find_tracefs()
     return {};
 }
 
+// tracefs tells which functions ftrace can trace and which tracepoints
+// exist; without it both are learnt only when attaching fails.
+std::string mount_tracefs(std::string& note)
+{
+    const char* dir = "/sys/kernel/tracing";
+    if (::mount("nodev", dir, "tracefs", 0, nullptr) == 0) {
+        note = fmt::format("tracefs was not mounted; mounted it at {}", dir);
+        return dir;
+    }
+    note = fmt::format("tracefs is not mounted and mounting it failed ({}): functions ftrace cannot trace and missing "
+                       "tracepoints are found only when attaching; mount it with: mount -t tracefs nodev {}",
+                       std::strerror(errno), dir);
+    return {};
+}
+
 }  // namespace
 
 std::set<AttachForm> KernelFeatures::forms() const
@@ -83,6 +101,7 @@ KernelFeatures probe_kernel_features(const Btf& kernel_btf)
     f.trampoline_error = try_trampoline(kernel_btf);
     f.trampolines = f.trampoline_error.empty();
     f.tracefs = find_tracefs();
+    if (f.tracefs.empty()) f.tracefs = mount_tracefs(f.tracefs_note);
     if (!f.tracefs.empty()) {
         std::ifstream in(f.tracefs + "/available_filter_functions");
         if (in) {
@@ -104,6 +123,26 @@ bool tracepoint_exists(const KernelFeatures& f, const std::string& category, con
     if (f.tracefs.empty()) return true;  // cannot tell; BTF said it exists
     std::error_code ec;
     return fs::exists(fs::path(f.tracefs) / "events" / category / event, ec);
+}
+
+std::string missing_bpf_capabilities()
+{
+    constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
+    std::ifstream status("/proc/self/status");
+    std::uint64_t effective = 0;
+    bool found = false;
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("CapEff:", 0) == 0) {
+            effective = std::strtoull(line.c_str() + 7, nullptr, 16);
+            found = true;
+        }
+    if (!found) return {};  // cannot tell: let the kernel decide
+    auto has = [&](int cap) { return (effective >> cap) & 1; };
+    if (has(kCapSysAdmin)) return {};
+    std::string missing;
+    if (!has(kCapBpf)) missing = "CAP_BPF";
+    if (!has(kCapPerfmon)) missing += std::string(missing.empty() ? "" : ", ") + "CAP_PERFMON";
+    return missing;
 }
 
 }  // namespace rtd

@@ -18,6 +18,7 @@ struct KernelFeatures {
     bool trampolines = false;    // a fentry program loads and attaches
     std::string trampoline_error;  // why not ("EPERM: ...")
     std::string tracefs;         // mount point, empty when not mounted
+    std::string tracefs_note;    // we mounted it, or why it is missing ("" when it was there)
 
     // Functions ftrace can trace, when available_filter_functions is
     // readable; nothing means "unknown" (no filtering on it).
@@ -29,7 +30,14 @@ struct KernelFeatures {
     std::string function_probe_block() const;
 };
 
+// Also mounts tracefs at /sys/kernel/tracing when no tracefs is mounted
+// (saying so in tracefs_note), as perf and bpftrace users would by hand.
 KernelFeatures probe_kernel_features(const Btf& kernel_btf);
+
+// The capabilities loading and attaching BPF tracing programs needs that
+// this process lacks ("CAP_BPF, CAP_PERFMON"), or "" when it has them
+// (or CAP_SYS_ADMIN, which covers both on every kernel).
+std::string missing_bpf_capabilities();
 
 // Whether the tracepoint CATEGORY:NAME exists (by tracefs when mounted).
 bool tracepoint_exists(const KernelFeatures& f, const std::string& category, const std::string& event);

@@ -19,6 +19,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <memory>
 #include <string_view>
 #include <thread>
@@ -37,6 +38,7 @@
 #include "runtime/decoder.h"
 #include "runtime/embedded_headers.h"
 #include "runtime/features.h"
+#include "runtime/faults.h"
 #include "runtime/monitor.h"
 #include "runtime/prebuilt.h"
 #include "runtime/reason_hints.h"
@@ -54,7 +56,47 @@ constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 constexpr const char* kKernelBtf = "/sys/kernel/btf/vmlinux";
 
 volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+
+// The first SIGINT, SIGTERM or SIGHUP asks for a clean stop (counters,
+// then detach); a second one ends the process at once. Either way the
+// kernel frees every program, link and map with our file descriptors.
+void on_signal(int sig)
+{
+    if (g_stop) {
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+    }
+    g_stop = 1;
+}
+
+// Installed for the whole run, from reading rules to detaching: a stop
+// asked for while compiling, loading or attaching is honoured between
+// those steps. SIGPIPE is ignored so a closed stdout (`| head`) is a write
+// error we notice, not a silent death without the counters.
+struct StopSignals {
+    StopSignals()
+    {
+        g_stop = 0;
+        struct sigaction sa {};
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+        std::signal(SIGPIPE, SIG_IGN);
+    }
+    ~StopSignals()
+    {
+        for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) std::signal(sig, SIG_DFL);
+    }
+};
+
+// True when a stop was asked for before `phase` (after any stall a test
+// injected there); says so, since nothing has run yet.
+bool stopped_before(const char* phase)
+{
+    if (!Faults::active().stall(phase, g_stop)) return false;
+    std::cerr << "rtrace-drop: stopped by a signal before " << phase << "; nothing was left attached\n";
+    return true;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -149,16 +191,49 @@ std::vector<std::string> chosen_programs(const CompiledRuleSet& set, const Plan&
 // Opens and loads the object with the chosen programs. When the kernel
 // refuses some, those probes fall back to their next method (tp_btf ->
 // raw_tp, ...) or are skipped with the reason, and loading is retried.
+// The verifier's own words for why it refused: its log's last line that
+// is not a statistic.
+std::string verifier_reason(const std::string& log_tail)
+{
+    std::istringstream lines(log_tail);
+    std::string reason;
+    for (std::string line; std::getline(lines, line);)
+        if (!line.empty() && line.rfind("processed ", 0) != 0 && line.rfind("verification time", 0) != 0 &&
+            line.rfind("stack depth", 0) != 0 && line.find("END PROG LOAD LOG") == std::string::npos)
+            reason = line;
+    return reason;
+}
+
+// RTRACE_DROP_FAULTS reject=RULE: that rule's programs are refused by the
+// verifier, as a program this kernel cannot take would be.
+LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
+{
+    LoadSettings settings;
+    settings.core_btf = opt.btf;
+    const Faults& faults = Faults::active();
+    if (faults.reject.empty()) return settings;
+    std::set<std::string> broken;
+    for (const ProbePlan& pp : set.probes)
+        if (faults.reject.count(set.rules[pp.rule].id))
+            for (const AttachMethod& m : pp.methods)
+                for (const ProgramSpec& s : m.programs) broken.insert(s.name);
+    settings.before_load = [broken](struct bpf_object* obj) {
+        struct bpf_program* prog;
+        bpf_object__for_each_program(prog, obj)
+        {
+            if (broken.count(bpf_program__name(prog))) break_program(prog);
+        }
+    };
+    return settings;
+}
+
 Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& plan, const RunOptions& opt, std::string& fatal)
 {
+    const LoadSettings settings = load_settings(set, opt);
     for (int attempt = 0; attempt < 4; ++attempt) {
         std::vector<std::string> names = chosen_programs(set, plan);
-        struct bpf_object* raw = bpf_object__open_mem(bytes.data(), bytes.size(), nullptr);
-        if (!raw) {
-            fatal = fmt::format("cannot open the compiled object: {}", std::strerror(errno));
-            return nullptr;
-        }
-        Object obj(raw);
+        Object obj(open_for_load(bytes, settings, fatal));
+        if (!obj) return nullptr;
         if (struct bpf_map* events = bpf_object__find_map_by_name(obj.get(), "rtd_events"))
             bpf_map__set_max_entries(events, opt.ring_bytes);
         if (opt.all && !set_rodata_u32(obj.get(), "rtd_report_all", 1)) {
@@ -178,7 +253,7 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
         int err = bpf_object__load(obj.get());
         if (err == 0) return obj;
 
-        VerifyReport report = verify_programs(bytes, names);
+        VerifyReport report = verify_programs(bytes, names, settings);
         bool changed = false;
         for (std::size_t i = 0; i < set.probes.size(); ++i) {
             if (plan.method[i] == kNone) continue;
@@ -187,6 +262,7 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
                 if (!r || r->loaded) continue;
                 changed = true;
                 std::string why = fmt::format("{} {}", attach_form_name(s.form), describe_load_error(r->error));
+                if (std::string reason = verifier_reason(r->log_tail); !reason.empty()) why += ": " + reason;
                 if (plan.method[i] + 1 < set.probes[i].methods.size()) {
                     ++plan.method[i];
                 } else {
@@ -211,10 +287,16 @@ std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules
     struct bpf_map* map = bpf_object__find_map_by_name(obj, "rtd_counts");
     int cpus = libbpf_num_possible_cpus();
     if (!map || cpus <= 0) return totals;
-    std::vector<rtd_counter> per_cpu(static_cast<std::size_t>(cpus));
+    // An object built by an older rtrace-drop has a shorter counter: the
+    // fields it lacks read as 0.
+    const std::size_t size = std::min<std::size_t>(bpf_map__value_size(map), sizeof(rtd_counter));
+    const std::size_t stride = (bpf_map__value_size(map) + 7) / 8 * 8;  // per-CPU values are 8-byte aligned
+    std::vector<char> raw(stride * static_cast<std::size_t>(cpus));
     for (std::uint32_t key = 0; key < rules; ++key) {
-        if (bpf_map__lookup_elem(map, &key, sizeof key, per_cpu.data(), per_cpu.size() * sizeof(rtd_counter), 0) != 0) continue;
-        for (const rtd_counter& c : per_cpu) {
+        if (bpf_map__lookup_elem(map, &key, sizeof key, raw.data(), raw.size(), 0) != 0) continue;
+        for (int cpu = 0; cpu < cpus; ++cpu) {
+            rtd_counter c{};
+            std::memcpy(&c, raw.data() + stride * static_cast<std::size_t>(cpu), size);
             totals[key].hits += c.hits;
             totals[key].drops += c.drops;
             totals[key].emitted += c.emitted;
@@ -222,6 +304,7 @@ std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules
             totals[key].noise += c.noise;
             totals[key].filtered += c.filtered;
             totals[key].suppressed += c.suppressed;
+            totals[key].unstashed += c.unstashed;
         }
     }
     return totals;
@@ -266,20 +349,24 @@ void print_counters(std::FILE* out, const CompiledRuleSet& set, const std::vecto
     // FILTERED and LIMITED only when a filter or rate limit could move them.
     bool filtered = std::any_of(counts.begin(), counts.end(), [](const rtd_counter& c) { return c.filtered; }) || !set.filter.empty();
     bool limited = std::any_of(counts.begin(), counts.end(), [](const rtd_counter& c) { return c.suppressed; });
+    bool unstashed_any = std::any_of(counts.begin(), counts.end(), [](const rtd_counter& c) { return c.unstashed; });
     std::string head = fmt::format("{:<32} {:>12} {:>12} {:>12} {:>12} {:>12}", "RULE", "HITS", "DROPS", "EVENTS", "LOST", "NOISE");
     if (filtered) head += fmt::format(" {:>12}", "FILTERED");
     if (limited) head += fmt::format(" {:>12}", "LIMITED");
+    if (unstashed_any) head += fmt::format(" {:>12}", "UNSTASHED");
     std::fprintf(out, "rtrace-drop: counted over %.1f s\n%s\n", seconds, head.c_str());
-    std::uint64_t lost = 0, suppressed = 0;
+    std::uint64_t lost = 0, suppressed = 0, unstashed = 0;
     for (std::size_t i = 0; i < set.rules.size(); ++i) {
         const RuleEntry& r = set.rules[i];
         if (r.is_monitor || r.skipped) continue;
         const rtd_counter& c = counts[i];
         lost += c.lost;
         suppressed += c.suppressed;
+        unstashed += c.unstashed;
         std::string line = fmt::format("{:<32} {:>12} {:>12} {:>12} {:>12} {:>12}", r.id, c.hits, c.drops, c.emitted, c.lost, c.noise);
         if (filtered) line += fmt::format(" {:>12}", c.filtered);
         if (limited) line += fmt::format(" {:>12}", c.suppressed);
+        if (unstashed_any) line += fmt::format(" {:>12}", c.unstashed);
         std::fprintf(out, "%s\n", line.c_str());
     }
     if (lost)
@@ -288,6 +375,11 @@ void print_counters(std::FILE* out, const CompiledRuleSet& set, const std::vecto
     if (suppressed)
         std::fprintf(out, "rtrace-drop: %llu events were suppressed by --rate-limit; the counts above are exact\n",
                      static_cast<unsigned long long>(suppressed));
+    if (unstashed)
+        std::fprintf(out,
+                     "rtrace-drop: %llu kretprobe returns found no entry arguments (more calls in flight than the "
+                     "stash holds, or calls begun before attaching) and were not evaluated\n",
+                     static_cast<unsigned long long>(unstashed));
     if (undecodable) std::fprintf(out, "rtrace-drop: %llu events could not be decoded\n", static_cast<unsigned long long>(undecodable));
     std::fflush(out);
 }
@@ -427,6 +519,10 @@ std::optional<int> compile_object(const CompiledRuleSet& set, const Btf& btf, co
 {
     BpfCompiler compiler(btf.raw(), embedded_templates(), cache_dir);
     CompileResult built = compiler.compile(set.source);
+    if (!built.ok && g_stop) {  // Ctrl-C reached the compiler process too
+        std::cerr << "rtrace-drop: stopped by a signal while compiling; nothing was loaded\n";
+        return kExitFailure;
+    }
     if (!built.ok) {
         error(compiler_disabled() ? built.diagnostics : "internal error: clang rejected the generated code\n" + built.diagnostics);
         return kExitFailure;
@@ -515,6 +611,18 @@ void plan_prebuilt(Probes& p, const Btf& btf, const KernelFeatures& features, co
     init_plan(p);
 }
 
+// Attaches to a target that does not exist, through the call the form
+// would use, so the kernel's own refusal comes back.
+struct bpf_link* attach_to_vanished(struct bpf_program* prog, AttachForm form)
+{
+    constexpr const char* kGone = "rtd_fault_vanished";
+    switch (form) {
+    case AttachForm::Kprobe: return bpf_program__attach_kprobe(prog, false, kGone);
+    case AttachForm::Kretprobe: return bpf_program__attach_kprobe(prog, true, kGone);
+    default: return bpf_program__attach_raw_tracepoint(prog, kGone);
+    }
+}
+
 // Loaded -> attached, then the status table. Returns an exit status when
 // the run cannot go on.
 std::optional<int> load_and_attach(const KernelFeatures& features, const RunOptions& opt, Probes& p)
@@ -523,9 +631,18 @@ std::optional<int> load_and_attach(const KernelFeatures& features, const RunOpti
     // A kernel can load a program and still refuse to attach it (fentry on
     // a function with more arguments than its trampolines take: ENOTSUPP).
     // Such a probe moves to its next method and the object is loaded again.
+    LibbpfQuiet quiet;  // each refusal is one line of the status table below
+    const Faults& faults = Faults::active();
+    // A prebuilt object is a file anyone could have written; a compiled one
+    // is checked too, against a code generator bug.
+    if (std::string bad = p.object.empty() ? "" : object_policy_violations(p.object); !bad.empty()) {
+        error("refusing to load this object: it does more than trace\n" + bad);
+        return kExitBadInput;
+    }
     for (int attempt = 0; attempt < 4; ++attempt) {
         p.links.clear();
         p.obj.reset();
+        if (stopped_before("load")) return kExitFailure;
         if (!chosen_programs(p.set, plan).empty()) {
             std::string fatal;
             p.obj = load_object(p.object, p.set, plan, opt, fatal);
@@ -534,13 +651,19 @@ std::optional<int> load_and_attach(const KernelFeatures& features, const RunOpti
                 return kExitFailure;
             }
         }
+        if (stopped_before("attach")) return kExitFailure;
         bool retry = false;
         for (std::size_t i = 0; i < p.set.probes.size(); ++i) {
             if (plan.method[i] == kNone) continue;
             std::vector<Link> mine;
+            // RTRACE_DROP_FAULTS vanish=RULE: the target is gone by now (a
+            // module unloaded between planning and attaching).
+            const bool vanished = faults.vanish.count(p.set.rules[p.set.probes[i].rule].id) > 0;
             for (const ProgramSpec& s : p.set.probes[i].methods[plan.method[i]].programs) {
                 struct bpf_program* prog = bpf_object__find_program_by_name(p.obj.get(), s.name.c_str());
-                struct bpf_link* link = prog ? bpf_program__attach(prog) : nullptr;
+                struct bpf_link* link = !prog     ? nullptr
+                                        : vanished ? attach_to_vanished(prog, s.form)
+                                                   : bpf_program__attach(prog);
                 if (!link) {
                     plan.skip[i] = fmt::format("cannot attach {} to {}: {}", attach_form_name(s.form), s.target, describe_load_error(errno));
                     mine.clear();
@@ -643,6 +766,7 @@ std::optional<int> prebuilt_rules(Frontend& frontend, const Prebuilt& pre, const
 
 int run_session(const RunOptions& opt)
 {
+    StopSignals stop_signals;
     const bool prebuilt = std::any_of(opt.paths.begin(), opt.paths.end(), [](const std::string& p) { return is_prebuilt(p); });
     if (prebuilt && opt.paths.size() != 1) {
         error("an object built by 'rtrace-drop build' runs alone: build the other packs into it");
@@ -691,7 +815,12 @@ int run_session(const RunOptions& opt)
     std::vector<TypedRule> typed;
     if (ok && want_probes) {
         std::string note;
-        btf = pre ? Btf::load(kKernelBtf, btf_error) : kernel_btf_for(rules, btf_error, note);
+        if (!opt.btf.empty()) {
+            btf = Btf::load(opt.btf, btf_error);
+            if (!btf) diags.error_in(opt.btf, "cannot read BTF: " + btf_error).hint("give a vmlinux with BTF or a raw .btf file");
+        } else {
+            btf = pre ? Btf::load(kKernelBtf, btf_error) : kernel_btf_for(rules, btf_error, note);
+        }
         if (!note.empty()) std::cerr << "rtrace-drop: note: " << note << '\n';
         if (btf && !pre) {
             TypeCheckOptions tc;
@@ -712,7 +841,17 @@ int run_session(const RunOptions& opt)
     }
     if (want_probes && !btf) {
         error(fmt::format("cannot read the kernel's BTF at {}: {}", kKernelBtf, btf_error));
+        std::cerr << "hint: this kernel may be built without CONFIG_DEBUG_INFO_BTF; give its BTF with --btf FILE (a vmlinux "
+                     "with .BTF, or a raw .btf file such as BTFHub's for this kernel)\n";
         return kExitFailure;
+    }
+    if (want_probes) {
+        if (std::string missing = missing_bpf_capabilities(); !missing.empty()) {
+            error("loading BPF programs needs root, or the capabilities CAP_BPF and CAP_PERFMON; this process lacks " + missing);
+            std::cerr << "hint: run it with sudo, or give the binary those capabilities: "
+                         "sudo setcap cap_bpf,cap_perfmon+ep $(command -v rtrace-drop)\n";
+            return kExitFailure;
+        }
     }
 
     // ---- probes: what this kernel offers -> code -> loaded -> attached ------
@@ -720,6 +859,8 @@ int run_session(const RunOptions& opt)
     std::optional<KernelFeatures> features;
     if (want_probes) {
         features = probe_kernel_features(*btf);
+        if (!features->tracefs_note.empty()) std::cerr << "rtrace-drop: note: " << features->tracefs_note << '\n';
+        if (stopped_before("compile")) return kExitFailure;
         if (opt.no_trampolines && features->trampolines) {
             features->trampolines = false;
             features->trampoline_error = "not used: --no-trampolines";
@@ -791,13 +932,6 @@ int run_session(const RunOptions& opt)
         }
     }
 
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    g_stop = 0;
-
     if (!opt.ready_file.empty()) {
         std::ofstream ready(opt.ready_file);
         ready << "ready\n";
@@ -809,8 +943,10 @@ int run_session(const RunOptions& opt)
     std::cerr << fmt::format("rtrace-drop: ready: {}{}\n", what,
                              opt.duration_ms ? fmt::format(", running for {:.1f} s", opt.duration_ms / 1000.0) : ", Ctrl-C to stop");
     out.monitor(first_findings);
+    Faults::active().stall("run", g_stop);
 
     const auto start = Clock::now();
+    bool output_closed = false;
     auto next_interval = start + std::chrono::milliseconds(opt.interval_ms);
     auto next_poll = start + std::chrono::milliseconds(poll_ms);
     std::uint64_t polls = 1;
@@ -821,8 +957,15 @@ int run_session(const RunOptions& opt)
                 error(fmt::format("reading events failed: {}", std::strerror(-n)));
                 break;
             }
+            if (n > 0) std::fflush(stdout);
         } else {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        // A reader that went away (`| head`): stop as if asked to; the
+        // counters still go to stderr.
+        if (std::ferror(stdout)) {
+            output_closed = true;
+            break;
         }
         auto now = Clock::now();
         if (opt.duration_ms && now - start >= std::chrono::milliseconds(opt.duration_ms)) break;
@@ -859,8 +1002,7 @@ int run_session(const RunOptions& opt)
         std::fprintf(stderr, "rtrace-drop: %llu monitor poll(s) of %zu monitor(s)\n", static_cast<unsigned long long>(polls),
                      monitors.active());
     probes.obj.reset();
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    if (output_closed) std::fprintf(stderr, "rtrace-drop: standard output was closed; stopped\n");
     return kExitOk;
 }
 

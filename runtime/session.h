@@ -39,6 +39,7 @@ struct RunOptions {
     std::uint32_t rate_limit = 0;    // events per rule per second, in the kernel (0: none)
     bool stacks = true;              // print recorded kernel stacks
     bool no_trampolines = false;     // use kprobe/kretprobe even where fentry/fexit work
+    std::string btf;                 // --btf: types and CO-RE from this file, not /sys/kernel/btf/vmlinux
 };
 
 // Exit status: 0 ok, 1 runtime failure (nothing could attach, BPF refused),

@@ -101,6 +101,17 @@ public:
     bool ok = false;
 };
 
+// A scratch folder below /tmp, removed with the object.
+struct TempFiles {
+    explicit TempFiles(const std::string& tag) : path(fmt::format("/tmp/rtd-e2e-{}-{}", tag, getpid()))
+    {
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempFiles() { fs::remove_all(path); }
+    std::string path;
+};
+
 // `rtrace-drop run` in the background, output to files.
 class DropTracer {
 public:
@@ -157,6 +168,28 @@ public:
         kill(pid_, SIGINT);
         return wait();
     }
+    // Sends `sig`, then the exit status (128 + signal when it killed the process).
+    int signal(int sig)
+    {
+        if (status_ >= 0) return status_;
+        kill(pid_, sig);
+        return wait();
+    }
+    // Waits until stderr says `text`; false when the process ended first or time ran out.
+    bool err_has(const std::string& text, std::chrono::seconds limit = std::chrono::seconds(120))
+    {
+        auto end = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < end) {
+            if (err().find(text) != std::string::npos) return true;
+            int st = 0;
+            if (status_ < 0 && waitpid(pid_, &st, WNOHANG) == pid_) {
+                status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                return err().find(text) != std::string::npos;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
     int wait(std::chrono::seconds limit = std::chrono::seconds(60))
     {
         auto end = std::chrono::steady_clock::now() + limit;
@@ -167,6 +200,7 @@ public:
         }
         return -1;
     }
+    pid_t pid() const { return pid_; }
     std::string out() const { return slurp((dir_ / "out").string()); }
     std::string err() const { return slurp((dir_ / "err").string()); }
     std::vector<json> events() const
@@ -227,6 +261,18 @@ private:
 };
 
 inline const std::string kDrops = RTD_TEST_DATA "/e2e/drops.rule";
+
+// BPF programs and maps of ours still in the kernel (bpftool lines naming rtd_).
+inline std::string leftover_bpf()
+{
+    std::string out;
+    for (const char* what : {"prog", "map"}) {
+        std::istringstream lines(sh_out(fmt::format("bpftool {} show", what)));
+        for (std::string line; std::getline(lines, line);)
+            if (line.find(" name rtd_") != std::string::npos) out += line + '\n';
+    }
+    return out;
+}
 
 // Whether one line of `text` contains every one of `parts`.
 inline bool line_with(const std::string& text, std::initializer_list<std::string> parts)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Bounded fuzz run: fuzzer binary, seconds, scratch corpus dir, dictionary
-# (or -), then seed corpus folders.
+# (or -), then seed corpus folders. RTD_FUZZ_SECONDS, when set, replaces
+# the seconds (`make fuzz` runs every target longer this way).
 set -euo pipefail
-fuzzer=$1 seconds=$2 scratch=$3 dict=$4
+fuzzer=$1 seconds=${RTD_FUZZ_SECONDS:-$2} scratch=$3 dict=$4
 shift 4
 mkdir -p "$scratch"
 dict_arg=()

@@ -15,6 +15,8 @@
 #include <memory>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "compiler/btf.h"
 #include "compiler/codegen.h"
 #include "compiler/filter.h"
@@ -124,6 +126,7 @@ TEST_P(VerifierLoad, EveryProbeLoadsInSomeForm)
 
     std::vector<std::string> layout = check_event_layout(b.object.object, b.set);
     EXPECT_TRUE(layout.empty()) << layout.front();
+    EXPECT_EQ(object_policy_violations(b.object.object), "") << "generated programs are tracing programs calling read-only helpers";
 
     std::vector<std::string> names = b.set.program_names();
     VerifyReport report = verify_programs(b.object.object, names);

@@ -111,8 +111,13 @@ int BPF_KRETPROBE(rtd_0_0_kr, __u64 rret)
 {
     struct rtd_stash_args s;
 
-    if (!rtd_stash_take(0, &s))
+    if (!rtd_stash_take(0, &s)) {
+        struct rtd_counter *cnt = rtd_counter(0);
+
+        if (cnt)
+            cnt->unstashed++;
         return 0;
+    }
     return rtd_body_0_0(ctx, s.arg[0], s.arg[1], s.arg[2], rret);
 }
 

@@ -1,0 +1,41 @@
+// Fault injection for the hardening tests, from RTRACE_DROP_FAULTS:
+//
+//   stall=PHASE:MS   sleep MS before PHASE (compile, load, attach, run),
+//                    saying so on stderr, so a test can signal right there
+//   reject=RULE      the verifier refuses RULE's programs (their first
+//                    instruction becomes a read above the stack frame)
+//   vanish=RULE      RULE's attach target is gone when it is attached
+//
+// joined by commas. Each makes a rare path happen on demand through the
+// same code as the real fault; nothing is injected without the variable.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+
+struct bpf_program;
+
+namespace rtd {
+
+struct Faults {
+    std::map<std::string, unsigned> stall_ms;
+    std::set<std::string> reject;
+    std::set<std::string> vanish;
+    std::string error;  // the variable could not be read ("" when fine)
+
+    static Faults parse(const std::string& spec);
+    // The process's faults (parsed once from the environment).
+    static const Faults& active();
+
+    bool any() const { return !stall_ms.empty() || !reject.empty() || !vanish.empty(); }
+    // Sleeps before `phase` when asked to, in short steps so that `stop`
+    // (a signal's flag) cuts the stall short. True when stopped.
+    bool stall(const std::string& phase, const volatile int& stop) const;
+};
+
+// Overwrites the program's first instruction (before load) with one the
+// verifier refuses. False when the program has none or it is a relocated one.
+bool break_program(struct bpf_program* prog);
+
+}  // namespace rtd
