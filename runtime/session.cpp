@@ -116,6 +116,26 @@ struct RingBufferFree {
 
 void error(const std::string& msg) { std::cerr << "rtrace-drop: error: " << msg << '\n'; }
 
+// Each probe is a BPF program run on every hit of its hook: thousands on
+// one tracepoint would cost the kernel more than any drop is worth, and
+// compile for minutes. A selection this large is a mistake (-i/-e).
+constexpr std::size_t kMaxProbes = 1024;
+
+bool too_many_probes(std::size_t probes)
+{
+    if (probes <= kMaxProbes) return false;
+    error(fmt::format("{} probes selected; at most {} run at once (each is a BPF program on its hook)", probes, kMaxProbes));
+    std::cerr << "hint: select fewer rules with -i/--include and -e/--exclude\n";
+    return true;
+}
+
+std::size_t probe_count(const std::vector<TypedRule>& typed)
+{
+    std::size_t n = 0;
+    for (const TypedRule& r : typed) n += r.probes.size();
+    return n;
+}
+
 std::int64_t realtime_offset_ns()
 {
     timespec rt{}, mono{};
@@ -830,6 +850,7 @@ int run_session(const RunOptions& opt)
     }
     diags.render(std::cerr, frontend.sources(), opt.color_diagnostics);
     if (diags.has_errors()) return kExitBadInput;
+    if (want_probes && too_many_probes(pre ? pre->set.probes.size() : probe_count(typed))) return kExitBadInput;
     if (opt.once) {
         if (pre) {
             std::vector<const RuleDecl*> monitors;
@@ -1056,6 +1077,7 @@ int build_prebuilt(const BuildRequest& req)
     }
     diags.render(std::cerr, frontend.sources(), req.color_diagnostics);
     if (diags.has_errors()) return kExitBadInput;
+    if (too_many_probes(probe_count(typed))) return kExitBadInput;
 
     Prebuilt pre;
     EmitOptions emit;  // every attach form: the target kernel picks

@@ -477,6 +477,30 @@ TEST(Cli, BuildRejectsBadInput)
     EXPECT_NE(damaged.err.find("damaged object"), std::string::npos) << damaged.err;
 }
 
+// More probes than a run takes: a clear refusal before anything is
+// compiled, for `run` and `build` alike; `check` still checks them all.
+TEST(Cli, TooManyProbesAreRefusedBeforeCompiling)
+{
+    RTD_NEED_KERNEL(rtd::test::have_kernel_btf(), "no usable /sys/kernel/btf/vmlinux");
+    Scratch s;
+    std::string text;
+    for (int i = 0; i < 1100; ++i)
+        text += "rule lim.r" + std::to_string(i) + " {\n layer l4\n probe tracepoint:skb:kfree_skb\n drop if reason == " +
+                std::to_string(i) + "\n}\n";
+    std::string rules = s.write("many.rule", text);
+    Result checked = run({"check", rules});
+    EXPECT_EQ(checked.status, 0) << checked.err;
+    for (const char* verb : {"run", "build"}) {
+        std::vector<std::string> args{verb, rules};
+        if (std::string(verb) == "build") args.insert(args.end(), {"-o", s.path("many.rdo")});
+        Result r = run(args, {"RTRACE_DROP_NO_COMPILER=1"});
+        EXPECT_EQ(r.status, 2) << verb << ": " << r.err;
+        EXPECT_NE(r.err.find("error: 1100 probes selected; at most 1024 run at once"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("hint: select fewer rules with -i/--include"), std::string::npos) << r.err;
+    }
+    EXPECT_FALSE(fs::exists(s.path("many.rdo")));
+}
+
 // The original tool's TOML examples become rule files that `check` accepts.
 TEST(Cli, ImportRoundTripsIntoCheckedRules)
 {
