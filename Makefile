@@ -4,6 +4,8 @@
 #   make run     build (release) and run the shipped rules (root)
 #   make test    build with ASan+UBSan and run every test, fuzzing included
 #   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (default 300)
+#   make test-plain  the same tests (fuzzing aside) in a build without sanitizers,
+#                as users run it (build/plain); CI runs it after `make test`
 #   make bench   build (release) and print the benchmark figures
 #   make golden  rewrite the golden files from the current output (review the diff!)
 #   make install install the binary, packs, stdlib, man page and bash completion
@@ -33,7 +35,7 @@ VM_TESTS ?= $(TESTBUILD)/tests/e2e/vm_e2e_tests
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test fuzz test-vm bench golden clean install
+.PHONY: all deps build run test test-plain fuzz test-vm bench golden clean install
 
 all: build
 
@@ -61,6 +63,12 @@ test: deps
 	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
 	cmake --build $(TESTBUILD) -j$(JOBS)
 	cd $(TESTBUILD) && ctest --output-on-failure -j$(JOBS)
+
+PLAINBUILD := build/plain
+test-plain: deps
+	cmake -S . -B $(PLAINBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(PLAINBUILD) -j$(JOBS)
+	cd $(PLAINBUILD) && ctest --output-on-failure -j$(JOBS)
 
 FUZZ_SECONDS ?= 300
 fuzz: deps

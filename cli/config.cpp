@@ -234,14 +234,12 @@ bool load_config_text(const std::string& display_path, std::string text, Setting
 
 bool load_config(const std::string& path, Settings& settings, SourceManager& sources, Diagnostics& diags)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        diags.error_in(path, "cannot read the config file");
+    std::string text, why;
+    if (!read_toml_file(path, text, why)) {
+        diags.error_in(path, "cannot read the config file: " + why);
         return false;
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    return load_config_text(path, text.str(), settings, sources, diags);
+    return load_config_text(path, text, settings, sources, diags);
 }
 
 namespace {

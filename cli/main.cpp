@@ -27,7 +27,9 @@
 #include "cli/packs.h"
 #include "compiler/ast_dump.h"
 #include "compiler/import_legacy.h"
+#include "cli/toml_source.h"
 #include "compiler/btf.h"
+#include "compiler/parser.h"
 #include "compiler/codegen.h"
 #include "compiler/frontend.h"
 #include "compiler/typecheck.h"
@@ -591,17 +593,15 @@ struct ImportOptions {
 
 int run_import(const ImportOptions& opt, bool color)
 {
-    std::ifstream in(opt.input, std::ios::binary);
-    if (!in) {
-        std::cerr << fmt::format("rtrace-drop: error: cannot read {}: {}\n", opt.input, std::strerror(errno));
+    std::string text, why;
+    if (!rtd::read_toml_file(opt.input, text, why, rtd::kMaxSourceBytes)) {
+        std::cerr << fmt::format("rtrace-drop: error: cannot read {}: {}\n", opt.input, why);
         return kExitBadInput;
     }
-    std::stringstream text;
-    text << in.rdbuf();
     SourceManager sources;
     Diagnostics diags;
     std::unique_ptr<rtd::Btf> btf = load_btf(opt.btf, diags);
-    std::optional<rtd::ImportResult> result = rtd::import_legacy_config(text.str(), opt.input, btf.get(), diags, sources);
+    std::optional<rtd::ImportResult> result = rtd::import_legacy_config(text, opt.input, btf.get(), diags, sources);
     diags.render(std::cerr, sources, color);
     if (!result || diags.has_errors()) return kExitBadInput;
     for (const std::string& note : result->notes) std::cerr << "rtrace-drop: note: " << note << '\n';

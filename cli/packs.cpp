@@ -80,17 +80,15 @@ bool read_pack_toml(const fs::path& dir, PackInfo& info, SourceManager& sources,
 {
     fs::path file = dir / "pack.toml";
     info.dir = dir;
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        diags.error_in(file.string(), "cannot read the pack's pack.toml");
+    std::string text, why;
+    if (!read_toml_file(file.string(), text, why)) {
+        diags.error_in(file.string(), "cannot read the pack's pack.toml: " + why);
         return false;
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    FileId id = sources.add(file.string(), text.str());
+    FileId id = sources.add(file.string(), text);
     toml::table root;
     try {
-        root = toml::parse(text.str(), file.string());
+        root = toml::parse(text, file.string());
     } catch (const toml::parse_error& e) {
         diags.error(toml_range(sources, id, e.source()), std::string(e.description()));
         return false;

@@ -1067,6 +1067,24 @@ bool check_encoding(FileId file, const SourceFile& source, Diagnostics& diags)
     return true;
 }
 
+// Names and strings are short in any real pack; a megabyte-long one is a
+// mistake or an attack, and every event's message would carry it.
+constexpr std::size_t kMaxNameLength = 128;
+constexpr std::size_t kMaxStringBytes = 4096;
+
+void check_lengths(const Node& n, const char* text)
+{
+    const std::size_t length = static_cast<std::size_t>(n.m_end.data - n.m_begin.data);
+    const std::size_t offset = static_cast<std::size_t>(n.m_begin.data - text);
+    if ((n.is_type<g::ident>() || n.is_type<g::rule_id>() || n.is_type<g::field_name>() || n.is_type<g::macro_name>() ||
+         n.is_type<g::binding_name>()) &&
+        length > kMaxNameLength)
+        throw g::SyntaxError{offset, fmt::format("name is {} characters long; names are at most {}", length, kMaxNameLength), {}, {}};
+    if ((n.is_type<g::str_lit>() || n.is_type<g::text_value>() || n.is_type<g::use_target>()) && length > kMaxStringBytes + 2)
+        throw g::SyntaxError{offset, fmt::format("string is {} bytes long; strings are at most {}", length - 2, kMaxStringBytes), {}, {}};
+    for (const auto& child : n.children) check_lengths(*child, text);
+}
+
 Module parse_module(FileId file, const SourceManager& sources, Diagnostics& diags)
 {
     Module module;
@@ -1084,6 +1102,7 @@ Module parse_module(FileId file, const SourceManager& sources, Diagnostics& diag
         state.parens.clear();
         try {
             auto root = pegtl::parse_tree::parse<g::top_item, Node, selector, pegtl::nothing, control>(in, state);
+            check_lengths(*root, text.data());
             for (const auto& n : root->children) convert.item(*n);
         } catch (const g::SyntaxError& e) {
             module.incomplete = true;

@@ -30,10 +30,15 @@ Faults Faults::parse(const std::string& spec)
                 continue;
             }
             f.stall_ms[value.substr(0, colon)] = static_cast<unsigned>(ms);
+        } else if (key == "stash") {
+            char* end = nullptr;
+            unsigned long n = std::strtoul(value.c_str(), &end, 10);
+            if (value.empty() || *end || n == 0 || n > 16384) f.error = fmt::format("'{}': expected stash=ENTRIES (1 to 16384)", item);
+            else f.stash_entries = static_cast<unsigned>(n);
         } else if ((key == "reject" || key == "vanish") && !value.empty()) {
             (key == "reject" ? f.reject : f.vanish).insert(value);
         } else {
-            f.error = fmt::format("'{}': expected stall=PHASE:MS, reject=RULE or vanish=RULE", item);
+            f.error = fmt::format("'{}': expected stall=PHASE:MS, reject=RULE, vanish=RULE or stash=N", item);
         }
     }
     return f;

@@ -5,6 +5,7 @@
 //   reject=RULE      the verifier refuses RULE's programs (their first
 //                    instruction becomes a read above the stack frame)
 //   vanish=RULE      RULE's attach target is gone when it is attached
+//   stash=N          the kretprobe argument stash holds N entries, not 16,384
 //
 // joined by commas. Each makes a rare path happen on demand through the
 // same code as the real fault; nothing is injected without the variable.
@@ -22,13 +23,14 @@ struct Faults {
     std::map<std::string, unsigned> stall_ms;
     std::set<std::string> reject;
     std::set<std::string> vanish;
+    unsigned stash_entries = 0;  // 0: as built
     std::string error;  // the variable could not be read ("" when fine)
 
     static Faults parse(const std::string& spec);
     // The process's faults (parsed once from the environment).
     static const Faults& active();
 
-    bool any() const { return !stall_ms.empty() || !reject.empty() || !vanish.empty(); }
+    bool any() const { return !stall_ms.empty() || !reject.empty() || !vanish.empty() || stash_entries; }
     // Sleeps before `phase` when asked to, in short steps so that `stop`
     // (a signal's flag) cuts the stall short. True when stopped.
     bool stall(const std::string& phase, const volatile int& stop) const;

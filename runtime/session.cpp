@@ -225,24 +225,27 @@ std::string verifier_reason(const std::string& log_tail)
 }
 
 // RTRACE_DROP_FAULTS reject=RULE: that rule's programs are refused by the
-// verifier, as a program this kernel cannot take would be.
+// verifier, as a program this kernel cannot take would be; stash=N: a
+// small argument stash, to make it overflow.
 LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
 {
     LoadSettings settings;
     settings.core_btf = opt.btf;
     const Faults& faults = Faults::active();
-    if (faults.reject.empty()) return settings;
+    if (faults.reject.empty() && !faults.stash_entries) return settings;
     std::set<std::string> broken;
     for (const ProbePlan& pp : set.probes)
         if (faults.reject.count(set.rules[pp.rule].id))
             for (const AttachMethod& m : pp.methods)
                 for (const ProgramSpec& s : m.programs) broken.insert(s.name);
-    settings.before_load = [broken](struct bpf_object* obj) {
+    const unsigned stash = faults.stash_entries;
+    settings.before_load = [broken, stash](struct bpf_object* obj) {
         struct bpf_program* prog;
         bpf_object__for_each_program(prog, obj)
         {
             if (broken.count(bpf_program__name(prog))) break_program(prog);
         }
+        if (struct bpf_map* m = stash ? bpf_object__find_map_by_name(obj, "rtd_stash") : nullptr) bpf_map__set_max_entries(m, stash);
     };
     return settings;
 }

@@ -442,6 +442,12 @@ TEST(Cli, PacksAreFoundByNameWithTheirRequirements)
     Result orphan = run({"check", "orphan"}, {env});
     EXPECT_EQ(orphan.status, 2);
     EXPECT_NE(orphan.err.find("pack 'orphan' requires pack 'gone', which is not found"), std::string::npos) << orphan.err;
+    // A pack travels: its requires may not reach outside the search path.
+    s.write("packs/escape/pack.toml", "name = \"escape\"\nrequires = [\"../../../etc\"]\n");
+    s.write("packs/escape/e.rule", "");
+    Result escape = run({"check", "escape"}, {env});
+    EXPECT_EQ(escape.status, 2);
+    EXPECT_NE(escape.err.find("pack.toml:2:13-26: error: '../../../etc' is not a pack name"), std::string::npos) << escape.err;
 }
 
 // Plain `rtrace-drop` with run's flags is `run`.

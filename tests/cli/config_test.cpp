@@ -1,6 +1,9 @@
 // Settings from config files and packs found by name, driven directly.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include "cli/config.h"
 #include "cli/packs.h"
 
@@ -98,6 +101,38 @@ TEST(Packs, KernelVersionsCompareNumerically)
     EXPECT_GT(compare_kernel_versions("6.1.0-18-amd64", "5.17"), 0);
     EXPECT_EQ(compare_kernel_versions("5.17", "5.17.0"), 0);
     EXPECT_GT(compare_kernel_versions("6.18.44-fc", "6.2"), 0);
+}
+
+// Settings files from elsewhere: a device or a huge file is refused before
+// it is read; a hostile version string does not overflow.
+TEST(Config, HostileFilesAreRefusedUnread)
+{
+    for (const char* path : {"/dev/zero", "/proc/self", "/nonexistent/config.toml"}) {
+        Settings s;
+        SourceManager sources;
+        Diagnostics diags;
+        EXPECT_FALSE(load_config(path, s, sources, diags)) << path;
+        EXPECT_NE(diags.render(sources).find("cannot read the config file: "), std::string::npos) << diags.render(sources);
+    }
+    std::string big = testing::TempDir() + "/rtd-big-config.toml";
+    {
+        std::ofstream out(big);
+        out << "# " << std::string((1u << 20) + 10, 'x') << "\n";
+    }
+    Settings s;
+    SourceManager sources;
+    Diagnostics diags;
+    EXPECT_FALSE(load_config(big, s, sources, diags));
+    EXPECT_NE(diags.render(sources).find("at most 1 MiB is read"), std::string::npos) << diags.render(sources);
+    std::remove(big.c_str());
+}
+
+TEST(Packs, NamesNeverNamePaths)
+{
+    for (const char* good : {"tcp", "my-team.net_v2", "9p"}) EXPECT_TRUE(valid_pack_name(good)) << good;
+    for (const char* bad : {"", "../etc", "a/b", "/etc", ".hidden", "a..b", "x\"; PWNED", "tab\tname"}) EXPECT_FALSE(valid_pack_name(bad)) << bad;
+    EXPECT_GT(compare_kernel_versions("99999999999999999999999", "6.1"), 0);
+    EXPECT_LT(compare_kernel_versions("6.1", "6.99999999999999999999999"), 0);
 }
 
 }  // namespace

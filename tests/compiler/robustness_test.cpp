@@ -97,6 +97,21 @@ TEST(Robustness, OversizedFileIsRefused)
     EXPECT_NE(c.diagnostics.find("rule files are limited to 16 MiB"), std::string::npos) << c.diagnostics;
 }
 
+TEST(Robustness, LongNamesAndStringsAreRefused)
+{
+    auto name = check_text("const " + std::string(129, 'a') + " = 1\n");
+    EXPECT_FALSE(name.ok);
+    EXPECT_NE(name.diagnostics.find("test.rule:1:7-135: error: name is 129 characters long; names are at most 128"), std::string::npos)
+        << name.diagnostics.substr(0, 300);
+    auto text = check_text("rule a.b {\n layer l4\n probe kprobe:f\n message \"" + std::string(8u << 20, 'x') + "\"\n}\n");
+    EXPECT_FALSE(text.ok);
+    EXPECT_NE(text.diagnostics.find("error: string is 8388608 bytes long; strings are at most 4096"), std::string::npos)
+        << text.diagnostics.substr(0, 300);
+    EXPECT_TRUE(check_text("const " + std::string(128, 'a') + " = 1\n").ok);
+    auto fine = check_text("rule a.b {\n layer l4\n probe kprobe:f\n message \"" + std::string(4096, 'x') + "\"\n}\n");
+    EXPECT_TRUE(fine.ok) << fine.diagnostics.substr(0, 300);
+}
+
 TEST(Robustness, ErrorLimitStopsTheFlood)
 {
     std::string text;
