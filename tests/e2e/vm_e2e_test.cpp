@@ -142,10 +142,12 @@ TEST(VmE2E, IptablesDropAtIptDoTableReturnByKretprobeStash)
     iptables_drop(true);
 }
 
-// Twelve threads blocked in accept() are twelve calls in flight, each
+// Eight threads blocked in accept() are eight calls in flight, each
 // stashed at entry; with a stash of two (RTRACE_DROP_FAULTS=stash=2) at
-// least ten returns find no arguments: counted as UNSTASHED, never
-// evaluated with someone else's.
+// least six returns find no arguments: counted as UNSTASHED, never
+// evaluated with someone else's. (Eight: the kernel itself keeps at most
+// max(10, 2 x CPUs) kretprobe instances per probe; returns beyond that
+// never fire, which the guest showed with twelve.)
 TEST(VmE2E, StashOverflowIsCountedAsUnstashed)
 {
     NEED_FUNCTION_PROBES();
@@ -157,19 +159,19 @@ TEST(VmE2E, StashOverflowIsCountedAsUnstashed)
     EXPECT_NE(status(run, "e2e.accept_return", "kretprobe:inet_csk_accept").find(" kretprobe"), std::string::npos) << run.err();
     sh_background(ns.in_b(fmt::format(
         "{} -c \"import socket,threading; s=socket.socket(); s.bind(('0.0.0.0',7305)); s.listen(64); "
-        "ts=[threading.Thread(target=lambda: s.accept()[0].close()) for _ in range(12)]; [t.start() for t in ts]; "
+        "ts=[threading.Thread(target=lambda: s.accept()[0].close()) for _ in range(8)]; [t.start() for t in ts]; "
         "[t.join(60) for t in ts]\"",
         kPy)));
     for (int i = 0; i < 600 && sh_out(ns.in_b("ss -ltnH sport = :7305")).find("LISTEN") == std::string::npos; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     std::this_thread::sleep_for(std::chrono::seconds(3));  // every thread blocked in accept()
-    for (int i = 0; i < 12; ++i) sh(ns.in_a(fmt::format("{} {} tcp-connect {} 7305 2", kPy, kTraffic, ns.addr_b)));
+    for (int i = 0; i < 8; ++i) sh(ns.in_a(fmt::format("{} {} tcp-connect {} 7305 2", kPy, kTraffic, ns.addr_b)));
     std::this_thread::sleep_for(std::chrono::seconds(2));
     EXPECT_EQ(run.stop(), 0) << run.err();
     auto c = run.counter_columns("e2e.accept_return");
     ASSERT_TRUE(c.count("UNSTASHED")) << run.err();
-    EXPECT_GE(c["UNSTASHED"], 10u) << run.err();
-    EXPECT_EQ(c["UNSTASHED"] + c["HITS"], 12u) << "every return is either evaluated or counted: " << run.err();
+    EXPECT_GE(c["UNSTASHED"], 6u) << run.err();
+    EXPECT_EQ(c["UNSTASHED"] + c["HITS"], 8u) << "every return is either evaluated or counted: " << run.err();
     EXPECT_EQ(c["EVENTS"], c["DROPS"]);
     for (const json& e : run.events()) EXPECT_EQ(capture(e, "port"), 7305) << "an evaluated return saw its own arguments";
     EXPECT_NE(run.err().find("kretprobe returns found no entry arguments"), std::string::npos) << run.err();
