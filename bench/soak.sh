@@ -85,6 +85,7 @@ first=${samples[$(( n > 6 ? 5 : 0 ))]}   # after the first minute: caches warm
 last=${samples[$(( n - 1 ))]}
 max=$(printf '%s\n' "${samples[@]}" | sort -n | tail -1)
 growth=$(( last - first ))
+sleep 2  # the kernel frees maps and programs in deferred work after the last close
 leftover=$( { bpftool prog show; bpftool map show; } | grep -c ' name rtd_' || true)
 
 echo "soak: kernel NoPorts delta $dropped; rule drops $drops, events $events, lost $lost"

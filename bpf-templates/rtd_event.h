@@ -59,8 +59,8 @@ struct rtd_counter {
     __u64 noise;   /* the condition held but so did 'noise if' (not reported unless --all) */
     __u64 filtered;   /* a drop the --where filter refused (counted in drops too) */
     __u64 suppressed; /* a drop over the rate limit (counted in drops too) */
-    __u64 unstashed;  /* a kretprobe return without its entry's arguments (the stash was
-                       * full, or the call began before attaching): not evaluated */
+    __u64 unstashed;  /* a kretprobe return without its entry's arguments (evicted from a
+                       * full stash, or an entry the kernel missed): not evaluated */
 }; /* 64 bytes */
 
 #endif /* RTD_EVENT_H */

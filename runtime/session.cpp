@@ -208,9 +208,6 @@ std::vector<std::string> chosen_programs(const CompiledRuleSet& set, const Plan&
     return names;
 }
 
-// Opens and loads the object with the chosen programs. When the kernel
-// refuses some, those probes fall back to their next method (tp_btf ->
-// raw_tp, ...) or are skipped with the reason, and loading is retried.
 // The verifier's own words for why it refused: its log's last line that
 // is not a statistic.
 std::string verifier_reason(const std::string& log_tail)
@@ -250,6 +247,9 @@ LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
     return settings;
 }
 
+// Opens and loads the object with the chosen programs. When the kernel
+// refuses some, those probes fall back to their next method (tp_btf ->
+// raw_tp, ...) or are skipped with the reason, and loading is retried.
 Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& plan, const RunOptions& opt, std::string& fatal)
 {
     const LoadSettings settings = load_settings(set, opt);
@@ -401,7 +401,7 @@ void print_counters(std::FILE* out, const CompiledRuleSet& set, const std::vecto
     if (unstashed)
         std::fprintf(out,
                      "rtrace-drop: %llu kretprobe returns found no entry arguments (more calls in flight than the "
-                     "stash holds, or calls begun before attaching) and were not evaluated\n",
+                     "stash holds, or an entry the kernel did not deliver) and were not evaluated\n",
                      static_cast<unsigned long long>(unstashed));
     if (undecodable) std::fprintf(out, "rtrace-drop: %llu events could not be decoded\n", static_cast<unsigned long long>(undecodable));
     std::fflush(out);

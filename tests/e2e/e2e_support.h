@@ -262,8 +262,8 @@ private:
 
 inline const std::string kDrops = RTD_TEST_DATA "/e2e/drops.rule";
 
-// BPF programs and maps of ours still in the kernel (bpftool lines naming rtd_).
-inline std::string leftover_bpf()
+// BPF programs and maps of ours in the kernel now (bpftool lines naming rtd_).
+inline std::string loaded_bpf()
 {
     std::string out;
     for (const char* what : {"prog", "map"}) {
@@ -272,6 +272,19 @@ inline std::string leftover_bpf()
             if (line.find(" name rtd_") != std::string::npos) out += line + '\n';
     }
     return out;
+}
+
+// What is still loaded after our processes have exited: the kernel frees a
+// map or program in deferred work once its last descriptor closes, so this
+// waits up to 5 s for that before reporting what is left.
+inline std::string leftover_bpf()
+{
+    std::string left = loaded_bpf();
+    for (int i = 0; i < 100 && !left.empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        left = loaded_bpf();
+    }
+    return left;
 }
 
 // Whether one line of `text` contains every one of `parts`.

@@ -30,7 +30,7 @@ TEST(HardeningE2E, SignalsAtEveryPhaseLeaveNothingBehind)
             DropTracer run({kDrops, "--json"}, RTD_BINARY, {faults("stall=" + phase + ":60000")});
             ASSERT_TRUE(run.err_has("stalling 60000 ms before " + phase)) << run.err();
             if (phase == "attach" || phase == "run")
-                EXPECT_NE(leftover_bpf(), "") << "programs are loaded by now";
+                EXPECT_NE(loaded_bpf(), "") << "programs are loaded by now";
             int rc = run.signal(sig);
             if (phase == "run") {
                 EXPECT_EQ(rc, 0) << run.err();
