@@ -127,6 +127,24 @@ std::string object_policy_violations(const std::string& bytes)
     Object obj = open_object(bytes, error);
     if (!obj) return error + '\n';
     std::string out;
+    // Maps: the kinds the templates declare, each of a bounded size (the
+    // ring buffer's size is set by `run` itself).
+    constexpr std::uint64_t kMaxMapBytes = 64u << 20;
+    struct bpf_map* map;
+    bpf_object__for_each_map(map, obj.get())
+    {
+        enum bpf_map_type type = bpf_map__type(map);
+        const char* type_name = libbpf_bpf_map_type_str(type) ? libbpf_bpf_map_type_str(type) : "unknown";
+        if (type != BPF_MAP_TYPE_RINGBUF && type != BPF_MAP_TYPE_ARRAY && type != BPF_MAP_TYPE_PERCPU_ARRAY &&
+            type != BPF_MAP_TYPE_HASH && type != BPF_MAP_TYPE_LRU_HASH) {
+            out += fmt::format("map {}: type {} is not one this tool makes\n", bpf_map__name(map), type_name);
+            continue;
+        }
+        std::uint64_t bytes = (std::uint64_t{bpf_map__key_size(map)} + bpf_map__value_size(map)) * bpf_map__max_entries(map);
+        if (type != BPF_MAP_TYPE_RINGBUF && bytes > kMaxMapBytes)
+            out += fmt::format("map {}: {} bytes, more than the {} MiB a map of this tool takes\n", bpf_map__name(map), bytes,
+                               kMaxMapBytes >> 20);
+    }
     struct bpf_program* prog;
     bpf_object__for_each_program(prog, obj.get())
     {

@@ -67,7 +67,8 @@ std::vector<std::string> check_event_layout(const std::string& object, const Com
 // tracing program types (kprobe, raw tracepoint, fentry/fexit/tp_btf; no
 // fmod_ret, LSM, XDP, tc, ...), and calls only to read-only helpers
 // (kReadOnlyHelpers in bpf_loader.cpp: no bpf_probe_write_user,
-// bpf_override_return, bpf_send_signal, ...) and no kfuncs. One line per
+// bpf_override_return, bpf_send_signal, ...) and no kfuncs; maps only of
+// the kinds the templates declare, at most 64 MiB each. One line per
 // violation; empty when the object keeps to it.
 std::string object_policy_violations(const std::string& object);
 

@@ -79,6 +79,45 @@ private:
     fs::path path_;
 };
 
+// An object that does more than trace (a travelling .rdo could hold any
+// BPF code): every kind of overreach is named, so `run` refuses it.
+TEST(ObjectPolicy, RefusesWhatGoesBeyondTracing)
+{
+    RTD_NEED_KERNEL(kernel_btf() != nullptr, "no usable /sys/kernel/btf/vmlinux");
+    TempDir cache;
+    BpfCompiler cc(kernel_btf()->raw(), embedded_templates(), cache.path());
+    CompileResult hostile = cc.compile(R"(#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+char LICENSE[] SEC("license") = "GPL";
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1 << 20); __type(key, __u64); __type(value, char[4096]); } huge SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 4); __type(key, __u32); __type(value, __u32); } jumps SEC(".maps");
+SEC("kprobe/tcp_v4_rcv")
+int writer(struct pt_regs *ctx)
+{
+    char buf[4] = {};
+    bpf_probe_write_user((void *)1, buf, sizeof(buf));
+    bpf_send_signal(9);
+    return 0;
+}
+SEC("xdp")
+int dropper(struct xdp_md *ctx) { return XDP_DROP; }
+SEC("fmod_ret/tcp_v4_rcv")
+int BPF_PROG(changer, struct sk_buff *skb) { return 1; }
+)");
+    ASSERT_TRUE(hostile.ok) << hostile.diagnostics;
+    std::string v = object_policy_violations(hostile.object);
+    EXPECT_NE(v.find("writer: instruction"), std::string::npos) << v;
+    EXPECT_NE(v.find(fmt::format("calls helper #{}, which is not a read-only helper", static_cast<int>(BPF_FUNC_probe_write_user))),
+              std::string::npos)
+        << v;
+    EXPECT_NE(v.find(fmt::format("calls helper #{}", static_cast<int>(BPF_FUNC_send_signal))), std::string::npos) << v;
+    EXPECT_NE(v.find("dropper: program type xdp"), std::string::npos) << v;
+    EXPECT_NE(v.find("changer: program type tracing (modify_return)"), std::string::npos) << v;
+    EXPECT_NE(v.find("map huge: "), std::string::npos) << v;
+    EXPECT_NE(v.find("map jumps: type prog_array is not one this tool makes"), std::string::npos) << v;
+}
+
 class VerifierLoad : public testing::TestWithParam<std::string> {};
 
 // Every program of the set's usable non-trampoline forms, loaded together
