@@ -92,7 +92,9 @@ bench: build
 	$(RELEASE)/bench/compile_bench
 	$(RELEASE)/bench/decode_bench
 	$(RELEASE)/bench/monitor_bench
+	@$(MAKE) --no-print-directory deps DEPS="bpftrace"
 	bench/run_bench.sh $(RELEASE)/rtrace-drop
+	bench/drop_cost.sh $(RELEASE) 1000000 3
 
 golden: deps
 	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON

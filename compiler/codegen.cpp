@@ -564,7 +564,7 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
             code += fmt::format("    ev->c{} = ({}){}({});\n", i, sign ? "__s64" : "__u64", f.kind == ValueKind::Pointer ? "(unsigned long)" : width, v.c);
         }
     }
-    code += "    bpf_ringbuf_submit(ev, 0);\n    if (cnt)\n        cnt->emitted++;\n    return 0;\n}\n\n";
+    code += "    bpf_ringbuf_submit(ev, rtd_submit_flags());\n    if (cnt)\n        cnt->emitted++;\n    return 0;\n}\n\n";
     return out + code;
 }
 

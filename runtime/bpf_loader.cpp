@@ -114,7 +114,7 @@ const std::set<int> kReadOnlyHelpers = {
     BPF_FUNC_probe_read_str, BPF_FUNC_probe_read_kernel, BPF_FUNC_probe_read_kernel_str, BPF_FUNC_ktime_get_ns,
     BPF_FUNC_ktime_get_boot_ns, BPF_FUNC_get_smp_processor_id, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_uid_gid,
     BPF_FUNC_get_current_comm, BPF_FUNC_get_current_task, BPF_FUNC_get_current_task_btf, BPF_FUNC_get_stackid,
-    BPF_FUNC_get_stack, BPF_FUNC_ringbuf_reserve, BPF_FUNC_ringbuf_submit, BPF_FUNC_ringbuf_discard, BPF_FUNC_ringbuf_output,
+    BPF_FUNC_get_stack, BPF_FUNC_ringbuf_reserve, BPF_FUNC_ringbuf_submit, BPF_FUNC_ringbuf_discard, BPF_FUNC_ringbuf_output, BPF_FUNC_ringbuf_query,
     BPF_FUNC_get_func_ip, BPF_FUNC_get_prandom_u32, BPF_FUNC_jiffies64,
 };
 

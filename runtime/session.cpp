@@ -977,6 +977,9 @@ int run_session(const RunOptions& opt)
     while (!g_stop) {
         if (probes.ring) {
             int n = ring_buffer__poll(probes.ring.get(), 100);
+            // Programs wake us only when a quarter of the ring is full
+            // (rtd_submit_flags): a quiet ring is read when the wait ends.
+            if (n == 0) n = ring_buffer__consume(probes.ring.get());
             if (n < 0 && n != -EINTR) {
                 error(fmt::format("reading events failed: {}", std::strerror(-n)));
                 break;

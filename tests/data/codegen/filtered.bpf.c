@@ -59,7 +59,7 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
     ev->h.location = r1;
     ev->h.reason = (__u32)r2;
     ev->h.flags |= RTD_EV_REASON;
-    bpf_ringbuf_submit(ev, 0);
+    bpf_ringbuf_submit(ev, rtd_submit_flags());
     if (cnt)
         cnt->emitted++;
     return 0;
@@ -120,7 +120,7 @@ static __always_inline int rtd_body_1_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
     ev->h.location = r1;
     ev->h.reason = (__u32)r2;
     ev->h.flags |= RTD_EV_REASON;
-    bpf_ringbuf_submit(ev, 0);
+    bpf_ringbuf_submit(ev, rtd_submit_flags());
     if (cnt)
         cnt->emitted++;
     return 0;
@@ -179,7 +179,7 @@ static __always_inline int rtd_body_2_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
     __builtin_memset(ev, 0, sizeof(*ev));
     __builtin_memcpy(&ev->h, &fh, sizeof(fh));
     ev->c0 = (__s64)(__s32)(v0);
-    bpf_ringbuf_submit(ev, 0);
+    bpf_ringbuf_submit(ev, rtd_submit_flags());
     if (cnt)
         cnt->emitted++;
     return 0;

@@ -80,7 +80,7 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
     ev->c1 = (__u64)(__u8)(v1);
     ev->c2 = (__u64)(__u8)(v2);
     ev->c3 = (__s64)(__s64)(v3);
-    bpf_ringbuf_submit(ev, 0);
+    bpf_ringbuf_submit(ev, rtd_submit_flags());
     if (cnt)
         cnt->emitted++;
     return 0;

@@ -59,7 +59,7 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
     ev->c0 = (__s64)(__s32)(v0);
     ev->c1 = (__u64)(__u32)(v1);
     ev->c2 = (__s64)(__s32)(v2);
-    bpf_ringbuf_submit(ev, 0);
+    bpf_ringbuf_submit(ev, rtd_submit_flags());
     if (cnt)
         cnt->emitted++;
     return 0;

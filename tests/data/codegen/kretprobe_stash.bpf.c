@@ -50,7 +50,7 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
     ev->c0 = (__u64)(__u8)(v0);
     if (((struct xt_table *)(a0)))
         bpf_core_read_str(ev->c1, sizeof(ev->c1), &((((struct xt_table *)(a0)))->name));
-    bpf_ringbuf_submit(ev, 0);
+    bpf_ringbuf_submit(ev, rtd_submit_flags());
     if (cnt)
         cnt->emitted++;
     return 0;
@@ -87,7 +87,7 @@ static __always_inline int rtd_body_1_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
     }
     __builtin_memset(ev, 0, sizeof(*ev));
     rtd_fill_header(&ev->h, 1, 0);
-    bpf_ringbuf_submit(ev, 0);
+    bpf_ringbuf_submit(ev, rtd_submit_flags());
     if (cnt)
         cnt->emitted++;
     return 0;
