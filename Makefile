@@ -92,7 +92,7 @@ bench: build
 	$(RELEASE)/bench/compile_bench
 	$(RELEASE)/bench/decode_bench
 	$(RELEASE)/bench/monitor_bench
-	@$(MAKE) --no-print-directory deps DEPS="bpftrace"
+	@$(MAKE) --no-print-directory deps DEPS="bpftrace bc"
 	bench/run_bench.sh $(RELEASE)/rtrace-drop
 	bench/drop_cost.sh $(RELEASE) 1000000 3
 

@@ -79,6 +79,8 @@ for run in $(seq "$RUNS"); do
     sleep 0.2  # the last softirqs and ring-buffer reads
     b1=$(busy_jiffies); d1=$(dropped)
     stop_tracer
+    # rtrace-drop's own final counters table: were events lost?
+    case $c in summary|json) awk '/^RULE / {t = 1} t && /^rtrace-drop: / {t = 0} t' "$WORK/err" | sed "s/^/  $c run $run: /" >> "$WORK/counters" ;; esac
     # nanoseconds of CPU per dropped packet
     echo "$(( (b1 - b0) * 1000000000 / HZ / (d1 - d0) )) $(( d1 - d0 ))" >> "$WORK/$c"
   done
@@ -108,3 +110,5 @@ for c in $CONFIGS; do
       "$( [ "$bt" -gt 0 ] && echo "scale=2; $added / $bt" | bc || echo n/a)"
   fi
 done
+echo "rtrace-drop counters (EVENTS + LOST = DROPS; LOST > 0 means the ring overflowed):"
+cat "$WORK/counters" 2>/dev/null || true

@@ -33,14 +33,15 @@ struct {
     __uint(max_entries, 1 << 22);
 } rtd_events SEC(".maps");
 
-/* Wake the reader only once a quarter of the ring has filled: a wakeup per
- * event costs more than the event itself in a drop storm. The reader polls
- * every 100 ms regardless, so no event waits longer than that. */
+/* Wake the reader only once this many bytes wait in the ring (the runtime
+ * sets a quarter of the ring's size): a wakeup per event costs more than
+ * the event itself in a drop storm. The reader drains the ring every
+ * 100 ms regardless, so no event waits longer than that. */
+const volatile __u32 rtd_wakeup_bytes = 1 << 20;
+
 static __always_inline __u64 rtd_submit_flags(void)
 {
-    __u64 size = bpf_ringbuf_query(&rtd_events, BPF_RB_RING_SIZE);
-
-    return bpf_ringbuf_query(&rtd_events, BPF_RB_AVAIL_DATA) >= size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    return bpf_ringbuf_query(&rtd_events, BPF_RB_AVAIL_DATA) >= rtd_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 struct {

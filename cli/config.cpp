@@ -235,7 +235,7 @@ bool load_config_text(const std::string& display_path, std::string text, Setting
 bool load_config(const std::string& path, Settings& settings, SourceManager& sources, Diagnostics& diags)
 {
     std::string text, why;
-    if (!read_toml_file(path, text, why)) {
+    if (!read_input_file(path, kMaxTomlBytes, "config files", text, why)) {
         diags.error_in(path, "cannot read the config file: " + why);
         return false;
     }

@@ -594,7 +594,7 @@ struct ImportOptions {
 int run_import(const ImportOptions& opt, bool color)
 {
     std::string text, why;
-    if (!rtd::read_toml_file(opt.input, text, why, rtd::kMaxSourceBytes)) {
+    if (!rtd::read_input_file(opt.input, rtd::kMaxSourceBytes, "files to import", text, why)) {
         std::cerr << fmt::format("rtrace-drop: error: cannot read {}: {}\n", opt.input, why);
         return kExitBadInput;
     }

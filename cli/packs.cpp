@@ -17,19 +17,6 @@ namespace fs = std::filesystem;
 
 namespace rtd {
 
-namespace {
-
-// Text from a hostile file, safe to print in one line.
-std::string printable(const std::string& text)
-{
-    std::string out = text.substr(0, 80);
-    for (char& c : out)
-        if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
-    return text.size() > 80 ? out + "..." : out;
-}
-
-}  // namespace
-
 bool valid_pack_name(const std::string& n)
 {
     if (n.empty() || n.size() > 64 || !std::isalnum(static_cast<unsigned char>(n[0]))) return false;
@@ -81,7 +68,7 @@ bool read_pack_toml(const fs::path& dir, PackInfo& info, SourceManager& sources,
     fs::path file = dir / "pack.toml";
     info.dir = dir;
     std::string text, why;
-    if (!read_toml_file(file.string(), text, why)) {
+    if (!read_input_file(file.string(), kMaxTomlBytes, "pack.toml files", text, why)) {
         diags.error_in(file.string(), "cannot read the pack's pack.toml: " + why);
         return false;
     }
@@ -113,7 +100,7 @@ bool read_pack_toml(const fs::path& dir, PackInfo& info, SourceManager& sources,
         // path that could reach outside it ("../x", "/etc").
         auto pack_name = [&](const std::string& n, const toml::node& at) {
             if (!valid_pack_name(n))
-                diags.error(toml_range(sources, id, at.source()), fmt::format("'{}' is not a pack name", printable(n)))
+                diags.error(toml_range(sources, id, at.source()), fmt::format("'{}' is not a pack name", printable(std::string_view(n).substr(0, 80))))
                     .hint("pack names are letters, digits, '_', '-' and '.', starting with a letter or digit");
         };
         if (k == "name") {

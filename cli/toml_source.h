@@ -4,10 +4,7 @@
 #pragma once
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <string>
+#include <cstdint>
 #include <string_view>
 
 #include <toml++/toml.h>
@@ -16,33 +13,8 @@
 
 namespace rtd {
 
-// Settings files are small: a larger one, or something that is not a
-// regular file (/dev/zero, a FIFO), is refused before it is read.
+// Settings files are small: a larger one is refused before it is read.
 inline constexpr std::uintmax_t kMaxTomlBytes = 1u << 20;
-
-// The file's text, or false with `error` saying why not.
-inline bool read_toml_file(const std::string& path, std::string& text, std::string& error, std::uintmax_t limit = kMaxTomlBytes)
-{
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-        error = std::filesystem::exists(path, ec) ? "not a regular file" : "no such file";
-        return false;
-    }
-    std::uintmax_t size = std::filesystem::file_size(path, ec);
-    if (ec || size > limit) {
-        error = ec ? ec.message() : "file is " + std::to_string(size) + " bytes; at most " + std::to_string(limit >> 20) + " MiB is read";
-        return false;
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    if (!in && !in.eof()) {
-        error = "read error";
-        return false;
-    }
-    text = buf.str();
-    return true;
-}
 
 inline SourceRange toml_range(const SourceManager& sources, FileId file, const toml::source_region& r)
 {

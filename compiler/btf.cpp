@@ -1,4 +1,5 @@
 #include "compiler/btf.h"
+#include "compiler/source.h"
 
 #include <bpf/btf.h>
 
@@ -42,10 +43,7 @@ std::string invalid_name(const struct btf* b)
             const char* n = btf__name_by_offset(b, off);
             if (!n) return fmt::format("type #{} has a name outside the string section", id);
             if (is_c_identifier(n, dots)) return {};
-            std::string shown = std::string(n).substr(0, 60);
-            for (char& c : shown)
-                if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
-            return fmt::format("type #{} has the name \"{}\", which is not a C identifier", id, shown);
+            return fmt::format("type #{} has the name \"{}\", which is not a C identifier", id, printable(std::string_view(n).substr(0, 60)));
         };
         std::string why;
         if (btf_is_composite(t) || btf_is_any_enum(t) || btf_is_fwd(t) || btf_is_typedef(t) || btf_is_func(t))

@@ -17,27 +17,6 @@ constexpr const char* kGreen = "\033[1;32m";
 constexpr const char* kCyan = "\033[1;36m";
 constexpr const char* kReset = "\033[0m";
 
-bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-// Quoted source as a terminal can show it: control characters and bytes
-// that are not UTF-8 (the encoding check reports those) become '?', one
-// byte for one byte so columns stay put.
-std::string printable(std::string_view line)
-{
-    std::string out(line);
-    for (std::size_t i = 0; i < out.size();) {
-        auto c = static_cast<unsigned char>(out[i]);
-        std::size_t len = c < 0x80 ? 1 : c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-        bool ok = len > 0 && i + len <= out.size();
-        for (std::size_t k = 1; ok && k < len; ++k) ok = is_utf8_continuation(out[i + k]);
-        if (!ok || (c < 0x20 && c != '\t') || c == 0x7F) {
-            out[i++] = '?';
-            continue;
-        }
-        i += len;
-    }
-    return out;
-}
 
 // Long lines (minified or generated files) are cut to a window around the
 // range so one diagnostic never prints megabytes.

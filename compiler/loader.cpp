@@ -91,20 +91,10 @@ std::optional<std::size_t> Loader::load_file(const fs::path& path, bool root, So
         else diags_.error_in(shown, "cannot load file: " + msg);
         return std::nullopt;
     };
-    fs::file_status st = fs::status(path, ec);
-    if (ec || !fs::exists(st)) return fail("no such file");
-    if (!fs::is_regular_file(st)) return fail("not a regular file");
-    std::uintmax_t size = fs::file_size(path, ec);
-    if (ec) return fail(ec.message());
-    if (size > kMaxSourceBytes)
-        return fail(fmt::format("file is {} bytes; rule files are limited to {} MiB", size, kMaxSourceBytes >> 20));
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return fail(std::strerror(errno));
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    if (!in && !in.eof()) return fail("read error");
+    std::string text, error;
+    if (!read_input_file(path.string(), kMaxSourceBytes, "rule files", text, error)) return fail(error);
 
-    std::size_t index = add_module(shown, buf.str(), canonical, root);
+    std::size_t index = add_module(shown, std::move(text), canonical, root);
     follow_imports(index);
     return index;
 }

@@ -1,6 +1,12 @@
 #include "compiler/source.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -81,6 +87,59 @@ std::string SourceManager::describe(SourceRange r) const
     const SourceFile& f = file(r.file);
     LineCol lc = f.line_col(r.begin);
     return fmt::format("{}:{}:{}", f.path(), lc.line, lc.col);
+}
+
+bool read_input_file(const std::string& path, std::uintmax_t limit, const char* kind, std::string& text, std::string& error)
+{
+    std::error_code ec;
+    std::filesystem::file_status st = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(st)) {
+        error = "no such file";
+        return false;
+    }
+    if (!std::filesystem::is_regular_file(st)) {
+        error = "not a regular file";
+        return false;
+    }
+    std::uintmax_t size = std::filesystem::file_size(path, ec);
+    if (ec) {
+        error = ec.message();
+        return false;
+    }
+    if (size > limit) {
+        error = fmt::format("file is {} bytes; {} are limited to {} MiB", size, kind, limit >> 20);
+        return false;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = std::strerror(errno);
+        return false;
+    }
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    if (!in && !in.eof()) {
+        error = "read error";
+        return false;
+    }
+    text = std::move(buf).str();
+    return true;
+}
+
+std::string printable(std::string_view line)
+{
+    std::string out(line);
+    for (std::size_t i = 0; i < out.size();) {
+        auto c = static_cast<unsigned char>(out[i]);
+        std::size_t len = c < 0x80 ? 1 : c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+        bool ok = len > 0 && i + len <= out.size();
+        for (std::size_t k = 1; ok && k < len; ++k) ok = is_utf8_continuation(out[i + k]);
+        if (!ok || (c < 0x20 && c != '\t') || c == 0x7F) {
+            out[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+    return out;
 }
 
 }  // namespace rtd

@@ -66,4 +66,18 @@ private:
     std::vector<std::unique_ptr<SourceFile>> files_;
 };
 
+// Reads a rule, config or pack file that may come from anyone: only a
+// regular file (never /dev/zero or a FIFO), and only when it is at most
+// `limit` bytes, checked before reading. False with `error` ("no such
+// file", "not a regular file", "file is N bytes; KIND are limited to M
+// MiB", ...).
+bool read_input_file(const std::string& path, std::uintmax_t limit, const char* kind, std::string& text, std::string& error);
+
+// Quoted source as a terminal can show it: control characters and bytes
+// that are not UTF-8 become '?', one byte for one byte so columns stay put.
+// Also for quoting names and values from hostile files in messages.
+std::string printable(std::string_view line);
+
+inline bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
 }  // namespace rtd

@@ -100,7 +100,13 @@ struct bpf_object* open_for_load(const std::string& bytes, const LoadSettings& s
         error = fmt::format("cannot open the compiled object: {}", std::strerror(errno));
         return nullptr;
     }
-    if (settings.before_load) settings.before_load(obj);
+    if (settings.before_load) {
+        error = settings.before_load(obj);
+        if (!error.empty()) {
+            bpf_object__close(obj);
+            return nullptr;
+        }
+    }
     return obj;
 }
 

@@ -43,10 +43,12 @@ private:
 
 // How an object is opened for loading: the BTF that CO-RE relocates
 // against when the kernel exposes none (`run --btf`), and what to do
-// between open and load (ring size, .rodata settings, injected faults).
+// between open and load (ring size, .rodata settings, injected faults) —
+// the same for the load and for the verifier's diagnosis of a refusal.
 struct LoadSettings {
     std::string core_btf;  // "": the running kernel's
-    std::function<void(struct bpf_object*)> before_load;
+    // Returns "" or why the object cannot be loaded as asked.
+    std::function<std::string(struct bpf_object*)> before_load;
 };
 
 // Opens `object` by `settings` and runs its before_load; null with `error`.

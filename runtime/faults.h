@@ -30,7 +30,6 @@ struct Faults {
     // The process's faults (parsed once from the environment).
     static const Faults& active();
 
-    bool any() const { return !stall_ms.empty() || !reject.empty() || !vanish.empty() || stash_entries; }
     // Sleeps before `phase` when asked to, in short steps so that `stop`
     // (a signal's flag) cuts the stall short. True when stopped.
     bool stall(const std::string& phase, const volatile int& stop) const;

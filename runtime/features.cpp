@@ -60,21 +60,6 @@ std::string find_tracefs()
     return {};
 }
 
-// tracefs tells which functions ftrace can trace and which tracepoints
-// exist; without it both are learnt only when attaching fails.
-std::string mount_tracefs(std::string& note)
-{
-    const char* dir = "/sys/kernel/tracing";
-    if (::mount("nodev", dir, "tracefs", 0, nullptr) == 0) {
-        note = fmt::format("tracefs was not mounted; mounted it at {}", dir);
-        return dir;
-    }
-    note = fmt::format("tracefs is not mounted and mounting it failed ({}): functions ftrace cannot trace and missing "
-                       "tracepoints are found only when attaching; mount it with: mount -t tracefs nodev {}",
-                       std::strerror(errno), dir);
-    return {};
-}
-
 }  // namespace
 
 std::set<AttachForm> KernelFeatures::forms() const
@@ -101,7 +86,6 @@ KernelFeatures probe_kernel_features(const Btf& kernel_btf)
     f.trampoline_error = try_trampoline(kernel_btf);
     f.trampolines = f.trampoline_error.empty();
     f.tracefs = find_tracefs();
-    if (f.tracefs.empty()) f.tracefs = mount_tracefs(f.tracefs_note);
     if (!f.tracefs.empty()) {
         std::ifstream in(f.tracefs + "/available_filter_functions");
         if (in) {
@@ -123,6 +107,18 @@ bool tracepoint_exists(const KernelFeatures& f, const std::string& category, con
     if (f.tracefs.empty()) return true;  // cannot tell; BTF said it exists
     std::error_code ec;
     return fs::exists(fs::path(f.tracefs) / "events" / category / event, ec);
+}
+
+// tracefs tells which functions ftrace can trace and which tracepoints
+// exist; without it both are learnt only when attaching fails.
+std::string mount_tracefs_if_missing()
+{
+    if (!find_tracefs().empty()) return {};
+    const char* dir = "/sys/kernel/tracing";
+    if (::mount("nodev", dir, "tracefs", 0, nullptr) == 0) return fmt::format("tracefs was not mounted; mounted it at {}", dir);
+    return fmt::format("tracefs is not mounted and mounting it failed ({}): functions ftrace cannot trace and missing "
+                       "tracepoints are found only when attaching; mount it with: mount -t tracefs nodev {}",
+                       std::strerror(errno), dir);
 }
 
 std::string missing_bpf_capabilities()

@@ -18,7 +18,6 @@ struct KernelFeatures {
     bool trampolines = false;    // a fentry program loads and attaches
     std::string trampoline_error;  // why not ("EPERM: ...")
     std::string tracefs;         // mount point, empty when not mounted
-    std::string tracefs_note;    // we mounted it, or why it is missing ("" when it was there)
 
     // Functions ftrace can trace, when available_filter_functions is
     // readable; nothing means "unknown" (no filtering on it).
@@ -30,9 +29,12 @@ struct KernelFeatures {
     std::string function_probe_block() const;
 };
 
-// Also mounts tracefs at /sys/kernel/tracing when no tracefs is mounted
-// (saying so in tracefs_note), as perf and bpftrace users would by hand.
 KernelFeatures probe_kernel_features(const Btf& kernel_btf);
+
+// Mounts tracefs at /sys/kernel/tracing when none is mounted, as perf and
+// bpftrace users would by hand (`run` only: listing rules changes nothing).
+// Returns what it did or why it could not, "" when tracefs was there.
+std::string mount_tracefs_if_missing();
 
 // The capabilities loading and attaching BPF tracing programs needs that
 // this process lacks ("CAP_BPF, CAP_PERFMON"), or "" when it has them

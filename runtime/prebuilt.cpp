@@ -1,5 +1,7 @@
 #include "runtime/prebuilt.h"
 
+#include "compiler/source.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -49,6 +51,8 @@ bool write_prebuilt(const std::string& path, const Prebuilt& p, std::string& err
         for (const std::string& s : sections) out << s;
         if (!out.flush()) {
             error = fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
+            out.close();
+            std::remove(tmp.c_str());
             return false;
         }
     }
@@ -63,16 +67,9 @@ bool write_prebuilt(const std::string& path, const Prebuilt& p, std::string& err
 std::optional<Prebuilt> read_prebuilt(const std::string& path, std::string& error)
 {
     using nlohmann::json;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-        return std::nullopt;
-    }
-    std::stringstream buf;
-    buf << in.rdbuf();
-    std::string data = buf.str();
-    if (data.size() > kMaxBytes) {
-        error = fmt::format("{} is larger than {} MiB", path, kMaxBytes >> 20);
+    std::string data, why;
+    if (!read_input_file(path, kMaxBytes, "built objects", data, why)) {
+        error = fmt::format("cannot read {}: {}", path, why);
         return std::nullopt;
     }
     std::size_t magic = std::strlen(kMagic);

@@ -161,7 +161,6 @@ void TextOutput::event(const DecodedEvent& e)
     if (ctx_.stacks)
         for (const std::string& frame : ctx_.symbols->describe_stack(e.stack)) std::fprintf(out_, "    at %s\n", frame.c_str());
     if (hints_ && rule.hint) std::fprintf(out_, "    %s %s\n", paint("36", "hint:").c_str(), fill(*rule.hint, e, ctx_).c_str());
-    std::fflush(out_);
 }
 
 void TextOutput::monitor(const MonitorFinding& f)
@@ -173,7 +172,6 @@ void TextOutput::monitor(const MonitorFinding& f)
     line += fmt::format(" netns {}: {}", f.netns, paint(rule.condition == ConditionKind::Warn ? "33" : "31", monitor_message(f, ctx_)));
     std::fprintf(out_, "%s\n", line.c_str());
     if (hints_ && rule.hint) std::fprintf(out_, "    %s %s\n", paint("36", "hint:").c_str(), fill(*rule.hint, f, ctx_).c_str());
-    std::fflush(out_);
 }
 
 void JsonOutput::event(const DecodedEvent& e)

@@ -221,28 +221,33 @@ std::string verifier_reason(const std::string& log_tail)
     return reason;
 }
 
-// RTRACE_DROP_FAULTS reject=RULE: that rule's programs are refused by the
-// verifier, as a program this kernel cannot take would be; stash=N: a
-// small argument stash, to make it overflow.
+// What every opening of the object sets before load: the ring's size and
+// when programs wake the reader, --all and --rate-limit in .rodata, and
+// RTRACE_DROP_FAULTS' reject=RULE (the verifier refuses that rule's
+// programs) and stash=N (a small argument stash, to make it overflow).
 LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
 {
     LoadSettings settings;
     settings.core_btf = opt.btf;
     const Faults& faults = Faults::active();
-    if (faults.reject.empty() && !faults.stash_entries) return settings;
     std::set<std::string> broken;
     for (const ProbePlan& pp : set.probes)
         if (faults.reject.count(set.rules[pp.rule].id))
             for (const AttachMethod& m : pp.methods)
                 for (const ProgramSpec& s : m.programs) broken.insert(s.name);
-    const unsigned stash = faults.stash_entries;
-    settings.before_load = [broken, stash](struct bpf_object* obj) {
+    settings.before_load = [broken, stash = faults.stash_entries, &opt](struct bpf_object* obj) -> std::string {
+        if (struct bpf_map* events = bpf_object__find_map_by_name(obj, "rtd_events")) bpf_map__set_max_entries(events, opt.ring_bytes);
+        set_rodata_u32(obj, "rtd_wakeup_bytes", opt.ring_bytes / 4);  // absent from objects built before it existed
+        if (opt.all && !set_rodata_u32(obj, "rtd_report_all", 1)) return "cannot set rtd_report_all in the compiled object";
+        if (opt.rate_limit && !set_rodata_u32(obj, "rtd_rate_limit", opt.rate_limit))
+            return "this object has no rate limiter (built by an older rtrace-drop?): rebuild it to use --rate-limit";
         struct bpf_program* prog;
         bpf_object__for_each_program(prog, obj)
         {
             if (broken.count(bpf_program__name(prog))) break_program(prog);
         }
         if (struct bpf_map* m = stash ? bpf_object__find_map_by_name(obj, "rtd_stash") : nullptr) bpf_map__set_max_entries(m, stash);
+        return {};
     };
     return settings;
 }
@@ -257,16 +262,6 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
         std::vector<std::string> names = chosen_programs(set, plan);
         Object obj(open_for_load(bytes, settings, fatal));
         if (!obj) return nullptr;
-        if (struct bpf_map* events = bpf_object__find_map_by_name(obj.get(), "rtd_events"))
-            bpf_map__set_max_entries(events, opt.ring_bytes);
-        if (opt.all && !set_rodata_u32(obj.get(), "rtd_report_all", 1)) {
-            fatal = "cannot set rtd_report_all in the compiled object";
-            return nullptr;
-        }
-        if (opt.rate_limit && !set_rodata_u32(obj.get(), "rtd_rate_limit", opt.rate_limit)) {
-            fatal = "this object has no rate limiter (built by an older rtrace-drop?): rebuild it to use --rate-limit";
-            return nullptr;
-        }
         struct bpf_program* prog;
         bpf_object__for_each_program(prog, obj.get())
         {
@@ -653,8 +648,10 @@ std::optional<int> load_and_attach(const KernelFeatures& features, const RunOpti
     Plan& plan = p.plan;
     // A kernel can load a program and still refuse to attach it (fentry on
     // a function with more arguments than its trampolines take: ENOTSUPP).
-    // Such a probe moves to its next method and the object is loaded again.
-    LibbpfQuiet quiet;  // each refusal is one line of the status table below
+    // Such a probe moves to its next method and the object is loaded again;
+    // each retry moves some probe on, so this ends once every probe is
+    // attached or out of methods.
+    LibbpfQuiet quiet;  // libbpf's logs stay quiet: each refusal is one status line below
     const Faults& faults = Faults::active();
     // A prebuilt object is a file anyone could have written; a compiled one
     // is checked too, against a code generator bug.
@@ -662,7 +659,7 @@ std::optional<int> load_and_attach(const KernelFeatures& features, const RunOpti
         error("refusing to load this object: it does more than trace\n" + bad);
         return kExitBadInput;
     }
-    for (int attempt = 0; attempt < 4; ++attempt) {
+    for (;;) {
         p.links.clear();
         p.obj.reset();
         if (stopped_before("load")) return kExitFailure;
@@ -882,8 +879,8 @@ int run_session(const RunOptions& opt)
     Probes probes;
     std::optional<KernelFeatures> features;
     if (want_probes) {
+        if (std::string note = mount_tracefs_if_missing(); !note.empty()) std::cerr << "rtrace-drop: note: " << note << '\n';
         features = probe_kernel_features(*btf);
-        if (!features->tracefs_note.empty()) std::cerr << "rtrace-drop: note: " << features->tracefs_note << '\n';
         if (stopped_before("compile")) return kExitFailure;
         if (opt.no_trampolines && features->trampolines) {
             features->trampolines = false;
@@ -967,6 +964,7 @@ int run_session(const RunOptions& opt)
     std::cerr << fmt::format("rtrace-drop: ready: {}{}\n", what,
                              opt.duration_ms ? fmt::format(", running for {:.1f} s", opt.duration_ms / 1000.0) : ", Ctrl-C to stop");
     out.monitor(first_findings);
+    std::fflush(stdout);  // the loop flushes after each batch of events and each poll
     Faults::active().stall("run", g_stop);
 
     const auto start = Clock::now();

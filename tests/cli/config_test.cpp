@@ -123,7 +123,7 @@ TEST(Config, HostileFilesAreRefusedUnread)
     SourceManager sources;
     Diagnostics diags;
     EXPECT_FALSE(load_config(big, s, sources, diags));
-    EXPECT_NE(diags.render(sources).find("at most 1 MiB is read"), std::string::npos) << diags.render(sources);
+    EXPECT_NE(diags.render(sources).find("bytes; config files are limited to 1 MiB"), std::string::npos) << diags.render(sources);
     std::remove(big.c_str());
 }
 

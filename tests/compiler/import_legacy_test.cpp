@@ -18,6 +18,7 @@
 #include "compiler/import_legacy.h"
 #include "compiler/typecheck.h"
 #include "tests/compiler/test_util.h"
+#include "tests/kernel_support.h"
 
 namespace rtd {
 namespace {
@@ -25,16 +26,15 @@ namespace {
 namespace fs = std::filesystem;
 
 const fs::path kDir = fs::path(RTD_TEST_DATA) / "import";
-constexpr const char* kKernelBtf = "/sys/kernel/btf/vmlinux";
-
 bool updating() { return std::getenv("RTRACE_DROP_UPDATE_GOLDEN") != nullptr; }
 
+// The running kernel's BTF; a file that exists but cannot be loaded fails
+// the test rather than skipping it.
 const Btf* kernel()
 {
-    static std::unique_ptr<Btf> btf = [] {
-        std::string error;
-        return fs::exists(kKernelBtf) ? Btf::load(kKernelBtf, error) : nullptr;
-    }();
+    static std::string error;
+    static std::unique_ptr<Btf> btf = rtd::test::have_kernel_btf() ? Btf::load(rtd::test::kKernelBtf, error) : nullptr;
+    if (rtd::test::have_kernel_btf()) EXPECT_NE(btf, nullptr) << rtd::test::kKernelBtf << ": " << error;
     return btf.get();
 }
 
@@ -139,7 +139,7 @@ TEST_P(Golden, WithFixtureBtf)
 
 TEST_P(Golden, WithKernelBtf)
 {
-    if (!kernel()) GTEST_SKIP() << kKernelBtf << " is not readable here";
+    RTD_NEED_KERNEL(kernel() != nullptr, "no usable /sys/kernel/btf/vmlinux");
     Imported got = import_file(GetParam(), kernel());
     ASSERT_TRUE(got.result) << got.diagnostics;
     bool ok = false;
@@ -165,7 +165,7 @@ INSTANTIATE_TEST_SUITE_P(Import, Golden, testing::ValuesIn(test::files_with_exte
 // imports still type-check on the running kernel.
 TEST(Import, DocumentedConditionsTypeCheck)
 {
-    if (!kernel()) GTEST_SKIP() << kKernelBtf << " is not readable here";
+    RTD_NEED_KERNEL(kernel() != nullptr, "no usable /sys/kernel/btf/vmlinux");
     for (const char* name : {"seed_tcp.toml", "seed_iptables.toml", "seed_fib.toml"}) {
         Imported got = import_file(name, kernel());
         ASSERT_TRUE(got.result) << got.diagnostics;

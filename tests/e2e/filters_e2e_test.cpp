@@ -106,8 +106,8 @@ TEST(FiltersE2E, RateLimitCapsEventsCountsStayExact)
 TEST(PrebuiltE2E, BuiltObjectRunsWithoutCompilerOrRuleFiles)
 {
     NEED_ROOT_AND_BPF();
-    fs::path dir = fs::temp_directory_path() / fmt::format("rtd-e2e-rdo-{}", getpid());
-    fs::remove_all(dir);
+    TempFiles scratch("rdo");  // removed however the test ends
+    fs::path dir = scratch.path;
     fs::create_directories(dir / "cache");
     // The rule file is copied, built, then removed: the object must not need it.
     fs::copy_file(kDrops, dir / "drops.rule");
@@ -148,16 +148,14 @@ TEST(PrebuiltE2E, BuiltObjectRunsWithoutCompilerOrRuleFiles)
     EXPECT_FALSE(filtered.ready());
     EXPECT_EQ(filtered.stop(), 2);
     EXPECT_NE(filtered.err().find("filters are compiled into the object"), std::string::npos) << filtered.err();
-    fs::remove_all(dir);
 }
 
 // An object built with a filter carries it, and the monitors travel too.
 TEST(PrebuiltE2E, ObjectCarriesItsFilterAndMonitors)
 {
     NEED_ROOT_AND_BPF();
-    fs::path dir = fs::temp_directory_path() / fmt::format("rtd-e2e-rdo2-{}", getpid());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    TempFiles scratch("rdo2");  // removed however the test ends
+    fs::path dir = scratch.path;
     std::string object = (dir / "x.rdo").string();
     ASSERT_EQ(sh(fmt::format("{} build {} {}/rules/snmp -o {} --where 'dport == 5567'", RTD_BINARY, kDrops, RTD_SOURCE_DIR, object)), 0);
     Namespaces ns;
@@ -176,7 +174,6 @@ TEST(PrebuiltE2E, ObjectCarriesItsFilterAndMonitors)
     EXPECT_GE(mine, 1u) << run.err();
     EXPECT_NE(run.err().find("filter in the kernel: dport == 5567"), std::string::npos) << run.err();
     EXPECT_NE(run.err().find("36 of 36 monitors polled"), std::string::npos) << run.err();
-    fs::remove_all(dir);
 }
 
 }  // namespace
