@@ -604,6 +604,14 @@ void plan_prebuilt(Probes& p, const Btf& btf, const KernelFeatures& features, co
     auto usable = [&](std::size_t rule) {
         return std::any_of(p.set.probes.begin(), p.set.probes.end(), [&](const ProbePlan& pp) { return pp.rule == rule && pp.available && !pp.methods.empty(); });
     };
+    // -i/-e first: a rule stands down only for a target that will run.
+    for (std::size_t r = 0; r < p.set.rules.size(); ++r)
+        if (!p.set.rules[r].is_monitor && !rule_selected(p.set.rules[r].id, opt.include, opt.exclude))
+            for (ProbePlan& pp : p.set.probes)
+                if (pp.rule == r && pp.available) {
+                    pp.available = false;
+                    pp.skip_reason = "not selected (-i/-e)";
+                }
     for (std::size_t r = 0; r < p.set.rules.size(); ++r) {
         RuleEntry& rule = p.set.rules[r];
         if (!opt.all)
@@ -617,12 +625,6 @@ void plan_prebuilt(Probes& p, const Btf& btf, const KernelFeatures& features, co
                     }
                 break;
             }
-        if (!rule.is_monitor && !rule_selected(rule.id, opt.include, opt.exclude))
-            for (ProbePlan& pp : p.set.probes)
-                if (pp.rule == r && pp.available) {
-                    pp.available = false;
-                    pp.skip_reason = "not selected (-i/-e)";
-                }
         if (!rule.is_monitor) rule.skipped = !usable(r);
     }
     p.set.ring_bytes = opt.ring_bytes;
