@@ -156,6 +156,10 @@ int load_programs(const rtd::CompiledRuleSet& set, const rtd::Btf& btf)
 {
     rtd::BpfCompiler compiler(btf.raw(), rtd::embedded_templates(), rtd::BpfCompiler::default_cache_dir());
     rtd::CompileResult built = compiler.compile(set.source);
+    if (built.unavailable) {
+        std::cerr << "rtrace-drop: error: " << built.diagnostics << '\n';
+        return kExitFailure;
+    }
     if (!built.ok) {
         std::string saved = (fs::temp_directory_path() / fmt::format("rtrace-drop-{}.bpf.c", getpid())).string();
         std::ofstream(saved) << set.source;

@@ -3,17 +3,19 @@
 // Every compile runs in a forked child: LLVM's BPF backend keeps static state
 // between compiles (a repeated CO-RE access can lose its relocation), a fatal
 // LLVM error calls exit(), and a compile peaks near 100+ MB that the
-// long-running parent should not keep. The child writes one frame back
-// through a pipe:
-//
-//   status (1 byte) | object size (u64) | diagnostics size (u64) | object | diagnostics
+// long-running parent should not keep. The child loads the compiler library
+// (librtd-clang.so: Clang and LLVM, never mapped by this process) and writes
+// one frame back through a pipe (compile_frame.h).
 //
 // Its stderr goes to a second pipe so a crash's stack dump ends up in the
 // result's diagnostics instead of on the user's terminal.
+
 #include "runtime/bpf_compiler.h"
+#include "runtime/compile_frame.h"
 #include "runtime/prebuilt.h"
 
 #include <bpf/btf.h>
+#include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -37,19 +39,7 @@
 
 #include <fmt/format.h>
 
-#include <clang/Basic/Diagnostic.h>
-#include <clang/Basic/DiagnosticOptions.h>
-#include <clang/Basic/Version.h>
-#include <clang/CodeGen/CodeGenAction.h>
-#include <clang/Frontend/CompilerInstance.h>
-#include <clang/Frontend/CompilerInvocation.h>
-#include <clang/Frontend/TextDiagnosticPrinter.h>
-#include <llvm/ADT/SmallVector.h>
-#include <llvm/Support/ErrorHandling.h>
-#include <llvm/Support/MemoryBuffer.h>
-#include <llvm/Support/TargetSelect.h>
-#include <llvm/Support/VirtualFileSystem.h>
-#include <llvm/Support/raw_ostream.h>
+#include <clang/Basic/Version.h>  // CLANG_VERSION_STRING only: no link to Clang
 
 #include "runtime/embedded_headers.h"
 
@@ -165,19 +155,6 @@ std::optional<std::string> read_file(const std::string& path)
     return data;
 }
 
-bool write_all(int fd, std::string_view data)
-{
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-}
-
 // mkdir -p; directories we create are private to the user (0700).
 bool make_dirs(const std::string& dir)
 {
@@ -209,68 +186,7 @@ void store_atomically(const std::string& dir, const std::string& path, std::stri
         ::unlink(tmp.c_str());
 }
 
-// ------------------------------------------------------------- the framing
-
-enum class Status : unsigned char { Compiled = 0, Failed = 1, Fatal = 2 };
-
-std::string encode_frame(Status status, std::string_view object, std::string_view diagnostics)
-{
-    std::string frame;
-    frame.push_back(static_cast<char>(status));
-    for (std::uint64_t n : {std::uint64_t{object.size()}, std::uint64_t{diagnostics.size()}}) {
-        char len[8];
-        std::memcpy(len, &n, sizeof len);
-        frame.append(len, sizeof len);
-    }
-    frame.append(object);
-    frame.append(diagnostics);
-    return frame;
-}
-
-struct Frame {
-    Status status;
-    std::string object;
-    std::string diagnostics;
-};
-
-std::optional<Frame> decode_frame(std::string_view bytes)
-{
-    constexpr std::size_t header = 1 + 8 + 8;
-    if (bytes.size() < header)
-        return std::nullopt;
-    std::uint64_t object_size, diag_size;
-    std::memcpy(&object_size, bytes.data() + 1, 8);
-    std::memcpy(&diag_size, bytes.data() + 9, 8);
-    if (object_size > bytes.size() || diag_size > bytes.size() || header + object_size + diag_size != bytes.size())
-        return std::nullopt;
-    auto status = static_cast<Status>(bytes[0]);
-    if (status != Status::Compiled && status != Status::Failed && status != Status::Fatal)
-        return std::nullopt;
-    return Frame{status, std::string(bytes.substr(header, object_size)),
-                 std::string(bytes.substr(header + object_size, diag_size))};
-}
-
 // ------------------------------------------------------------ in the child
-
-// Everything lives under a directory that does not exist on disk; the
-// overlay's in-memory layer answers for it.
-constexpr const char* virtual_dir = "/rtrace-drop";
-constexpr const char* include_dir = "/rtrace-drop/include";
-
-constexpr const char* target_arch_define()
-{
-#if defined(__aarch64__)
-    return "-D__TARGET_ARCH_arm64";
-#elif defined(__s390x__)
-    return "-D__TARGET_ARCH_s390";
-#elif defined(__powerpc64__)
-    return "-D__TARGET_ARCH_powerpc";
-#elif defined(__riscv)
-    return "-D__TARGET_ARCH_riscv";
-#else
-    return "-D__TARGET_ARCH_x86";
-#endif
-}
 
 struct Job {
     const std::string& source;
@@ -279,113 +195,19 @@ struct Job {
     std::string source_copy_dir;  // the child's cwd; empty: stay put
 };
 
-constexpr const char* main_name = "rules.bpf.c";
-
-// Shared with the fatal error handler, which has only a void*.
-struct ChildState {
-    int result_fd;
-    llvm::raw_string_ostream* diagnostics;
-};
-
-[[noreturn]] void on_fatal_error(void* user_data, const char* reason, bool)
+// Where the compiler library is: $RTRACE_DROP_COMPILER_LIBRARY, else next to
+// an installed binary (PREFIX/bin/.. -> PREFIX/lib/rtrace-drop), else where
+// this build put it.
+std::string compiler_library_path()
 {
-    auto& state = *static_cast<ChildState*>(user_data);
-    state.diagnostics->flush();
-    std::string text = state.diagnostics->str();
-    text += fmt::format("fatal error: error in backend: {}\n", reason);
-    write_all(state.result_fd, encode_frame(Status::Fatal, {}, text));
-    ::_exit(0);
-}
-
-void add_virtual_file(llvm::vfs::InMemoryFileSystem& fs, const std::string& path, const std::string& text)
-{
-    // No copy: the strings outlive the compile (the child exits after it).
-    fs.addFile(path, 0, llvm::MemoryBuffer::getMemBuffer(text, path, /*RequiresNullTerminator=*/false));
-}
-
-llvm::IntrusiveRefCntPtr<llvm::vfs::FileSystem> make_file_system(const Job& job, const std::string& main_path)
-{
-    auto memory = llvm::makeIntrusiveRefCnt<llvm::vfs::InMemoryFileSystem>();
-    // Diagnostics and debug info say "rules.bpf.c:3:5", not a path that
-    // exists nowhere; line numbers stay those of `source`.
-    std::string main_text = fmt::format("#line 1 \"{}\"\n{}", main_name, job.source);
-    memory->addFile(main_path, 0, llvm::MemoryBuffer::getMemBufferCopy(main_text, main_path));
-    add_virtual_file(*memory, fmt::format("{}/vmlinux.h", include_dir), job.vmlinux_h);
-    for (const auto& [name, text] : embedded_bpf_headers())
-        add_virtual_file(*memory, fmt::format("{}/{}", include_dir, name), text);
-    for (const auto& [name, text] : job.headers)
-        add_virtual_file(*memory, fmt::format("{}/{}", include_dir, name), text);
-    auto overlay = llvm::makeIntrusiveRefCnt<llvm::vfs::OverlayFileSystem>(llvm::vfs::getRealFileSystem());
-    overlay->pushOverlay(memory);
-    return overlay;
-}
-
-std::vector<std::string> cc1_arguments()
-{
-    return {
-        "-triple", "bpf", "-emit-obj", "-O2",
-        // -g: CO-RE relocations and BTF are built from debug info.
-        "-debug-info-kind=constructor", "-dwarf-version=5",
-        "-mrelocation-model", "static",
-        // Paths in DWARF and BTF are relative to "." (the same bytes whatever
-        // the caller's cwd), and "." is where the child finds the source's
-        // text for BTF line info (see SourceCopy).
-        "-fdebug-compilation-dir=.", fmt::format("-fdebug-prefix-map={}/=", virtual_dir),
-        "-nostdsysteminc", "-nobuiltininc",
-        "-fgnuc-version=4.2.1", "-ferror-limit", "19",
-        // The clang driver's cc1 defaults that keep a compile lean.
-        "-disable-free", "-clear-ast-before-backend", "-discard-value-names",
-        // Noise that kernel headers and generated code make by design.
-        "-Wno-unused-value", "-Wno-pointer-sign", "-Wno-compare-distinct-pointer-types",
-        "-Wno-unknown-attributes",
-        target_arch_define(), fmt::format("-I{}", include_dir),
-        "-main-file-name", main_name,
-        "-x", "c", fmt::format("{}/{}", virtual_dir, main_name),
-    };
-}
-
-void initialize_bpf_target()
-{
-    LLVMInitializeBPFTargetInfo();
-    LLVMInitializeBPFTarget();
-    LLVMInitializeBPFTargetMC();
-    LLVMInitializeBPFAsmPrinter();
-    LLVMInitializeBPFAsmParser();
-}
-
-// The compile proper. Returns the frame to send; diagnostics accumulate in
-// `diag_stream` (a string the fatal error handler can also reach).
-std::string compile_here(const Job& job, llvm::raw_string_ostream& diag_stream)
-{
-    std::vector<std::string> args = cc1_arguments();
-    std::vector<const char*> argv;
-    for (const auto& a : args)
-        argv.push_back(a.c_str());
-
-    // A first engine only for parsing the flags; the instance makes its own
-    // from the parsed diagnostic options (-W flags) below.
-    auto diag_ids = llvm::makeIntrusiveRefCnt<clang::DiagnosticIDs>();
-    auto parse_opts = llvm::makeIntrusiveRefCnt<clang::DiagnosticOptions>();
-    clang::DiagnosticsEngine parse_diags(diag_ids, parse_opts,
-                                         new clang::TextDiagnosticPrinter(diag_stream, parse_opts.get()));
-    auto invocation = std::make_shared<clang::CompilerInvocation>();
-    if (!clang::CompilerInvocation::CreateFromArgs(*invocation, argv, parse_diags)) {
-        return encode_frame(Status::Failed, {}, diag_stream.str());
+    if (const char* env = std::getenv("RTRACE_DROP_COMPILER_LIBRARY"); env && *env) return env;
+    std::error_code ec;
+    std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        std::filesystem::path installed = exe.parent_path().parent_path() / "lib/rtrace-drop/librtd-clang.so";
+        if (std::filesystem::exists(installed, ec)) return installed.string();
     }
-
-    clang::CompilerInstance ci;
-    ci.setInvocation(invocation);
-    ci.createDiagnostics(new clang::TextDiagnosticPrinter(diag_stream, &ci.getDiagnosticOpts()), true);
-    ci.setVerboseOutputStream(diag_stream);
-    ci.createFileManager(make_file_system(job, fmt::format("{}/{}", virtual_dir, main_name)));
-
-    llvm::SmallVector<char, 0> object;
-    ci.setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
-    clang::EmitObjAction action;
-    bool ok = ci.ExecuteAction(action) && !ci.getDiagnostics().hasErrorOccurred();
-    if (!ok)
-        return encode_frame(Status::Failed, {}, diag_stream.str());
-    return encode_frame(Status::Compiled, std::string_view(object.data(), object.size()), diag_stream.str());
+    return RTD_CLANG_LIBRARY_BUILD_PATH;
 }
 
 [[noreturn]] void run_child(const Job& job, int result_fd, int stderr_fd)
@@ -402,16 +224,25 @@ std::string compile_here(const Job& job, llvm::raw_string_ostream& diag_stream)
     // rules.bpf.c could be quoted. A failure only loses the line text.
     static_cast<void>(::chdir(job.source_copy_dir.empty() ? "/" : job.source_copy_dir.c_str()));
 
-    std::string diagnostics;
-    llvm::raw_string_ostream diag_stream(diagnostics);
-    ChildState state{result_fd, &diag_stream};
-    llvm::install_fatal_error_handler(on_fatal_error, &state);
-    initialize_bpf_target();
-
-    std::string frame = compile_here(job, diag_stream);
+    std::string path = compiler_library_path();
+    void* library = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    auto compile = library ? reinterpret_cast<rtd_clang_compile_fn>(::dlsym(library, kClangEntryPoint)) : nullptr;
+    if (!compile) {
+        const char* why = ::dlerror();
+        std::string text = fmt::format("cannot load the compiler library {}: {}\n"
+                                       "hint: reinstall rtrace-drop, set RTRACE_DROP_COMPILER_LIBRARY, or run an object "
+                                       "built with 'rtrace-drop build'",
+                                       path, why ? why : "no entry point");
+        ::_exit(write_all(result_fd, encode_frame(CompileStatus::Unavailable, {}, text)) ? 0 : 121);
+    }
+    std::vector<rtd_clang_file> includes;
+    includes.push_back({"vmlinux.h", job.vmlinux_h.data(), job.vmlinux_h.size()});
+    for (const auto& group : {std::cref(embedded_bpf_headers()), std::cref(job.headers)})
+        for (const auto& [name, text] : group.get()) includes.push_back({name.c_str(), text.data(), text.size()});
+    rtd_clang_job request{job.source.data(), job.source.size(), includes.data(), includes.size()};
     // _exit: no atexit handlers, no stdio flush of the parent's buffers, no
     // leak check of what -disable-free deliberately keeps.
-    ::_exit(write_all(result_fd, frame) ? 0 : 121);
+    ::_exit(compile(&request, result_fd) == 0 ? 0 : 121);
 }
 
 // ----------------------------------------------------------- in the parent
@@ -445,7 +276,7 @@ public:
     const std::string& dir() const { return dir_; }
 
 private:
-    std::string file() const { return dir_ + "/" + main_name; }
+    std::string file() const { return dir_ + "/" + kCompiledSourceName; }
     void remove()
     {
         if (dir_.empty())
@@ -549,7 +380,7 @@ CompileResult compile_in_child(const Job& job)
     ::close(stderr_pipe[0]);
     std::optional<std::string> exit_problem = wait_child(pid);
 
-    std::optional<Frame> frame = decode_frame(raw);
+    std::optional<CompileFrame> frame = decode_frame(raw);
     CompileResult r;
     if (frame)
         r.diagnostics = std::move(frame->diagnostics);
@@ -559,11 +390,12 @@ CompileResult compile_in_child(const Job& job)
         r.diagnostics += '\n';
         return r;
     }
-    if (frame->status == Status::Compiled && !is_complete_elf(frame->object)) {
+    if (frame->status == CompileStatus::Compiled && !is_complete_elf(frame->object)) {
         r.diagnostics += "the compiler produced no ELF object\n";
         return r;
     }
-    r.ok = frame->status == Status::Compiled;
+    r.ok = frame->status == CompileStatus::Compiled;
+    r.unavailable = frame->status == CompileStatus::Unavailable;
     r.object = std::move(frame->object);
     return r;
 }
@@ -655,6 +487,7 @@ CompileResult BpfCompiler::compile(const std::string& source)
         CompileResult r;
         r.diagnostics = "in-process compilation is disabled (RTRACE_DROP_NO_COMPILER is set); run an object built with "
                         "'rtrace-drop build' instead";
+        r.unavailable = true;
         return r;
     }
     std::string path;

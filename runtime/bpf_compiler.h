@@ -22,6 +22,7 @@ struct CompileResult {
     std::string object;       // the BPF ELF bytes when ok
     std::string diagnostics;  // clang's messages (errors and warnings), or why the child failed
     bool cached = false;      // served from the cache without running clang
+    bool unavailable = false; // no compiler here (disabled, or its library missing): not the source's fault
 };
 
 class BpfCompiler {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -12,8 +14,12 @@ bool KernelSymbols::load(const std::string& path)
 {
     FILE* f = std::fopen(path.c_str(), "r");
     if (!f) return false;
+    // Room for a large kernel up front: growing by copies would double the
+    // peak, and the pages a smaller kernel leaves untouched are never resident.
     symbols_.clear();
-    symbols_.reserve(200000);
+    symbols_.reserve(1 << 19);
+    names_.clear();
+    names_.reserve(32 << 20);
     char line[512];
     while (std::fgets(line, sizeof line, f)) {
         // "ffffffff81000000 T _stext [module]"
@@ -22,10 +28,11 @@ bool KernelSymbols::load(const std::string& path)
         if (addr == 0 || !end || end[0] != ' ' || !end[1] || end[2] != ' ') continue;
         char type = end[1];
         if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;  // code only
-        std::string name = end + 3;
-        while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-        if (auto tab = name.find('\t'); tab != std::string::npos) name.resize(tab);  // drop "[module]"
-        symbols_.push_back({addr, std::move(name)});
+        std::string_view name = end + 3;
+        name = name.substr(0, name.find_first_of("\t\n "));  // drop "[module]"
+        if (names_.size() + name.size() > UINT32_MAX) break;
+        symbols_.push_back({addr, static_cast<std::uint32_t>(names_.size()), static_cast<std::uint32_t>(name.size())});
+        names_ += name;
     }
     std::fclose(f);
     std::sort(symbols_.begin(), symbols_.end(), [](const Symbol& a, const Symbol& b) { return a.address < b.address; });
@@ -38,7 +45,7 @@ std::string KernelSymbols::describe(std::uint64_t address) const
                                [](std::uint64_t a, const Symbol& s) { return a < s.address; });
     if (address == 0 || it == symbols_.begin()) return fmt::format("{:#x}", address);
     --it;
-    return fmt::format("{}+{:#x}", it->name, address - it->address);
+    return fmt::format("{}+{:#x}", std::string_view(names_).substr(it->name_at, it->name_size), address - it->address);
 }
 
 std::vector<std::string> KernelSymbols::describe_stack(const std::vector<std::uint64_t>& ips) const
