@@ -108,9 +108,23 @@ struct CompiledRuleSet {
     // The manifest: everything above but the source, as JSON, so a prebuilt
     // object can be run without the rule files.
     std::string manifest_json() const;
-    // Every program of every attach method of every probe (what a verifier
-    // test or `check --load` loads).
+    // Every program of every attach method of every probe, and every
+    // dispatcher (what a verifier test or `check --load` loads).
     std::vector<std::string> program_names() const;
 };
+
+// Probes on one tracepoint share one program per attach form: it runs the
+// body of each probe the runtime switches on (rtd_dispatch_on[probe index]
+// in .rodata, constant to the verifier, which drops the others), so a hit
+// costs one program run however many rules watch the tracepoint.
+struct DispatchSpec {
+    std::string name;  // ELF symbol: rtd_d_<target>_tb / _rt
+    AttachForm form;   // TpBtf or RawTp
+    std::string target;
+    std::vector<std::size_t> members;  // indices into CompiledRuleSet::probes, ascending
+};
+// The dispatchers the code generator emits for `set` (tracepoints with two
+// or more available probes in a form); the runtime derives the same list.
+std::vector<DispatchSpec> dispatchers(const CompiledRuleSet& set);
 
 }  // namespace rtd

@@ -1,5 +1,8 @@
 #include "compiler/manifest.h"
 
+#include <map>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace rtd {
@@ -113,7 +116,27 @@ std::vector<std::string> CompiledRuleSet::program_names() const
     for (const ProbePlan& p : probes)
         for (const AttachMethod& m : p.methods)
             for (const ProgramSpec& s : m.programs) names.push_back(s.name);
+    for (const DispatchSpec& d : dispatchers(*this)) names.push_back(d.name);
     return names;
+}
+
+std::vector<DispatchSpec> dispatchers(const CompiledRuleSet& set)
+{
+    std::map<std::pair<std::string, AttachForm>, std::vector<std::size_t>> groups;
+    for (std::size_t i = 0; i < set.probes.size(); ++i) {
+        const ProbePlan& p = set.probes[i];
+        if (!p.available) continue;
+        for (const AttachMethod& m : p.methods)
+            if (m.programs.size() == 1 && (m.form == AttachForm::TpBtf || m.form == AttachForm::RawTp))
+                groups[{m.programs.front().target, m.form}].push_back(i);
+    }
+    std::vector<DispatchSpec> out;
+    for (auto& [key, members] : groups) {
+        if (members.size() < 2) continue;
+        const char* suffix = key.second == AttachForm::TpBtf ? "tb" : "rt";
+        out.push_back({fmt::format("rtd_d_{}_{}", key.first, suffix), key.second, key.first, std::move(members)});
+    }
+    return out;
 }
 
 std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::string& error)

@@ -254,7 +254,7 @@ std::string describe_load_error(int error)
 }
 
 // Sets a `const volatile` global of the object before it is loaded.
-bool set_rodata_u32(struct bpf_object* obj, const char* name, std::uint32_t value)
+bool set_rodata(struct bpf_object* obj, const char* name, const void* bytes, std::size_t size)
 {
     struct bpf_map* rodata = nullptr;
     struct bpf_map* map;
@@ -272,14 +272,19 @@ bool set_rodata_u32(struct bpf_object* obj, const char* name, std::uint32_t valu
     for (int i = 0; i < btf_vlen(t); ++i, ++v) {
         const struct btf_type* var = btf__type_by_id(btf, v->type);
         if (std::string_view(btf__name_by_offset(btf, var->name_off)) != name) continue;
-        std::size_t size = 0;
-        const void* initial = bpf_map__initial_value(rodata, &size);
-        if (!initial || v->offset + sizeof value > size) return false;
-        std::string data(static_cast<const char*>(initial), size);
-        std::memcpy(data.data() + v->offset, &value, sizeof value);
+        std::size_t map_size = 0;
+        const void* initial = bpf_map__initial_value(rodata, &map_size);
+        if (!initial || size > v->size || v->offset + size > map_size) return false;
+        std::string data(static_cast<const char*>(initial), map_size);
+        std::memcpy(data.data() + v->offset, bytes, size);
         return bpf_map__set_initial_value(rodata, data.data(), data.size()) == 0;
     }
     return false;
+}
+
+bool set_rodata_u32(struct bpf_object* obj, const char* name, std::uint32_t value)
+{
+    return set_rodata(obj, name, &value, sizeof value);
 }
 
 }  // namespace rtd

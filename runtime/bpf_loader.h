@@ -81,5 +81,7 @@ std::string describe_load_error(int error);
 // Sets a `const volatile __u32` global (rtd_report_all, rtd_rate_limit) of an
 // opened object before it is loaded. False when the object has no such global.
 bool set_rodata_u32(struct bpf_object* obj, const char* name, std::uint32_t value);
+// The first `size` bytes of the .rodata variable `name` (an array may be longer).
+bool set_rodata(struct bpf_object* obj, const char* name, const void* bytes, std::size_t size);
 
 }  // namespace rtd

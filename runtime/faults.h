@@ -3,7 +3,8 @@
 //   stall=PHASE:MS   sleep MS before PHASE (compile, load, attach, run),
 //                    saying so on stderr, so a test can signal right there
 //   reject=RULE      the verifier refuses RULE's programs (their first
-//                    instruction becomes a read above the stack frame)
+//                    instruction becomes a read above the stack frame);
+//                    RULE may also name a dispatcher (rtd_d_kfree_skb_tb)
 //   vanish=RULE      RULE's attach target is gone when it is attached
 //   stash=N          the kretprobe argument stash holds N entries, not 16,384
 //

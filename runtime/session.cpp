@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/types.h>
 #include <sched.h>
+#include <malloc.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -197,7 +198,36 @@ void apply_instead_of(std::vector<TypedRule>& typed)
 struct Plan {
     std::vector<std::size_t> method;  // chosen method per probe plan, or kNone
     std::vector<std::string> skip;    // why a probe is not used
+    std::vector<DispatchSpec> dispatch;  // in use: members attach through these, not their own programs
+    std::set<std::string> undispatched;  // dispatchers the kernel refused: their probes use their own programs
 };
+
+// The dispatchers (compiled.h) an attempt uses: each tracepoint where two or
+// more probes chose the same form, when the object has its dispatcher and the
+// kernel has not refused it. Rules under a reject= or vanish= fault keep their
+// own programs, so the fault hits them alone.
+std::vector<DispatchSpec> active_dispatchers(const CompiledRuleSet& set, const Plan& plan, struct bpf_object* obj)
+{
+    const Faults& faults = Faults::active();
+    std::vector<DispatchSpec> out;
+    for (DispatchSpec d : dispatchers(set)) {
+        if (plan.undispatched.count(d.name) || !bpf_object__find_program_by_name(obj, d.name.c_str())) continue;
+        std::erase_if(d.members, [&](std::size_t i) {
+            const std::string& id = set.rules[set.probes[i].rule].id;
+            return plan.method[i] == kNone || set.probes[i].methods[plan.method[i]].form != d.form || faults.reject.count(id) ||
+                   faults.vanish.count(id);
+        });
+        if (d.members.size() >= 2) out.push_back(std::move(d));
+    }
+    return out;
+}
+
+bool dispatched(const Plan& plan, std::size_t probe)
+{
+    for (const DispatchSpec& d : plan.dispatch)
+        if (std::binary_search(d.members.begin(), d.members.end(), probe)) return true;
+    return false;
+}
 
 std::vector<std::string> chosen_programs(const CompiledRuleSet& set, const Plan& plan)
 {
@@ -235,6 +265,8 @@ LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
         if (faults.reject.count(set.rules[pp.rule].id))
             for (const AttachMethod& m : pp.methods)
                 for (const ProgramSpec& s : m.programs) broken.insert(s.name);
+    for (const DispatchSpec& d : dispatchers(set))
+        if (faults.reject.count(d.name)) broken.insert(d.name);
     settings.before_load = [broken, stash = faults.stash_entries, &opt](struct bpf_object* obj) -> std::string {
         if (struct bpf_map* events = bpf_object__find_map_by_name(obj, "rtd_events")) bpf_map__set_max_entries(events, opt.ring_bytes);
         set_rodata_u32(obj, "rtd_wakeup_bytes", opt.ring_bytes / 4);  // absent from objects built before it existed
@@ -258,19 +290,37 @@ LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
 Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& plan, const RunOptions& opt, std::string& fatal)
 {
     const LoadSettings settings = load_settings(set, opt);
-    for (int attempt = 0; attempt < 4; ++attempt) {
+    // Each failed attempt moves some probe to its next method, or stops
+    // dispatching: a probe has at most 6 methods, so this bound is not hit
+    // before every probe has run out of them.
+    for (int attempt = 0; attempt < 8; ++attempt) {
         std::vector<std::string> names = chosen_programs(set, plan);
         Object obj(open_for_load(bytes, settings, fatal));
         if (!obj) return nullptr;
+        plan.dispatch = active_dispatchers(set, plan, obj.get());
+        std::set<std::string> autoload;
+        for (std::size_t i = 0; i < set.probes.size(); ++i)
+            if (plan.method[i] != kNone && !dispatched(plan, i))
+                for (const ProgramSpec& s : set.probes[i].methods[plan.method[i]].programs) autoload.insert(s.name);
+        std::vector<std::uint8_t> on(set.probes.size(), 0);
+        for (const DispatchSpec& d : plan.dispatch) {
+            autoload.insert(d.name);
+            for (std::size_t m : d.members) on[m] = 1;
+        }
+        if (!plan.dispatch.empty() && !set_rodata(obj.get(), "rtd_dispatch_on", on.data(), on.size())) {
+            fatal = "cannot set rtd_dispatch_on in the compiled object";
+            return nullptr;
+        }
         struct bpf_program* prog;
         bpf_object__for_each_program(prog, obj.get())
         {
-            bpf_program__set_autoload(prog, std::find(names.begin(), names.end(), bpf_program__name(prog)) != names.end());
+            bpf_program__set_autoload(prog, autoload.count(bpf_program__name(prog)) > 0);
         }
         if (names.empty()) return obj;  // only maps: nothing to attach, but counters stay readable
         int err = bpf_object__load(obj.get());
         if (err == 0) return obj;
 
+        // Which rule's program the kernel refuses, each loaded alone.
         VerifyReport report = verify_programs(bytes, names, settings);
         bool changed = false;
         for (std::size_t i = 0; i < set.probes.size(); ++i) {
@@ -290,6 +340,17 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
                 break;
             }
         }
+        // Every rule loads alone: a dispatcher itself is too much for this
+        // kernel's verifier. Its probes go back to a program each.
+        if (!changed && !plan.dispatch.empty()) {
+            for (const DispatchSpec& d : plan.dispatch) {
+                plan.undispatched.insert(d.name);
+                std::cerr << fmt::format("rtrace-drop: note: the kernel refused {} (the {} probes on {} in one program); "
+                                         "they run as a program each\n",
+                                         d.name, d.members.size(), d.target);
+            }
+            changed = true;
+        }
         if (!changed) {
             fatal = fmt::format("the kernel refused the programs: {}", std::strerror(-err));
             return nullptr;
@@ -298,6 +359,7 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
     fatal = "the kernel kept refusing programs";
     return nullptr;
 }
+
 
 std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules)
 {
@@ -542,7 +604,7 @@ std::optional<int> compile_object(const CompiledRuleSet& set, const Btf& btf, co
         return kExitFailure;
     }
     if (!built.ok) {
-        error(compiler_disabled() ? built.diagnostics : "internal error: clang rejected the generated code\n" + built.diagnostics);
+        error(built.unavailable ? built.diagnostics : "internal error: clang rejected the generated code\n" + built.diagnostics);
         return kExitFailure;
     }
     if (auto problems = check_event_layout(built.object, set); !problems.empty()) {
@@ -664,6 +726,7 @@ std::optional<int> load_and_attach(const KernelFeatures& features, const RunOpti
     for (;;) {
         p.links.clear();
         p.obj.reset();
+        plan.dispatch.clear();
         if (stopped_before("load")) return kExitFailure;
         if (!chosen_programs(p.set, plan).empty()) {
             std::string fatal;
@@ -675,8 +738,28 @@ std::optional<int> load_and_attach(const KernelFeatures& features, const RunOpti
         }
         if (stopped_before("attach")) return kExitFailure;
         bool retry = false;
+        // The probe moves on to its next method (the object is loaded again), or out of them.
+        auto attach_failed = [&](std::size_t i, const ProgramSpec& s, int err) {
+            plan.skip[i] = fmt::format("cannot attach {} to {}: {}", attach_form_name(s.form), s.target, describe_load_error(err));
+            if (plan.method[i] + 1 < p.set.probes[i].methods.size()) {
+                ++plan.method[i];
+                retry = true;
+            } else {
+                plan.method[i] = kNone;
+            }
+        };
+        for (const DispatchSpec& d : plan.dispatch) {
+            struct bpf_program* prog = bpf_object__find_program_by_name(p.obj.get(), d.name.c_str());
+            struct bpf_link* link = prog ? bpf_program__attach(prog) : nullptr;
+            int err = errno;
+            if (link) {
+                p.links.emplace_back(link);
+                continue;
+            }
+            for (std::size_t i : d.members) attach_failed(i, {d.name, d.form, d.target}, err);
+        }
         for (std::size_t i = 0; i < p.set.probes.size(); ++i) {
-            if (plan.method[i] == kNone) continue;
+            if (plan.method[i] == kNone || dispatched(plan, i)) continue;
             std::vector<Link> mine;
             // RTRACE_DROP_FAULTS vanish=RULE: the target is gone by now (a
             // module unloaded between planning and attaching).
@@ -687,14 +770,8 @@ std::optional<int> load_and_attach(const KernelFeatures& features, const RunOpti
                                         : vanished ? attach_to_vanished(prog, s.form)
                                                    : bpf_program__attach(prog);
                 if (!link) {
-                    plan.skip[i] = fmt::format("cannot attach {} to {}: {}", attach_form_name(s.form), s.target, describe_load_error(errno));
                     mine.clear();
-                    if (plan.method[i] + 1 < p.set.probes[i].methods.size()) {
-                        ++plan.method[i];
-                        retry = true;
-                    } else {
-                        plan.method[i] = kNone;
-                    }
+                    attach_failed(i, s, errno);
                     break;
                 }
                 mine.emplace_back(link);
@@ -716,6 +793,9 @@ std::optional<int> load_and_attach(const KernelFeatures& features, const RunOpti
         (plan.method[i] != kNone ? p.attached : p.skipped)++;
         std::cerr << fmt::format("  {:<32} {:<40} {}\n", rule.id, pp.spelling, status);
     }
+    for (const DispatchSpec& d : plan.dispatch)
+        std::cerr << fmt::format("rtrace-drop: the {} probes on {} run in one {} program\n", d.members.size(), d.target,
+                                 attach_form_name(d.form));
     return std::nullopt;
 }
 
@@ -955,6 +1035,9 @@ int run_session(const RunOptions& opt)
         }
     }
 
+    // Rule text, typed trees, generated C and the object were freed above;
+    // give those pages back before the long run (about 10 MB of peak RSS).
+    ::malloc_trim(0);
     if (!opt.ready_file.empty()) {
         std::ofstream ready(opt.ready_file);
         ready << "ready\n";

@@ -1,6 +1,9 @@
 // What prebuilt objects carry: the manifest read back equals what was
 // written, damage is refused, and monitors written back as text parse to the
 // same rules.
+#include <algorithm>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "compiler/codegen.h"
@@ -113,6 +116,53 @@ TEST(RuleText, EveryShippedMonitorTravels)
     test::Checked again = test::check_text(text, "monitors.rule");
     ASSERT_TRUE(again.ok) << again.diagnostics;
     EXPECT_EQ(again.rules().size(), c.rules().size());
+}
+
+}  // namespace
+}  // namespace rtd
+
+namespace rtd {
+namespace {
+
+ProbePlan tracepoint_plan(std::size_t rule, const std::string& event, bool available = true)
+{
+    ProbePlan p;
+    p.rule = rule;
+    p.spelling = "tracepoint:x:" + event;
+    p.symbol = event;
+    p.available = available;
+    std::string base = fmt::format("rtd_{}_0", rule);
+    p.methods = {{AttachForm::TpBtf, {{base + "_tb", AttachForm::TpBtf, event}}},
+                 {AttachForm::RawTp, {{base + "_rt", AttachForm::RawTp, event}}}};
+    return p;
+}
+
+TEST(Dispatchers, OneProgramPerSharedTracepointAndForm)
+{
+    CompiledRuleSet set;
+    set.probes.push_back(tracepoint_plan(0, "kfree_skb"));
+    set.probes.push_back(tracepoint_plan(1, "tcp_bad_csum"));  // alone on its tracepoint
+    set.probes.push_back(tracepoint_plan(2, "kfree_skb", false));  // not on this kernel
+    ProbePlan kprobe;
+    kprobe.rule = 3;
+    kprobe.available = true;
+    kprobe.methods = {{AttachForm::Kprobe, {{"rtd_3_0_kp", AttachForm::Kprobe, "kfree_skb"}}}};
+    set.probes.push_back(kprobe);  // a function of the same name is not the tracepoint
+    set.probes.push_back(tracepoint_plan(4, "kfree_skb"));
+    EXPECT_TRUE(dispatchers(CompiledRuleSet{}).empty());
+
+    std::vector<DispatchSpec> d = dispatchers(set);
+    ASSERT_EQ(d.size(), 2u);
+    EXPECT_EQ(d[0].name, "rtd_d_kfree_skb_tb");
+    EXPECT_EQ(d[0].form, AttachForm::TpBtf);
+    EXPECT_EQ(d[1].name, "rtd_d_kfree_skb_rt");
+    EXPECT_EQ(d[1].form, AttachForm::RawTp);
+    for (const DispatchSpec& s : d) {
+        EXPECT_EQ(s.target, "kfree_skb");
+        EXPECT_EQ(s.members, (std::vector<std::size_t>{0, 4}));
+    }
+    std::vector<std::string> names = set.program_names();
+    EXPECT_NE(std::find(names.begin(), names.end(), "rtd_d_kfree_skb_rt"), names.end()) << "check --load verifies dispatchers too";
 }
 
 }  // namespace

@@ -118,9 +118,31 @@ TEST(HardeningE2E, VerifierRefusalSkipsOnlyThatRule)
     // The verifier's own words, not only its errno.
     EXPECT_TRUE(line_with(run.err(), {"e2e.netfilter", "skipped: raw_tp rejected by the verifier (EACCES): ", "stack"})) << run.err();
     EXPECT_TRUE(line_with(run.err(), {"e2e.no_socket", "tp_btf"})) << run.err();
+    // The refused rule has left the shared program; the other two still share it.
+    EXPECT_TRUE(line_with(run.err(), {"the 2 probes on kfree_skb run in one tp_btf program"})) << run.err();
     bool reported = false;
     for (const json& e : run.events()) reported = reported || (e["rule"] == "e2e.no_socket" && e["packet"]["dport"] == 5560);
     EXPECT_TRUE(reported) << "the other rules still run: " << run.out();
+}
+
+TEST(HardeningE2E, RefusedDispatcherFallsBackToAProgramPerRule)
+{
+    NEED_ROOT_AND_BPF();
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    DropTracer run({kDrops, "--json"}, RTD_BINARY, {faults("reject=rtd_d_kfree_skb_tb")});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(ns.in_a(fmt::format("{} {} tcp-connect {} 5562 1", kPy, kTraffic, ns.addr_b)));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    EXPECT_TRUE(line_with(run.err(), {"note: the kernel refused rtd_d_kfree_skb_tb (the 3 probes on kfree_skb in one program)"}))
+        << run.err();
+    EXPECT_EQ(run.err().find("run in one"), npos) << run.err();
+    for (const char* rule : {"e2e.netfilter", "e2e.no_socket", "e2e.rcvbuf"})
+        EXPECT_TRUE(line_with(run.err(), {rule, "tp_btf"})) << rule << ": " << run.err();
+    bool reported = false;
+    for (const json& e : run.events()) reported = reported || (e["rule"] == "e2e.no_socket" && e["packet"]["dport"] == 5562);
+    EXPECT_TRUE(reported) << run.out();
+    EXPECT_EQ(leftover_bpf(), "");
 }
 
 TEST(HardeningE2E, VanishedTargetSkipsOnlyThatRule)

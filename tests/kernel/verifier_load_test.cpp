@@ -189,6 +189,25 @@ TEST_P(VerifierLoad, EveryProbeLoadsInSomeForm)
                 }
             }
     }
+
+    // Each tracepoint's one program with every probe switched on (the most
+    // code its verification can meet: 22 rules on kfree_skb for "rules").
+    std::vector<DispatchSpec> dispatch = dispatchers(b.set);
+    if (GetParam() == "rules") EXPECT_FALSE(dispatch.empty()) << "the packs share skb:kfree_skb";
+    LoadSettings all_on;
+    all_on.before_load = [&](struct bpf_object* obj) -> std::string {
+        std::vector<std::uint8_t> on(b.set.probes.size(), 1);
+        return set_rodata(obj, "rtd_dispatch_on", on.data(), on.size()) ? "" : "no rtd_dispatch_on in the object";
+    };
+    std::vector<std::string> dispatch_names;
+    for (const DispatchSpec& d : dispatch) dispatch_names.push_back(d.name);
+    VerifyReport all = verify_programs(b.object.object, dispatch_names, all_on);
+    ASSERT_TRUE(all.open_error.empty()) << all.open_error;
+    for (const DispatchSpec& d : dispatch) {
+        const ProgramLoad* r = all.find(d.name);
+        ASSERT_NE(r, nullptr) << d.name;
+        EXPECT_TRUE(r->loaded) << d.name << " (" << d.members.size() << " probes): " << describe_load_error(r->error) << "\n" << r->log_tail;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernel, VerifierLoad, testing::ValuesIn(kFiles), [](const testing::TestParamInfo<std::string>& i) {

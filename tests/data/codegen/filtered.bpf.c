@@ -221,3 +221,26 @@ int BPF_KPROBE(rtd_2_0_kp, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
     return rtd_body_2_0(ctx, r0, r1, r2, r3, 0);
 }
 
+/* Which probes the dispatchers below run: set by the runtime before load. */
+const volatile __u8 rtd_dispatch_on[3] = {};
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(rtd_d_kfree_skb_tb, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
+{
+    if (rtd_dispatch_on[0])
+        rtd_body_0_0(ctx, r0, r1, r2, r3, 0);
+    if (rtd_dispatch_on[1])
+        rtd_body_1_0(ctx, r0, r1, r2, r3, 0);
+    return 0;
+}
+
+SEC("raw_tp/kfree_skb")
+int BPF_PROG(rtd_d_kfree_skb_rt, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
+{
+    if (rtd_dispatch_on[0])
+        rtd_body_0_0(ctx, r0, r1, r2, r3, 0);
+    if (rtd_dispatch_on[1])
+        rtd_body_1_0(ctx, r0, r1, r2, r3, 0);
+    return 0;
+}
+
