@@ -51,6 +51,18 @@ struct {
     __type(value, struct rtd_counter);
 } rtd_counts SEC(".maps");
 
+/* Set by the runtime before loading (`run --summary`): count each reported
+ * drop in rtd_flows by rule and flow instead of sending an event, so a drop
+ * storm costs a map update per drop and loses nothing. */
+const volatile __u32 rtd_summary_only = 0;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct rtd_flow_key);
+    __type(value, __u64);
+} rtd_flows SEC(".maps");
+
 /* Per-rule one-second windows for rtd_rate_limit. Tracing programs cannot
  * take bpf_spin_lock: the count is an atomic add, and two CPUs that open a
  * new window at once may let a few more events through (a benign race). */
@@ -245,6 +257,87 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
         p->sport = type_code[0];
         p->dport = type_code[1];
     }
+}
+
+/* The flow of a drop for the summary: addresses, protocol and destination
+ * port, read as rtd_decode_packet reads them but nothing else. */
+static __always_inline void rtd_flow_of(struct rtd_flow_key *k, struct sk_buff *skb)
+{
+    unsigned char *head;
+    __u16 nh, th;
+    __u8 vihl = 0;
+
+    if (!skb)
+        return;
+    head = BPF_CORE_READ(skb, head);
+    nh = BPF_CORE_READ(skb, network_header);
+    if (!head || nh == (__u16)~0U || bpf_probe_read_kernel(&vihl, 1, head + nh))
+        return;
+    if ((vihl >> 4) == 4) {
+        __u8 ip[20];
+        if (bpf_probe_read_kernel(ip, sizeof(ip), head + nh) || (vihl & 0xf) < 5 || (ip[2] == 0 && ip[3] == 0))
+            return;
+        k->family = 2;
+        k->proto = ip[9];
+        __builtin_memcpy(k->saddr, &ip[12], 4);
+        __builtin_memcpy(k->daddr, &ip[16], 4);
+        if (((ip[6] << 8) | ip[7]) & 0x1fff)
+            return; /* a later fragment: no transport header */
+        th = nh + (vihl & 0xf) * 4;
+    } else if ((vihl >> 4) == 6) {
+        __u8 ip[40];
+        if (bpf_probe_read_kernel(ip, sizeof(ip), head + nh))
+            return;
+        k->family = 10;
+        k->proto = ip[6];
+        __builtin_memcpy(k->saddr, &ip[8], 16);
+        __builtin_memcpy(k->daddr, &ip[24], 16);
+        th = nh + 40;
+    } else {
+        return;
+    }
+    if (k->proto == 6 || k->proto == 17 || k->proto == 132) {
+        __u16 ports[2] = {0, 0};
+        bpf_probe_read_kernel(ports, 4, head + th);
+        k->dport = bpf_ntohs(ports[1]);
+    } else if (k->proto == 1 || k->proto == 58) {
+        __u8 type_code[2] = {0, 0};
+        bpf_probe_read_kernel(type_code, 2, head + th);
+        k->dport = type_code[1];
+    }
+}
+
+/* One drop of `rule` into rtd_flows (per CPU: no atomics). A full table
+ * counts new flows under the rule's overflow key, so totals stay exact;
+ * 0 only if even that key finds no room (counted as lost). */
+static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb)
+{
+    struct rtd_flow_key k;
+    __u64 one = 1, *n;
+
+    __builtin_memset(&k, 0, sizeof(k));
+    k.rule = rule;
+    rtd_flow_of(&k, skb);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        n = bpf_map_lookup_elem(&rtd_flows, &k);
+        if (n) {
+            *n += 1;
+            return 1;
+        }
+        if (bpf_map_update_elem(&rtd_flows, &k, &one, BPF_NOEXIST) == 0)
+            return 1;
+        /* Another CPU inserted it meanwhile (its entry is ours to count
+         * in too), else the table is full. */
+        n = bpf_map_lookup_elem(&rtd_flows, &k);
+        if (n) {
+            *n += 1;
+            return 1;
+        }
+        __builtin_memset(&k, 0, sizeof(k));
+        k.rule = rule;
+        k.family = RTD_FLOW_OVERFLOW;
+    }
+    return 0;
 }
 
 #endif /* RTD_BPF_H */

@@ -50,6 +50,19 @@ struct rtd_stack {
     __u64 ips[RTD_STACK_DEPTH];
 }; /* 264 bytes */
 
+/* `run --summary`: drops counted in the kernel by rule and flow, no event
+ * sent (rtd_flows). family 0: the rule has no packet or it had no IP header;
+ * RTD_FLOW_OVERFLOW: flows beyond the table's size, counted together. */
+#define RTD_FLOW_OVERFLOW 255
+struct rtd_flow_key {
+    __u32 rule;
+    __u8 family;
+    __u8 proto;
+    __u16 dport; /* host order; ICMP: code */
+    __u8 saddr[16];
+    __u8 daddr[16];
+}; /* 40 bytes */
+
 /* Per-rule, per-CPU counters: exact even when events are lost. */
 struct rtd_counter {
     __u64 hits;    /* the probe fired */

@@ -437,8 +437,11 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
 
     // The captures the condition needs (transitively) come before it, the
     // others only once it holds: most hits of a busy tracepoint stop early.
+    // (The packet's too: it is read before the other captures, which a
+    // filtered or summarised drop never needs.)
     std::set<std::string> early;
     if (p.condition) collect_captures(*p.condition, early);
+    if (p.packet) collect_captures(*p.packet, early);
     for (bool grew = true; grew;) {
         grew = false;
         for (std::size_t i = 0; i < decl.captures.size(); ++i)
@@ -492,8 +495,6 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
         code += fmt::format("    if (!rtd_report_all && ({})) {{\n        if (cnt)\n            cnt->noise++;\n        return 0;\n    }}\n", noise);
     }
     code += "    if (cnt)\n        cnt->drops++;\n";
-    for (std::size_t i : r.capture_order)
-        if (!early.count(decl.captures[i].name)) lower_capture(i);
     std::string skb;
     if (p.packet) {
         skb = w.rvalue(*p.packet);
@@ -520,6 +521,13 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
             code += fmt::format("    if (!({})) {{\n        if (cnt)\n            cnt->filtered++;\n        return 0;\n    }}\n", filter->c_expr);
         }
     }
+    // --summary: counted by flow in the kernel, no event (and no rate limit:
+    // nothing is sent).
+    code += fmt::format("    if (rtd_summary_only) {{\n        if (rtd_count_flow({}, {})) {{\n            if (cnt)\n                cnt->emitted++;\n"
+                        "        }} else if (cnt) {{\n            cnt->lost++;\n        }}\n        return 0;\n    }}\n",
+                        rule_index, p.packet ? "skb" : "0");
+    for (std::size_t i : r.capture_order)
+        if (!early.count(decl.captures[i].name)) lower_capture(i);
     code += fmt::format("    if (!rtd_rate_ok({})) {{\n        if (cnt)\n            cnt->suppressed++;\n        return 0;\n    }}\n", rule_index);
 
     // Reserve last: nothing between reserve and submit can fail or return.

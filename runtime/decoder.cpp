@@ -140,6 +140,18 @@ std::string tcp_flags_text(std::uint8_t flags)
     return s.empty() ? "none" : s;
 }
 
+std::optional<PacketInfo> flow_packet(const rtd_flow_key& k)
+{
+    if (k.family != 2 && k.family != 10) return std::nullopt;
+    PacketInfo info;
+    info.family = k.family;
+    info.proto = k.proto;
+    info.saddr = address(k.family, k.saddr);
+    info.daddr = address(k.family, k.daddr);
+    info.dport = k.dport;
+    return info;
+}
+
 std::string format_packet(const PacketInfo& p)
 {
     if (p.family == 0) return p.l3proto ? fmt::format("ethertype {:#06x} len {}", p.l3proto, p.len) : fmt::format("len {}", p.len);

@@ -12,6 +12,8 @@
 #include "compiler/btf.h"
 #include "compiler/compiled.h"
 
+struct rtd_flow_key;
+
 namespace rtd {
 
 struct PacketInfo {
@@ -67,6 +69,9 @@ private:
 
 // 10.0.0.1:42310 > 10.0.0.2:5555 TCP [S]
 std::string format_packet(const PacketInfo& p);
+// The packet fields a kernel-counted flow keeps (family, protocol,
+// addresses, destination port); nothing for a key without an IP packet.
+std::optional<PacketInfo> flow_packet(const rtd_flow_key& k);
 std::string protocol_name(std::uint8_t proto);
 // tcpdump's letters: S, S., P., F., R.
 std::string tcp_flags_text(std::uint8_t flags);

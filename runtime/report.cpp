@@ -252,16 +252,18 @@ void JsonOutput::monitor(const MonitorFinding& f)
     std::fwrite(line.data(), 1, line.size(), out_);
 }
 
-void FlowSummary::event(const DecodedEvent& e)
+void FlowSummary::event(const DecodedEvent& e) { add(e.rule, e.packet, 1); }
+
+void FlowSummary::add(std::size_t rule, const std::optional<PacketInfo>& packet, std::uint64_t n)
 {
     std::string flow = "-";
-    if (e.packet && e.packet->family) {
-        const PacketInfo& p = *e.packet;
+    if (packet && packet->family) {
+        const PacketInfo& p = *packet;
         bool ports = p.proto == 6 || p.proto == 17 || p.proto == 132;
         flow = ports ? fmt::format("{} {} > {}:{}", protocol_name(p.proto), p.saddr, p.daddr, p.dport)
                      : fmt::format("{} {} > {}", protocol_name(p.proto), p.saddr, p.daddr);
     }
-    ++counts_[{e.rule, flow}];
+    counts_[{rule, flow}] += n;
 }
 
 void FlowSummary::monitor(const MonitorFinding& f)

@@ -80,6 +80,10 @@ class FlowSummary : public EventSink {
 public:
     explicit FlowSummary(const ReportContext& ctx) : ctx_(ctx) {}
     void event(const DecodedEvent& e) override;
+    // `n` drops of `rule` counted in the kernel (run --summary).
+    void add(std::size_t rule, const std::optional<PacketInfo>& packet, std::uint64_t n);
+    // Drops of `rule` the kernel counted together once its flow table was full.
+    void add_other_flows(std::size_t rule, std::uint64_t n) { counts_[{rule, "(other flows: the kernel's table is full)"}] += n; }
     void monitor(const MonitorFinding& f) override;
     void print(std::FILE* out, std::size_t top) const;
     void clear()

@@ -271,6 +271,9 @@ LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
         if (struct bpf_map* events = bpf_object__find_map_by_name(obj, "rtd_events")) bpf_map__set_max_entries(events, opt.ring_bytes);
         set_rodata_u32(obj, "rtd_wakeup_bytes", opt.ring_bytes / 4);  // absent from objects built before it existed
         if (opt.all && !set_rodata_u32(obj, "rtd_report_all", 1)) return "cannot set rtd_report_all in the compiled object";
+        // --summary counts flows in the kernel (an object built before that
+        // existed sends events instead); --count needs events to count.
+        if (opt.summary && !opt.count) set_rodata_u32(obj, "rtd_summary_only", 1);
         if (opt.rate_limit && !set_rodata_u32(obj, "rtd_rate_limit", opt.rate_limit))
             return "this object has no rate limiter (built by an older rtrace-drop?): rebuild it to use --rate-limit";
         struct bpf_program* prog;
@@ -360,6 +363,27 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
     return nullptr;
 }
 
+
+// rtd_flows' totals (run --summary), summed over CPUs, by the key's bytes.
+std::map<std::string, std::uint64_t> read_kernel_flows(struct bpf_object* obj)
+{
+    std::map<std::string, std::uint64_t> totals;
+    struct bpf_map* map = bpf_object__find_map_by_name(obj, "rtd_flows");
+    int cpus = libbpf_num_possible_cpus();
+    if (!map || cpus <= 0 || bpf_map__key_size(map) != sizeof(rtd_flow_key)) return totals;
+    std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
+    rtd_flow_key key{}, next{};
+    const void* at = nullptr;  // NULL: the first key
+    while (bpf_map__get_next_key(map, at, &next, sizeof next) == 0) {
+        key = next;
+        at = &key;
+        if (bpf_map__lookup_elem(map, &key, sizeof key, values.data(), values.size() * 8, 0) != 0) continue;
+        std::uint64_t sum = 0;
+        for (std::uint64_t v : values) sum += v;
+        totals[std::string(reinterpret_cast<const char*>(&key), sizeof key)] = sum;
+    }
+    return totals;
+}
 
 std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules)
 {
@@ -565,7 +589,26 @@ struct Probes {
     std::vector<Link> links;
     std::unique_ptr<struct ring_buffer, RingBufferFree> ring;
     std::size_t attached = 0, skipped = 0;
+    bool kernel_flows = false;                      // --summary counted in rtd_flows
+    std::map<std::string, std::uint64_t> flows_seen;  // their totals at the last summary
 };
+
+// What the kernel counted by flow since the last call, into the summary.
+void pull_kernel_flows(Probes& p, FlowSummary& flows)
+{
+    if (!p.kernel_flows || !p.obj) return;
+    for (auto& [bytes, total] : read_kernel_flows(p.obj.get())) {
+        std::uint64_t& seen = p.flows_seen[bytes];
+        if (total <= seen) continue;
+        rtd_flow_key k;
+        std::memcpy(&k, bytes.data(), sizeof k);
+        if (k.rule < p.set.rules.size()) {
+            if (k.family == RTD_FLOW_OVERFLOW) flows.add_other_flows(k.rule, total - seen);
+            else flows.add(k.rule, flow_packet(k), total - seen);
+        }
+        seen = total;
+    }
+}
 
 void init_plan(Probes& p)
 {
@@ -976,6 +1019,7 @@ int run_session(const RunOptions& opt)
             return *rc;
         }
         if (auto rc = load_and_attach(*features, opt, probes)) return *rc;
+        probes.kernel_flows = opt.summary && !opt.count && probes.obj && bpf_object__find_map_by_name(probes.obj.get(), "rtd_flows");
     } else if (pre) {
         probes.set = pre->set;
     } else {
@@ -1089,6 +1133,7 @@ int run_session(const RunOptions& opt)
         if (opt.interval_ms && now >= next_interval) {
             next_interval += std::chrono::milliseconds(opt.interval_ms);
             if (opt.summary) {
+                pull_kernel_flows(probes, sinks.flows);
                 sinks.flows.print(stdout, opt.top);
                 sinks.flows.clear();
             }
@@ -1104,7 +1149,10 @@ int run_session(const RunOptions& opt)
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     probes.links.clear();
     probes.ring.reset();
-    if (opt.summary) sinks.flows.print(stdout, opt.top);
+    if (opt.summary) {
+        pull_kernel_flows(probes, sinks.flows);
+        sinks.flows.print(stdout, opt.top);
+    }
     std::fflush(stdout);
     if (probes.obj) print_counters(stderr, set, counts, seconds, out.undecodable);
     else std::fprintf(stderr, "rtrace-drop: ran for %.1f s\n", seconds);

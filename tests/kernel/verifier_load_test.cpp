@@ -242,6 +242,38 @@ TEST(VerifierLoad, FilteredAndRateLimitedRulesLoad)
         // Without a limit too (the branch the verifier then sees).
         failed = load_with_rodata(b.object.object, b.set, {{"rtd_rate_limit", 0}, {"rtd_report_all", 1}});
         EXPECT_TRUE(failed.empty()) << failed;
+        // --summary: drops counted by flow in rtd_flows, behind the filter.
+        failed = load_with_rodata(b.object.object, b.set, {{"rtd_summary_only", 1}});
+        EXPECT_TRUE(failed.empty()) << failed;
+    }
+}
+
+// --summary without a filter: every rule's flow counting on its own, and
+// inside the tracepoints' shared programs.
+TEST(VerifierLoad, SummaryCountingLoads)
+{
+    RTD_NEED_KERNEL(kernel_btf() != nullptr, "no usable /sys/kernel/btf/vmlinux");
+    RTD_NEED_KERNEL(test::have_root(), "loading BPF programs needs root");
+    TempDir cache;
+    Built b = build({RTD_SOURCE_DIR "/rules"}, cache.path());
+    ASSERT_TRUE(b.problems.empty()) << b.problems;
+    std::string failed = load_with_rodata(b.object.object, b.set, {{"rtd_summary_only", 1}});
+    EXPECT_TRUE(failed.empty()) << failed;
+    LoadSettings summary_all_on;
+    summary_all_on.before_load = [&](struct bpf_object* obj) -> std::string {
+        std::vector<std::uint8_t> on(b.set.probes.size(), 1);
+        if (!set_rodata(obj, "rtd_dispatch_on", on.data(), on.size())) return "no rtd_dispatch_on in the object";
+        return set_rodata_u32(obj, "rtd_summary_only", 1) ? "" : "no rtd_summary_only in the object";
+    };
+    std::vector<std::string> names;
+    for (const DispatchSpec& d : dispatchers(b.set)) names.push_back(d.name);
+    ASSERT_FALSE(names.empty());
+    VerifyReport report = verify_programs(b.object.object, names, summary_all_on);
+    ASSERT_TRUE(report.open_error.empty()) << report.open_error;
+    for (const std::string& name : names) {
+        const ProgramLoad* r = report.find(name);
+        ASSERT_NE(r, nullptr) << name;
+        EXPECT_TRUE(r->loaded) << name << ": " << describe_load_error(r->error) << "\n" << r->log_tail;
     }
 }
 

@@ -41,6 +41,15 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
             return 0;
         }
     }
+    if (rtd_summary_only) {
+        if (rtd_count_flow(0, skb)) {
+            if (cnt)
+                cnt->emitted++;
+        } else if (cnt) {
+            cnt->lost++;
+        }
+        return 0;
+    }
     if (!rtd_rate_ok(0)) {
         if (cnt)
             cnt->suppressed++;
@@ -102,6 +111,15 @@ static __always_inline int rtd_body_1_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
             return 0;
         }
     }
+    if (rtd_summary_only) {
+        if (rtd_count_flow(1, skb)) {
+            if (cnt)
+                cnt->emitted++;
+        } else if (cnt) {
+            cnt->lost++;
+        }
+        return 0;
+    }
     if (!rtd_rate_ok(1)) {
         if (cnt)
             cnt->suppressed++;
@@ -142,11 +160,6 @@ static __always_inline int rtd_body_2_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
         cnt->hits++;
     if (cnt)
         cnt->drops++;
-    int t0;
-    __builtin_memset(&t0, 0, sizeof(t0));
-    if (a2)
-        bpf_core_read(&t0, sizeof(t0), &((a2)->sk_rcvbuf));
-    int v0 = t0;
     /* the --where filter */
     struct rtd_event_header fh;
     struct rtd_packet fp;
@@ -164,6 +177,20 @@ static __always_inline int rtd_body_2_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
             return 0;
         }
     }
+    if (rtd_summary_only) {
+        if (rtd_count_flow(2, 0)) {
+            if (cnt)
+                cnt->emitted++;
+        } else if (cnt) {
+            cnt->lost++;
+        }
+        return 0;
+    }
+    int t0;
+    __builtin_memset(&t0, 0, sizeof(t0));
+    if (a2)
+        bpf_core_read(&t0, sizeof(t0), &((a2)->sk_rcvbuf));
+    int v0 = t0;
     if (!rtd_rate_ok(2)) {
         if (cnt)
             cnt->suppressed++;

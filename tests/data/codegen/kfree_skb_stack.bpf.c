@@ -28,6 +28,16 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
         return 0;
     if (cnt)
         cnt->drops++;
+    struct sk_buff *skb = a0;
+    if (rtd_summary_only) {
+        if (rtd_count_flow(0, skb)) {
+            if (cnt)
+                cnt->emitted++;
+        } else if (cnt) {
+            cnt->lost++;
+        }
+        return 0;
+    }
     u32 t0;
     __builtin_memset(&t0, 0, sizeof(t0));
     if (a3)
@@ -55,7 +65,6 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
     if (a0)
         bpf_core_read(&t5, sizeof(t5), &((a0)->len));
     __s64 v3 = rtd_sdiv((__s64)(((__s64)(t5))), (__s64)(((__s64)0xfffffffffffffffcULL)));
-    struct sk_buff *skb = a0;
     if (!rtd_rate_ok(0)) {
         if (cnt)
             cnt->suppressed++;

@@ -35,12 +35,21 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
         return 0;
     if (cnt)
         cnt->drops++;
+    struct sk_buff *skb = a3;
+    if (rtd_summary_only) {
+        if (rtd_count_flow(0, skb)) {
+            if (cnt)
+                cnt->emitted++;
+        } else if (cnt) {
+            cnt->lost++;
+        }
+        return 0;
+    }
     int t2;
     __builtin_memset(&t2, 0, sizeof(t2));
     if (a2)
         bpf_core_read(&t2, sizeof(t2), &((a2)->sk_rcvbuf));
     int v2 = t2;
-    struct sk_buff *skb = a3;
     if (!rtd_rate_ok(0)) {
         if (cnt)
             cnt->suppressed++;

@@ -26,12 +26,21 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
         return 0;
     if (cnt)
         cnt->drops++;
+    struct sk_buff *skb = a1;
+    if (rtd_summary_only) {
+        if (rtd_count_flow(0, skb)) {
+            if (cnt)
+                cnt->emitted++;
+        } else if (cnt) {
+            cnt->lost++;
+        }
+        return 0;
+    }
     u8 t0;
     __builtin_memset(&t0, 0, sizeof(t0));
     if (a2)
         bpf_core_read(&t0, sizeof(t0), &((a2)->hook));
     u8 v0 = t0;
-    struct sk_buff *skb = a1;
     if (!rtd_rate_ok(0)) {
         if (cnt)
             cnt->suppressed++;
@@ -73,6 +82,15 @@ static __always_inline int rtd_body_1_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
         return 0;
     if (cnt)
         cnt->drops++;
+    if (rtd_summary_only) {
+        if (rtd_count_flow(1, 0)) {
+            if (cnt)
+                cnt->emitted++;
+        } else if (cnt) {
+            cnt->lost++;
+        }
+        return 0;
+    }
     if (!rtd_rate_ok(1)) {
         if (cnt)
             cnt->suppressed++;
