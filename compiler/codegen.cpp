@@ -421,9 +421,14 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
     // Typed locals for the arguments the rule reads (and the packet's).
     const auto [args, ret] = uses_of(p);
     const std::size_t n = p.signature.params.size();
-    std::string out = fmt::format("static __always_inline int rtd_body_{}_{}(void *ctx", rule_index, probe_index);
-    for (std::size_t i = 0; i < n; ++i) out += fmt::format(", __u64 r{}", i);
-    out += ", __u64 rret)\n{\n";
+    // A function of its own (a BPF-to-BPF call), compiled once however many
+    // programs run it (its forms, its tracepoint's dispatcher). BPF calls
+    // take five registers, so the arguments come as an array: r0.. then the
+    // return value.
+    std::string out = fmt::format("static __noinline int rtd_body_{}_{}(void *ctx, const __u64 *rv)\n{{\n", rule_index, probe_index);
+    out += "    __u64 __attribute__((unused))";
+    for (std::size_t i = 0; i < n; ++i) out += fmt::format(" r{0} = rv[{0}],", i);
+    out += fmt::format(" rret = rv[{}];\n", n);
     for (unsigned i : args) {
         const Type& t = p.signature.params[i].type;
         std::string ct = c_type(btf_, t).value_or("void *");
@@ -598,9 +603,9 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
     };
     // Calls the body with r0..r<have-1> and zeros for the arguments a form cannot see.
     auto call = [&](std::size_t have, const char* rret) {
-        std::string s = fmt::format("    return rtd_body_{}_{}(ctx", rule_index, probe_index);
-        for (std::size_t i = 0; i < n; ++i) s += i < have ? fmt::format(", r{}", i) : std::string(", 0");
-        return s + fmt::format(", {});\n", rret);
+        std::string s = "    __u64 rv[] = {";
+        for (std::size_t i = 0; i < n; ++i) s += i < have ? fmt::format("r{}, ", i) : std::string("0, ");
+        return s + fmt::format("{}}};\n\n    return rtd_body_{}_{}(ctx, rv);\n", rret, rule_index, probe_index);
     };
     auto add = [&](AttachForm method_form, std::vector<ProgramSpec> progs) { plan.methods.push_back({method_form, std::move(progs)}); };
     auto wrapper = [&](const std::string& sec, const char* macro, const std::string& name, const std::string& decl, const std::string& text) {
@@ -651,9 +656,9 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
                     "    struct rtd_stash_args s;\n\n    if (!rtd_stash_take({}, &s)) {{\n        struct rtd_counter *cnt = rtd_counter({});\n\n"
                     "        if (cnt)\n            cnt->unstashed++;\n        return 0;\n    }}\n",
                     slot, rule_index);
-                take += fmt::format("    return rtd_body_{}_{}(ctx", rule_index, probe_index);
-                for (std::size_t i = 0; i < n; ++i) take += i < k ? fmt::format(", s.arg[{}]", i) : std::string(", 0");
-                take += ", rret);\n";
+                take += "    __u64 rv[] = {";
+                for (std::size_t i = 0; i < n; ++i) take += i < k ? fmt::format("s.arg[{}], ", i) : std::string("0, ");
+                take += fmt::format("rret}};\n\n    return rtd_body_{}_{}(ctx, rv);\n", rule_index, probe_index);
                 wrapper("kretprobe/" + target, "BPF_KRETPROBE", base + "_kr", ", __u64 rret", take);
                 add(AttachForm::Kretprobe, {{base + "_ke", AttachForm::Kprobe, target}, {base + "_kr", AttachForm::Kretprobe, target}});
             }
@@ -673,13 +678,13 @@ void Generator::emit_dispatchers(const CompiledRuleSet& set)
         std::string params, args;
         for (std::size_t i = 0; i < n; ++i) {
             params += fmt::format(", __u64 r{}", i);
-            args += fmt::format(", r{}", i);
+            args += fmt::format("r{}, ", i);
         }
-        progs_ += fmt::format("SEC(\"{}/{}\")\nint BPF_PROG({}{})\n{{\n", d.form == AttachForm::TpBtf ? "tp_btf" : "raw_tp", d.target,
-                              d.name, params);
+        progs_ += fmt::format("SEC(\"{}/{}\")\nint BPF_PROG({}{})\n{{\n    __u64 rv[] = {{{}0}};\n\n",
+                              d.form == AttachForm::TpBtf ? "tp_btf" : "raw_tp", d.target, d.name, params, args);
         for (std::size_t m : d.members) {
             const ProbePlan& p = set.probes[m];
-            progs_ += fmt::format("    if (rtd_dispatch_on[{}])\n        rtd_body_{}_{}(ctx{}, 0);\n", m, p.rule, p.probe, args);
+            progs_ += fmt::format("    if (rtd_dispatch_on[{}])\n        rtd_body_{}_{}(ctx, rv);\n", m, p.rule, p.probe);
         }
         progs_ += "    return 0;\n}\n\n";
     }

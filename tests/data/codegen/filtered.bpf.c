@@ -10,8 +10,9 @@ struct rtd_ev_0 {
 };
 struct rtd_ev_0 *const volatile rtd_layout_0 = 0;
 
-static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2, __u64 r3, __u64 rret)
+static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv)
 {
+    __u64 __attribute__((unused)) r0 = rv[0], r1 = rv[1], r2 = rv[2], r3 = rv[3], rret = rv[4];
     struct sk_buff *a0 = (struct sk_buff *)(unsigned long)r0;
     enum skb_drop_reason a2 = (enum skb_drop_reason)r2;
     struct rtd_counter *cnt = rtd_counter(0);
@@ -81,8 +82,9 @@ struct rtd_ev_1 {
 };
 struct rtd_ev_1 *const volatile rtd_layout_1 = 0;
 
-static __always_inline int rtd_body_1_0(void *ctx, __u64 r0, __u64 r1, __u64 r2, __u64 r3, __u64 rret)
+static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv)
 {
+    __u64 __attribute__((unused)) r0 = rv[0], r1 = rv[1], r2 = rv[2], r3 = rv[3], rret = rv[4];
     struct sk_buff *a0 = (struct sk_buff *)(unsigned long)r0;
     struct rtd_counter *cnt = rtd_counter(1);
 
@@ -151,8 +153,9 @@ struct rtd_ev_2 {
 };
 struct rtd_ev_2 *const volatile rtd_layout_2 = 0;
 
-static __always_inline int rtd_body_2_0(void *ctx, __u64 r0, __u64 r1, __u64 r2, __u64 r3, __u64 rret)
+static __noinline int rtd_body_2_0(void *ctx, const __u64 *rv)
 {
+    __u64 __attribute__((unused)) r0 = rv[0], r1 = rv[1], r2 = rv[2], r3 = rv[3], rret = rv[4];
     struct sock *a2 = (struct sock *)(unsigned long)r2;
     struct rtd_counter *cnt = rtd_counter(2);
 
@@ -215,37 +218,49 @@ static __always_inline int rtd_body_2_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(rtd_0_0_tb, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
-    return rtd_body_0_0(ctx, r0, r1, r2, r3, 0);
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
+    return rtd_body_0_0(ctx, rv);
 }
 
 SEC("raw_tp/kfree_skb")
 int BPF_PROG(rtd_0_0_rt, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
-    return rtd_body_0_0(ctx, r0, r1, r2, r3, 0);
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
+    return rtd_body_0_0(ctx, rv);
 }
 
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(rtd_1_0_tb, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
-    return rtd_body_1_0(ctx, r0, r1, r2, r3, 0);
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
+    return rtd_body_1_0(ctx, rv);
 }
 
 SEC("raw_tp/kfree_skb")
 int BPF_PROG(rtd_1_0_rt, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
-    return rtd_body_1_0(ctx, r0, r1, r2, r3, 0);
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
+    return rtd_body_1_0(ctx, rv);
 }
 
 SEC("fentry/tcp_conn_request")
 int BPF_PROG(rtd_2_0_fe, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
-    return rtd_body_2_0(ctx, r0, r1, r2, r3, 0);
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
+    return rtd_body_2_0(ctx, rv);
 }
 
 SEC("kprobe/tcp_conn_request")
 int BPF_KPROBE(rtd_2_0_kp, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
-    return rtd_body_2_0(ctx, r0, r1, r2, r3, 0);
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
+    return rtd_body_2_0(ctx, rv);
 }
 
 /* Which probes the dispatchers below run: set by the runtime before load. */
@@ -254,20 +269,24 @@ const volatile __u8 rtd_dispatch_on[3] = {};
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(rtd_d_kfree_skb_tb, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
     if (rtd_dispatch_on[0])
-        rtd_body_0_0(ctx, r0, r1, r2, r3, 0);
+        rtd_body_0_0(ctx, rv);
     if (rtd_dispatch_on[1])
-        rtd_body_1_0(ctx, r0, r1, r2, r3, 0);
+        rtd_body_1_0(ctx, rv);
     return 0;
 }
 
 SEC("raw_tp/kfree_skb")
 int BPF_PROG(rtd_d_kfree_skb_rt, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
     if (rtd_dispatch_on[0])
-        rtd_body_0_0(ctx, r0, r1, r2, r3, 0);
+        rtd_body_0_0(ctx, rv);
     if (rtd_dispatch_on[1])
-        rtd_body_1_0(ctx, r0, r1, r2, r3, 0);
+        rtd_body_1_0(ctx, rv);
     return 0;
 }
 

@@ -13,8 +13,9 @@ struct rtd_ev_0 {
 };
 struct rtd_ev_0 *const volatile rtd_layout_0 = 0;
 
-static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2, __u64 r3, __u64 rret)
+static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv)
 {
+    __u64 __attribute__((unused)) r0 = rv[0], r1 = rv[1], r2 = rv[2], r3 = rv[3], rret = rv[4];
     struct sock *a2 = (struct sock *)(unsigned long)r2;
     struct sk_buff *a3 = (struct sk_buff *)(unsigned long)r3;
     struct rtd_counter *cnt = rtd_counter(0);
@@ -77,12 +78,16 @@ static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
 SEC("fentry/tcp_conn_request")
 int BPF_PROG(rtd_0_0_fe, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
-    return rtd_body_0_0(ctx, r0, r1, r2, r3, 0);
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
+    return rtd_body_0_0(ctx, rv);
 }
 
 SEC("kprobe/tcp_conn_request")
 int BPF_KPROBE(rtd_0_0_kp, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 {
-    return rtd_body_0_0(ctx, r0, r1, r2, r3, 0);
+    __u64 rv[] = {r0, r1, r2, r3, 0};
+
+    return rtd_body_0_0(ctx, rv);
 }
 

@@ -12,8 +12,9 @@ struct rtd_ev_0 {
 };
 struct rtd_ev_0 *const volatile rtd_layout_0 = 0;
 
-static __always_inline int rtd_body_0_0(void *ctx, __u64 r0, __u64 r1, __u64 r2, __u64 rret)
+static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv)
 {
+    __u64 __attribute__((unused)) r0 = rv[0], r1 = rv[1], r2 = rv[2], rret = rv[3];
     void *a0 = (void *)(unsigned long)r0;
     struct sk_buff *a1 = (struct sk_buff *)(unsigned long)r1;
     struct nf_hook_state *a2 = (struct nf_hook_state *)(unsigned long)r2;
@@ -71,8 +72,9 @@ struct rtd_ev_1 {
 };
 struct rtd_ev_1 *const volatile rtd_layout_1 = 0;
 
-static __always_inline int rtd_body_1_0(void *ctx, __u64 r0, __u64 r1, __u64 r2, __u64 r3, __u64 r4, __u64 rret)
+static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv)
 {
+    __u64 __attribute__((unused)) r0 = rv[0], r1 = rv[1], r2 = rv[2], r3 = rv[3], r4 = rv[4], rret = rv[5];
     int ret = (int)rret;
     struct rtd_counter *cnt = rtd_counter(1);
 
@@ -114,7 +116,9 @@ static __always_inline int rtd_body_1_0(void *ctx, __u64 r0, __u64 r1, __u64 r2,
 SEC("fexit/ipt_do_table")
 int BPF_PROG(rtd_0_0_fx, __u64 r0, __u64 r1, __u64 r2, __u64 rret)
 {
-    return rtd_body_0_0(ctx, r0, r1, r2, rret);
+    __u64 rv[] = {r0, r1, r2, rret};
+
+    return rtd_body_0_0(ctx, rv);
 }
 
 SEC("kprobe/ipt_do_table")
@@ -136,18 +140,24 @@ int BPF_KRETPROBE(rtd_0_0_kr, __u64 rret)
             cnt->unstashed++;
         return 0;
     }
-    return rtd_body_0_0(ctx, s.arg[0], s.arg[1], s.arg[2], rret);
+    __u64 rv[] = {s.arg[0], s.arg[1], s.arg[2], rret};
+
+    return rtd_body_0_0(ctx, rv);
 }
 
 SEC("fexit/fib_validate_source")
 int BPF_PROG(rtd_1_0_fx, __u64 r0, __u64 r1, __u64 r2, __u64 r3, __u64 r4, __u64 rret)
 {
-    return rtd_body_1_0(ctx, r0, r1, r2, r3, r4, rret);
+    __u64 rv[] = {r0, r1, r2, r3, r4, rret};
+
+    return rtd_body_1_0(ctx, rv);
 }
 
 SEC("kretprobe/fib_validate_source")
 int BPF_KRETPROBE(rtd_1_0_kr, __u64 rret)
 {
-    return rtd_body_1_0(ctx, 0, 0, 0, 0, 0, rret);
+    __u64 rv[] = {0, 0, 0, 0, 0, rret};
+
+    return rtd_body_1_0(ctx, rv);
 }
 
