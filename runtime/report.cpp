@@ -1,4 +1,5 @@
 #include "runtime/report.h"
+#include "runtime/json_line.h"
 
 #include <ctime>
 
@@ -176,54 +177,59 @@ void TextOutput::monitor(const MonitorFinding& f)
 
 void JsonOutput::event(const DecodedEvent& e)
 {
-    using nlohmann::json;
+    // Keys in byte order, as the monitor lines (nlohmann::json) print theirs.
     const RuleEntry& rule = ctx_.set.rules[e.rule];
-    json j;
-    j["time"] = timestamp(e, ctx_, true);
-    j["kind"] = rule.condition == ConditionKind::Warn ? "warning" : "drop";
-    j["rule"] = rule.id;
-    j["layer"] = layer_name(rule.layer);
-    j["probe"] = probe_spelling(e, ctx_);
-    j["message"] = event_message(e, ctx_);
-    if (rule.hint) j["hint"] = fill(*rule.hint, e, ctx_);
-    json captures = json::object();
-    for (const CaptureValue& v : e.captures) {
-        switch (v.field->kind) {
-        case ValueKind::Signed: captures[v.field->name] = v.s; break;
-        case ValueKind::Unsigned: captures[v.field->name] = v.u; break;
-        default: captures[v.field->name] = capture_text(v);
+    line_.clear();
+    JsonLine j(line_);
+    j.begin_object("captures");
+    std::vector<const CaptureValue*> by_name;
+    for (const CaptureValue& v : e.captures) by_name.push_back(&v);
+    std::sort(by_name.begin(), by_name.end(), [](const CaptureValue* a, const CaptureValue* b) { return a->field->name < b->field->name; });
+    for (const CaptureValue* v : by_name) {
+        switch (v->field->kind) {
+        case ValueKind::Signed: j.field(v->field->name, v->s); break;
+        case ValueKind::Unsigned: j.field(v->field->name, v->u); break;
+        default: j.field(v->field->name, capture_text(*v));
         }
     }
-    j["captures"] = std::move(captures);
+    j.end_object();
+    j.field("comm", e.comm);
+    j.field("cpu", e.cpu);
+    if (rule.hint) j.field("hint", fill(*rule.hint, e, ctx_));
+    j.field("kind", rule.condition == ConditionKind::Warn ? "warning" : "drop");
+    j.field("layer", layer_name(rule.layer));
+    if (e.has_reason) j.field("location", ctx_.symbols->describe(e.location));
+    j.field("message", event_message(e, ctx_));
+    j.field("netns", e.netns);
     if (e.packet) {
         const PacketInfo& p = *e.packet;
-        j["packet"] = {{"proto", p.family ? protocol_name(p.proto) : ""},
-                       {"saddr", p.saddr},
-                       {"daddr", p.daddr},
-                       {"sport", p.sport},
-                       {"dport", p.dport},
-                       {"tcp_flags", p.proto == 6 ? tcp_flags_text(p.tcp_flags) : ""},
-                       {"len", p.len},
-                       {"dev", p.dev},
-                       {"ifindex", p.ifindex},
-                       {"netns", e.netns},
-                       {"mark", p.mark}};
+        j.begin_object("packet");
+        j.field("daddr", p.daddr);
+        j.field("dev", p.dev);
+        j.field("dport", p.dport);
+        j.field("ifindex", p.ifindex);
+        j.field("len", p.len);
+        j.field("mark", p.mark);
+        j.field("netns", e.netns);
+        j.field("proto", p.family ? protocol_name(p.proto) : std::string());
+        j.field("saddr", p.saddr);
+        j.field("sport", p.sport);
+        j.field("tcp_flags", p.proto == 6 ? tcp_flags_text(p.tcp_flags) : std::string());
+        j.end_object();
     }
-    if (e.has_reason) {
-        j["reason"] = ctx_.decoder->reason_name(e.reason);
-        j["location"] = ctx_.symbols->describe(e.location);
-    }
+    j.field("pid", e.pid);
+    j.field("probe", probe_spelling(e, ctx_));
+    if (e.has_reason) j.field("reason", ctx_.decoder->reason_name(e.reason));
+    j.field("rule", rule.id);
     if (!e.stack.empty() && ctx_.stacks) {
-        j["stack"] = ctx_.symbols->describe_stack(e.stack);
+        j.begin_array("stack");
+        for (const std::string& frame : ctx_.symbols->describe_stack(e.stack)) j.element(frame);
+        j.end_array();
     }
-    j["comm"] = e.comm;
-    j["pid"] = e.pid;
-    j["tid"] = e.tid;
-    j["cpu"] = e.cpu;
-    j["netns"] = e.netns;
-    std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), out_);
+    j.field("tid", e.tid);
+    j.field("time", timestamp(e, ctx_, true));
+    j.finish();
+    std::fwrite(line_.data(), 1, line_.size(), out_);
 }
 
 void JsonOutput::monitor(const MonitorFinding& f)

@@ -72,6 +72,7 @@ public:
 private:
     std::FILE* out_;
     const ReportContext& ctx_;
+    std::string line_;  // reused: one allocation for the whole run
 };
 
 // Events counted by rule and flow (protocol, source, destination, port);
