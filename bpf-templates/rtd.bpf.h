@@ -56,8 +56,10 @@ struct {
  * storm costs a map update per drop and loses nothing. */
 const volatile __u32 rtd_summary_only = 0;
 
+/* One counter per flow, shared by all CPUs (an atomic add): a per-CPU map
+ * would take max_entries x CPUs x 8 bytes, 128 MiB on a 1,024-CPU host. */
 struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 16384);
     __type(key, struct rtd_flow_key);
     __type(value, __u64);
@@ -307,7 +309,7 @@ static __always_inline void rtd_flow_of(struct rtd_flow_key *k, struct sk_buff *
     }
 }
 
-/* One drop of `rule` into rtd_flows (per CPU: no atomics). A full table
+/* One drop of `rule` into rtd_flows. A full table
  * counts new flows under the rule's overflow key, so totals stay exact;
  * 0 only if even that key finds no room (counted as lost). */
 static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb)
@@ -321,7 +323,7 @@ static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb)
     for (int attempt = 0; attempt < 2; ++attempt) {
         n = bpf_map_lookup_elem(&rtd_flows, &k);
         if (n) {
-            *n += 1;
+            __sync_fetch_and_add(n, 1);
             return 1;
         }
         if (bpf_map_update_elem(&rtd_flows, &k, &one, BPF_NOEXIST) == 0)
@@ -330,7 +332,7 @@ static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb)
          * in too), else the table is full. */
         n = bpf_map_lookup_elem(&rtd_flows, &k);
         if (n) {
-            *n += 1;
+            __sync_fetch_and_add(n, 1);
             return 1;
         }
         __builtin_memset(&k, 0, sizeof(k));

@@ -21,12 +21,17 @@ const struct btf_type* type_at(const struct btf* b, std::uint32_t id) { return b
 
 // `dots`: function names may carry compiler clone suffixes
 // ("x.isra.0"); they are only ever emitted inside SEC("kprobe/...").
+// ASCII only, whatever the locale (and without its per-character cost:
+// a kernel's BTF has about a million names).
+constexpr bool is_alpha_(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
 bool is_c_identifier(const char* s, bool dots = false)
 {
     if (!*s) return true;  // anonymous
-    if (!(std::isalpha(static_cast<unsigned char>(*s)) || *s == '_')) return false;
+    if (!is_alpha_(*s)) return false;
     for (++s; *s; ++s)
-        if (!(std::isalnum(static_cast<unsigned char>(*s)) || *s == '_' || (dots && *s == '.'))) return false;
+        if (!(is_alpha_(*s) || is_digit(*s) || (dots && *s == '.'))) return false;
     return true;
 }
 

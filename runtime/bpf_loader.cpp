@@ -142,7 +142,7 @@ std::string object_policy_violations(const std::string& bytes)
         enum bpf_map_type type = bpf_map__type(map);
         const char* type_name = libbpf_bpf_map_type_str(type) ? libbpf_bpf_map_type_str(type) : "unknown";
         if (type != BPF_MAP_TYPE_RINGBUF && type != BPF_MAP_TYPE_ARRAY && type != BPF_MAP_TYPE_PERCPU_ARRAY &&
-            type != BPF_MAP_TYPE_HASH && type != BPF_MAP_TYPE_LRU_HASH && type != BPF_MAP_TYPE_PERCPU_HASH) {
+            type != BPF_MAP_TYPE_HASH && type != BPF_MAP_TYPE_LRU_HASH) {
             out += fmt::format("map {}: type {} is not one this tool makes\n", bpf_map__name(map), type_name);
             continue;
         }

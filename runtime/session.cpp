@@ -364,23 +364,20 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
 }
 
 
-// rtd_flows' totals (run --summary), summed over CPUs, by the key's bytes.
+// rtd_flows' totals (run --summary), by the key's bytes.
 std::map<std::string, std::uint64_t> read_kernel_flows(struct bpf_object* obj)
 {
     std::map<std::string, std::uint64_t> totals;
     struct bpf_map* map = bpf_object__find_map_by_name(obj, "rtd_flows");
-    int cpus = libbpf_num_possible_cpus();
-    if (!map || cpus <= 0 || bpf_map__key_size(map) != sizeof(rtd_flow_key)) return totals;
-    std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
+    if (!map || bpf_map__key_size(map) != sizeof(rtd_flow_key) || bpf_map__value_size(map) != 8) return totals;
     rtd_flow_key key{}, next{};
     const void* at = nullptr;  // NULL: the first key
     while (bpf_map__get_next_key(map, at, &next, sizeof next) == 0) {
         key = next;
         at = &key;
-        if (bpf_map__lookup_elem(map, &key, sizeof key, values.data(), values.size() * 8, 0) != 0) continue;
-        std::uint64_t sum = 0;
-        for (std::uint64_t v : values) sum += v;
-        totals[std::string(reinterpret_cast<const char*>(&key), sizeof key)] = sum;
+        std::uint64_t n = 0;
+        if (bpf_map__lookup_elem(map, &key, sizeof key, &n, sizeof n, 0) == 0)
+            totals[std::string(reinterpret_cast<const char*>(&key), sizeof key)] = n;
     }
     return totals;
 }
@@ -1054,7 +1051,7 @@ int run_session(const RunOptions& opt)
         decoder = std::make_unique<EventDecoder>(set, *btf);
         bool want_symbols = std::any_of(set.rules.begin(), set.rules.end(), [](const RuleEntry& r) { return r.event.has_stack; }) ||
                             uses_kfree_skb_reasons(set);
-        if (want_symbols) symbols.load();
+        if (want_symbols) symbols.load_in_background();
         ctx.decoder = decoder.get();
         ctx.symbols = &symbols;
         if (pre) {

@@ -36,11 +36,18 @@ bool KernelSymbols::load(const std::string& path)
     }
     std::fclose(f);
     std::sort(symbols_.begin(), symbols_.end(), [](const Symbol& a, const Symbol& b) { return a.address < b.address; });
-    return loaded();
+    return !symbols_.empty();  // not loaded(): this may be the loading thread
+}
+
+void KernelSymbols::load_in_background(const std::string& path)
+{
+    wait();
+    pending_ = std::async(std::launch::async, [this, path] { return load(path); });
 }
 
 std::string KernelSymbols::describe(std::uint64_t address) const
 {
+    wait();
     auto it = std::upper_bound(symbols_.begin(), symbols_.end(), address,
                                [](std::uint64_t a, const Symbol& s) { return a < s.address; });
     if (address == 0 || it == symbols_.begin()) return fmt::format("{:#x}", address);
