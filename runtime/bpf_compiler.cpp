@@ -35,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -404,7 +405,63 @@ CompileResult compile_in_child(const Job& job)
 
 // ------------------------------------------------------------------ public
 
-std::string generate_vmlinux_h(const struct btf* btf)
+namespace {
+
+// Every C identifier in `text`.
+void identifiers_in(std::string_view text, std::unordered_set<std::string_view>& out)
+{
+    auto start = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+    auto rest = [&](char c) { return start(c) || (c >= '0' && c <= '9'); };
+    for (std::size_t i = 0; i < text.size();) {
+        if (!start(text[i])) {
+            // Skip numbers whole: "0x1f" is not the identifier "x1f".
+            if (text[i] >= '0' && text[i] <= '9')
+                while (i < text.size() && rest(text[i])) ++i;
+            else
+                ++i;
+            continue;
+        }
+        std::size_t b = i;
+        while (i < text.size() && rest(text[i])) ++i;
+        out.insert(text.substr(b, i - b));
+    }
+}
+
+// The types whose name (struct, union, enum or typedef), or one of whose
+// enumerators, is an identifier the code uses.
+std::vector<__u32> types_used(const struct btf* btf, const std::unordered_set<std::string_view>& names)
+{
+    std::vector<__u32> ids;
+    for (__u32 id = 1, n = btf__type_cnt(btf); id < n; ++id) {
+        const struct btf_type* t = btf__type_by_id(btf, id);
+        if (!t) continue;
+        bool named = btf_is_composite(t) || btf_is_any_enum(t) || btf_is_typedef(t) || btf_is_fwd(t);
+        if (named && t->name_off && names.count(btf__name_by_offset(btf, t->name_off))) {
+            ids.push_back(id);
+            continue;
+        }
+        if (btf_is_enum(t)) {
+            const struct btf_enum* e = btf_enum(t);
+            for (int i = 0; i < btf_vlen(t); ++i, ++e)
+                if (names.count(btf__name_by_offset(btf, e->name_off))) {
+                    ids.push_back(id);
+                    break;
+                }
+        } else if (btf_is_enum64(t)) {
+            const struct btf_enum64* e = btf_enum64(t);
+            for (int i = 0; i < btf_vlen(t); ++i, ++e)
+                if (names.count(btf__name_by_offset(btf, e->name_off))) {
+                    ids.push_back(id);
+                    break;
+                }
+        }
+    }
+    return ids;
+}
+
+}  // namespace
+
+std::string generate_vmlinux_h(const struct btf* btf, const std::vector<std::string_view>& uses)
 {
     if (btf == nullptr)
         return {};
@@ -413,8 +470,15 @@ std::string generate_vmlinux_h(const struct btf* btf)
     if (dump == nullptr)
         return {};
     bool ok = true;
-    for (__u32 id = 1, n = btf__type_cnt(btf); id < n && ok; ++id)
-        ok = btf_dump__dump_type(dump, id) == 0;
+    if (uses.empty()) {
+        for (__u32 id = 1, n = btf__type_cnt(btf); id < n && ok; ++id)
+            ok = btf_dump__dump_type(dump, id) == 0;
+    } else {
+        std::unordered_set<std::string_view> names;
+        for (std::string_view text : uses) identifiers_in(text, names);
+        for (__u32 id : types_used(btf, names))
+            if ((ok = btf_dump__dump_type(dump, id) == 0) == false) break;
+    }
     btf_dump__free(dump);
     if (!ok)
         return {};
@@ -502,7 +566,15 @@ CompileResult BpfCompiler::compile(const std::string& source)
             return r;
         }
     }
-    if (vmlinux_h_.empty() && btf_) vmlinux_h_ = generate_vmlinux_h(btf_);
+    // Only the types this source and its headers name (with what they
+    // need): Clang parses a tenth of the kernel's types. The raw BTF and the
+    // source, which decide them, are both in the cache key.
+    if (btf_) {
+        std::vector<std::string_view> uses{source};
+        for (const auto& group : {std::cref(embedded_bpf_headers()), std::cref(headers_)})
+            for (const auto& [name, text] : group.get()) uses.push_back(text);
+        vmlinux_h_ = generate_vmlinux_h(btf_, uses);
+    }
     SourceCopy copy(source);
     CompileResult r = compile_in_child(Job{source, vmlinux_h_, headers_, copy.dir()});
     // Only objects without warnings are cached, so a hit says exactly what

@@ -218,6 +218,27 @@ TEST(VmlinuxH, HasBpftoolsGuardPragmaAndKernelTypes)
     EXPECT_NE(h.find("#endif /* __VMLINUX_H__ */"), std::string::npos);
 }
 
+// Only what a source names, with what that needs: Clang then parses a
+// fraction of the kernel's types (the cold start of `run`).
+TEST(VmlinuxH, OnlyTheTypesASourceUses)
+{
+    NEED_KERNEL_BTF();
+    btf* kernel = btf__parse(kernel_btf_path, nullptr);
+    ASSERT_NE(kernel, nullptr);
+    std::string h = rtd::generate_vmlinux_h(
+        kernel, {"struct sk_buff *skb; u32 n; int m = BPF_MAP_TYPE_RINGBUF; /* 0x1f skb_drop_reason */ enum skb_drop_reason r;"});
+    btf__free(kernel);
+    EXPECT_EQ(h.rfind("#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n", 0), 0u);
+    EXPECT_NE(h.find("#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)"), std::string::npos);
+    EXPECT_NE(h.find("struct sk_buff {"), std::string::npos);
+    EXPECT_NE(h.find("struct net_device;"), std::string::npos) << "a pointer member's type is declared, not defined";
+    EXPECT_NE(h.find("typedef __u32 u32;"), std::string::npos);
+    EXPECT_NE(h.find("BPF_MAP_TYPE_RINGBUF = "), std::string::npos) << "the enum of an enumerator used";
+    EXPECT_NE(h.find("enum skb_drop_reason {"), std::string::npos);
+    EXPECT_EQ(h.find("struct kvm_vcpu {"), std::string::npos) << "nothing the source does not reach";
+    EXPECT_LT(h.size() * 4, kernel_vmlinux_h().size()) << h.size() << " of " << kernel_vmlinux_h().size();
+}
+
 TEST(VmlinuxH, NullBtfGivesEmptyText)
 {
     EXPECT_EQ(rtd::generate_vmlinux_h(nullptr), "");
