@@ -51,6 +51,26 @@ struct {
     __type(value, struct rtd_counter);
 } rtd_counts SEC(".maps");
 
+/* Hits of each dispatcher (one program running every rule on a
+ * tracepoint): counted once there, added to each of its rules' HITS. */
+#ifndef RTD_DISPATCHERS
+#define RTD_DISPATCHERS 1
+#endif
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, RTD_DISPATCHERS);
+    __type(key, __u32);
+    __type(value, __u64);
+} rtd_dispatch_hits SEC(".maps");
+
+static __always_inline void rtd_count_dispatch(__u32 index)
+{
+    __u64 *n = bpf_map_lookup_elem(&rtd_dispatch_hits, &index);
+
+    if (n)
+        *n += 1;
+}
+
 /* Set by the runtime before loading (`run --summary`): count each reported
  * drop in rtd_flows by rule and flow instead of sending an event, so a drop
  * storm costs a map update per drop and loses nothing. */

@@ -358,6 +358,8 @@ private:
     bool stash_ = false;
     std::size_t plan_index_ = 0;
     std::map<std::size_t, std::size_t> tracepoint_args_;  // probe plan index -> its tracepoint's argument count
+    std::map<std::size_t, std::string> dispatch_guard_;   // probe plan index -> test its dispatcher makes first (or "")
+    std::string reason_guard(const TypedProbe& p) const;
 };
 
 EventSchema Generator::layout(std::size_t index, const TypedRule& r)
@@ -425,7 +427,10 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
     // programs run it (its forms, its tracepoint's dispatcher). BPF calls
     // take five registers, so the arguments come as an array: r0.. then the
     // return value.
-    std::string out = fmt::format("static __noinline int rtd_body_{}_{}(void *ctx, const __u64 *rv)\n{{\n", rule_index, probe_index);
+    // `dispatched`: run by its tracepoint's dispatcher, which counts the hits
+    // of all its rules once.
+    std::string out =
+        fmt::format("static __noinline int rtd_body_{}_{}(void *ctx, const __u64 *rv, int dispatched)\n{{\n", rule_index, probe_index);
     out += "    __u64 __attribute__((unused))";
     for (std::size_t i = 0; i < n; ++i) out += fmt::format(" r{0} = rv[{0}],", i);
     out += fmt::format(" rret = rv[{}];\n", n);
@@ -438,7 +443,7 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
         std::string ct = c_type(btf_, p.signature.ret).value_or("__u64");
         out += fmt::format("    {} = ({}){}rret;\n", declare(ct, "ret"), ct, p.signature.ret.is_pointer() ? "(unsigned long)" : "");
     }
-    out += fmt::format("    struct rtd_counter *cnt = rtd_counter({});\n\n    if (cnt)\n        cnt->hits++;\n", rule_index);
+    out += fmt::format("    struct rtd_counter *cnt = rtd_counter({});\n\n    if (cnt && !dispatched)\n        cnt->hits++;\n", rule_index);
 
     // The captures the condition needs (transitively) come before it, the
     // others only once it holds: most hits of a busy tracepoint stop early.
@@ -605,7 +610,7 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
     auto call = [&](std::size_t have, const char* rret) {
         std::string s = "    __u64 rv[] = {";
         for (std::size_t i = 0; i < n; ++i) s += i < have ? fmt::format("r{}, ", i) : std::string("0, ");
-        return s + fmt::format("{}}};\n\n    return rtd_body_{}_{}(ctx, rv);\n", rret, rule_index, probe_index);
+        return s + fmt::format("{}}};\n\n    return rtd_body_{}_{}(ctx, rv, 0);\n", rret, rule_index, probe_index);
     };
     auto add = [&](AttachForm method_form, std::vector<ProgramSpec> progs) { plan.methods.push_back({method_form, std::move(progs)}); };
     auto wrapper = [&](const std::string& sec, const char* macro, const std::string& name, const std::string& decl, const std::string& text) {
@@ -615,6 +620,7 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
 
     if (probe.kind == ProbeKind::Tracepoint) {
         tracepoint_args_[plan_index_] = n;
+        dispatch_guard_[plan_index_] = reason_guard(p);
         if (n <= kTracingArgs && wanted(AttachForm::TpBtf)) {
             wrapper("tp_btf/" + target, "BPF_PROG", base + "_tb", params(n), call(n, "0"));
             add(AttachForm::TpBtf, {{base + "_tb", AttachForm::TpBtf, target}});
@@ -658,12 +664,44 @@ void Generator::emit_probe(std::size_t rule_index, const TypedRule& r, std::size
                     slot, rule_index);
                 take += "    __u64 rv[] = {";
                 for (std::size_t i = 0; i < n; ++i) take += i < k ? fmt::format("s.arg[{}], ", i) : std::string("0, ");
-                take += fmt::format("rret}};\n\n    return rtd_body_{}_{}(ctx, rv);\n", rule_index, probe_index);
+                take += fmt::format("rret}};\n\n    return rtd_body_{}_{}(ctx, rv, 0);\n", rule_index, probe_index);
                 wrapper("kretprobe/" + target, "BPF_KRETPROBE", base + "_kr", ", __u64 rret", take);
                 add(AttachForm::Kretprobe, {{base + "_ke", AttachForm::Kprobe, target}, {base + "_kr", AttachForm::Kretprobe, target}});
             }
         }
     }
+}
+
+// A test of skb:kfree_skb's reason that the probe's condition implies (a
+// top-level `reason == X`): its dispatcher calls the body only when it
+// holds, so a drop costs the rules of other reasons a comparison each.
+std::string Generator::reason_guard(const TypedProbe& p) const
+{
+    const Probe& probe = *p.probe;
+    if (!p.condition || probe.kind != ProbeKind::Tracepoint || probe.category != "skb" || probe.event != "kfree_skb") return {};
+    std::size_t reason = p.signature.params.size();
+    for (std::size_t i = 0; i < p.signature.params.size(); ++i)
+        if (p.signature.params[i].name == "reason" && btf_.size(p.signature.params[i].type) == 4) reason = i;
+    if (reason == p.signature.params.size()) return {};
+    std::vector<const TExpr*> conjuncts{p.condition.get()};
+    for (std::size_t k = 0; k < conjuncts.size(); ++k) {
+        const TExpr& e = *conjuncts[k];
+        if (e.kind == TKind::Binary && e.binary_op == BinaryOp::LogAnd) {
+            conjuncts.push_back(e.kids[0].get());
+            conjuncts.push_back(e.kids[1].get());
+            continue;
+        }
+        if (e.kind != TKind::Binary || e.binary_op != BinaryOp::Eq) continue;
+        for (int side = 0; side < 2; ++side) {
+            const TExpr& a = *e.kids[side];
+            const TExpr& b = *e.kids[1 - side];
+            if (a.kind != TKind::Arg || a.name != "reason" || b.kind != TKind::Const) continue;
+            if (auto u = core_enumerator(btf_, b))
+                return fmt::format("(__u32)r{} == (__u32)bpf_core_enum_value(enum {}, {})", reason, u->enum_name, u->name);
+            if (b.value <= 0xffffffffULL) return fmt::format("(__u32)r{} == 0x{:x}U", reason, b.value);
+        }
+    }
+    return {};
 }
 
 void Generator::emit_dispatchers(const CompiledRuleSet& set)
@@ -680,11 +718,14 @@ void Generator::emit_dispatchers(const CompiledRuleSet& set)
             params += fmt::format(", __u64 r{}", i);
             args += fmt::format("r{}, ", i);
         }
-        progs_ += fmt::format("SEC(\"{}/{}\")\nint BPF_PROG({}{})\n{{\n    __u64 rv[] = {{{}0}};\n\n",
-                              d.form == AttachForm::TpBtf ? "tp_btf" : "raw_tp", d.target, d.name, params, args);
+        // Hits once for all its rules (the runtime adds them to each).
+        progs_ += fmt::format("SEC(\"{}/{}\")\nint BPF_PROG({}{})\n{{\n    __u64 rv[] = {{{}0}};\n\n    rtd_count_dispatch({});\n",
+                              d.form == AttachForm::TpBtf ? "tp_btf" : "raw_tp", d.target, d.name, params, args, d.index);
         for (std::size_t m : d.members) {
             const ProbePlan& p = set.probes[m];
-            progs_ += fmt::format("    if (rtd_dispatch_on[{}])\n        rtd_body_{}_{}(ctx, rv);\n", m, p.rule, p.probe);
+            const std::string& guard = dispatch_guard_[m];
+            progs_ += fmt::format("    if (rtd_dispatch_on[{}]{})\n        rtd_body_{}_{}(ctx, rv, 1);\n", m,
+                                  guard.empty() ? "" : " && " + guard, p.rule, p.probe);
         }
         progs_ += "    return 0;\n}\n\n";
     }
@@ -750,8 +791,8 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
     emit_dispatchers(out);
     if (options_.filter) out.filter = options_.filter->text;
     out.source = "/* Generated by rtrace-drop from rule files; do not edit. */\n";
-    out.source += fmt::format("#define RTD_RULES {}\n#define RTD_STASH {}\n#include \"rtd.bpf.h\"\n\n", std::max<std::size_t>(rules.size(), 1),
-                              stash_ ? 1 : 0);
+    out.source += fmt::format("#define RTD_RULES {}\n#define RTD_STASH {}\n#define RTD_DISPATCHERS {}\n#include \"rtd.bpf.h\"\n\n",
+                              std::max<std::size_t>(rules.size(), 1), stash_ ? 1 : 0, std::max<std::size_t>(dispatchers(out).size(), 1));
     out.source += defs_ + progs_;
     return out;
 }

@@ -122,6 +122,7 @@ struct DispatchSpec {
     AttachForm form;   // TpBtf or RawTp
     std::string target;
     std::vector<std::size_t> members;  // indices into CompiledRuleSet::probes, ascending
+    std::size_t index = 0;             // in dispatchers(set): its slot in rtd_dispatch_hits
 };
 // The dispatchers the code generator emits for `set` (tracepoints with two
 // or more available probes in a form); the runtime derives the same list.

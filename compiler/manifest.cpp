@@ -134,7 +134,7 @@ std::vector<DispatchSpec> dispatchers(const CompiledRuleSet& set)
     for (auto& [key, members] : groups) {
         if (members.size() < 2) continue;
         const char* suffix = key.second == AttachForm::TpBtf ? "tb" : "rt";
-        out.push_back({fmt::format("rtd_d_{}_{}", key.first, suffix), key.second, key.first, std::move(members)});
+        out.push_back({fmt::format("rtd_d_{}_{}", key.first, suffix), key.second, key.first, std::move(members), out.size()});
     }
     return out;
 }

@@ -382,6 +382,25 @@ std::map<std::string, std::uint64_t> read_kernel_flows(struct bpf_object* obj)
     return totals;
 }
 
+// A dispatcher counts the hits of its tracepoint once (rtd_dispatch_hits):
+// each rule it runs was hit that often.
+void add_dispatch_hits(struct bpf_object* obj, const CompiledRuleSet& set, const std::vector<DispatchSpec>& dispatch,
+                       std::vector<rtd_counter>& totals)
+{
+    struct bpf_map* map = bpf_object__find_map_by_name(obj, "rtd_dispatch_hits");
+    int cpus = libbpf_num_possible_cpus();
+    if (!map || cpus <= 0 || bpf_map__value_size(map) != 8) return;
+    std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
+    for (const DispatchSpec& d : dispatch) {
+        auto key = static_cast<std::uint32_t>(d.index);
+        if (bpf_map__lookup_elem(map, &key, sizeof key, values.data(), values.size() * 8, 0) != 0) continue;
+        std::uint64_t hits = 0;
+        for (std::uint64_t v : values) hits += v;
+        for (std::size_t m : d.members)
+            if (set.probes[m].rule < totals.size()) totals[set.probes[m].rule].hits += hits;
+    }
+}
+
 std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules)
 {
     std::vector<rtd_counter> totals(rules);
@@ -1134,15 +1153,18 @@ int run_session(const RunOptions& opt)
                 sinks.flows.print(stdout, opt.top);
                 sinks.flows.clear();
             }
-            if (probes.obj)
-                print_counters(stderr, set, read_counters(probes.obj.get(), set.rules.size()),
-                               std::chrono::duration<double>(now - start).count(), out.undecodable);
+            if (probes.obj) {
+                std::vector<rtd_counter> now_counts = read_counters(probes.obj.get(), set.rules.size());
+                add_dispatch_hits(probes.obj.get(), set, probes.plan.dispatch, now_counts);
+                print_counters(stderr, set, now_counts, std::chrono::duration<double>(now - start).count(), out.undecodable);
+            }
         }
     }
     if (probes.ring) ring_buffer__consume(probes.ring.get());  // what arrived before we stopped
 
     // Counters first, then detach: nothing more can fire after this.
     std::vector<rtd_counter> counts = probes.obj ? read_counters(probes.obj.get(), set.rules.size()) : std::vector<rtd_counter>{};
+    if (probes.obj) add_dispatch_hits(probes.obj.get(), set, probes.plan.dispatch, counts);
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     probes.links.clear();
     probes.ring.reset();

@@ -157,6 +157,8 @@ TEST(Dispatchers, OneProgramPerSharedTracepointAndForm)
     EXPECT_EQ(d[0].form, AttachForm::TpBtf);
     EXPECT_EQ(d[1].name, "rtd_d_kfree_skb_rt");
     EXPECT_EQ(d[1].form, AttachForm::RawTp);
+    EXPECT_EQ(d[0].index, 0u);
+    EXPECT_EQ(d[1].index, 1u) << "its slot in rtd_dispatch_hits";
     for (const DispatchSpec& s : d) {
         EXPECT_EQ(s.target, "kfree_skb");
         EXPECT_EQ(s.members, (std::vector<std::size_t>{0, 4}));
