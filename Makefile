@@ -86,15 +86,18 @@ test-vm:
 	RTRACE_DROP_REQUIRE_KERNEL=1 RTD_VM_PREBUILT=$(CURDIR)/$(TESTBUILD)/vm-prebuilt.rdo VM_ENV=RTD_VM_PREBUILT \
 	  tests/vm/vm.sh run $(KERNEL) -- $(VM_TESTS)
 
+# The micro benchmarks, then bench/bench_all.sh: every figure of issue 9 next
+# to bpftrace (start-up, CPU per drop, event path, iperf3 quiet path, memory,
+# scale) as one markdown table, also written to BENCH_OUT. About 7 minutes on
+# a 2-core VM; root. bench/run_bench.sh and bench/drop_cost.sh still run alone.
+BENCH_OUT ?= $(RELEASE)/bench-latest.md
 bench: build
 	$(RELEASE)/bench/parse_bench
 	$(RELEASE)/bench/pipeline_bench 20
 	$(RELEASE)/bench/compile_bench
-	$(RELEASE)/bench/decode_bench
 	$(RELEASE)/bench/monitor_bench
-	@$(MAKE) --no-print-directory deps DEPS="bpftrace bc"
-	bench/run_bench.sh $(RELEASE)/rtrace-drop
-	bench/drop_cost.sh $(RELEASE) 1000000 3
+	@$(MAKE) --no-print-directory deps DEPS="bpftrace bc iperf3 time"
+	BENCH_OUT=$(BENCH_OUT) bench/bench_all.sh $(RELEASE)
 
 golden: deps
 	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON

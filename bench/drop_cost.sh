@@ -13,6 +13,9 @@
 # against `none` of the same run. Needs root, bpftrace, iptables.
 #
 #   sudo bench/drop_cost.sh [BUILD_DIR=build/release] [COUNT=1000000] [RUNS=3] [RULES=tests/data/e2e/drops.rule]
+#
+# bench/bench_all.sh (make bench) measures this and the rest of issue 9 in one
+# run, as one table; this script still runs alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/release}

@@ -5,6 +5,9 @@
 # the same run. Prints medians of RUNS (default 5). Needs root.
 #
 #   bench/run_bench.sh [path/to/rtrace-drop] [RUNS]
+#
+# bench/bench_all.sh (make bench) measures this and the rest of issue 9 in one
+# run, as one table; this script still runs alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/release/rtrace-drop}
