@@ -90,6 +90,29 @@ std::string core_enum_value(const Btf& btf, const TExpr& e, const EnumeratorUse&
     return fmt::format("((__s64)({})bpf_core_enum_value(enum {}, {}))", btf.is_signed(e.type) ? "__s32" : "__u32", u.enum_name, u.name);
 }
 
+// The constant of `reason == X` (either way round), or null.
+const TExpr* reason_constant(const TExpr& e)
+{
+    if (e.kind != TKind::Binary || e.binary_op != BinaryOp::Eq) return nullptr;
+    for (int side = 0; side < 2; ++side) {
+        const TExpr& a = *e.kids[side];
+        const TExpr& b = *e.kids[1 - side];
+        if (a.kind == TKind::Arg && a.name == "reason" && b.kind == TKind::Const) return &b;
+    }
+    return nullptr;
+}
+
+// C that tests kfree_skb's reason argument r<arg> against one reason: the
+// target kernel's value of its enumerator (false where the kernel lacks it:
+// that enumerator names no drop there), else the number.
+std::string reason_test(std::size_t arg, std::uint64_t value, const std::optional<EnumeratorUse>& u)
+{
+    if (u)
+        return fmt::format("(bpf_core_enum_value_exists(enum {0}, {1}) && (__u64)r{2} == (__u64)(__u32)bpf_core_enum_value(enum {0}, {1}))",
+                           u->enum_name, u->name, arg);
+    return fmt::format("(__u64)r{} == 0x{:x}ULL", arg, value);
+}
+
 std::string literal(const Btf& btf, const TExpr& e)
 {
     if (auto u = core_enumerator(btf, e)) return core_enum_value(btf, e, *u);
@@ -341,7 +364,7 @@ private:
     EventSchema layout(std::size_t index, const TypedRule& r);
     void emit_event_struct(const EventSchema& s, const TypedRule& r);
     void emit_probe(std::size_t rule_index, const TypedRule& r, std::size_t probe_index, ProbePlan& plan);
-    void emit_dispatchers(const CompiledRuleSet& set);
+    std::size_t emit_dispatchers(const CompiledRuleSet& set);  // how many
     std::string body(std::size_t rule_index, const TypedRule& r, std::size_t probe_index, const TypedProbe& p);
 
     bool wanted(AttachForm f) const { return options_.forms.count(f) != 0; }
@@ -481,18 +504,8 @@ std::string Generator::body(std::size_t rule_index, const TypedRule& r, std::siz
         // Reasons other rules report: theirs, not ours (unless --all).
         for (std::size_t i = 0; i < n; ++i)
             if (p.signature.params[i].name == "reason") {
-                // An enumerator the target kernel lacks names no drop there:
-                // bpf_core_enum_value_exists() skips it (and the verifier the
-                // relocation CO-RE could not resolve).
                 std::string test;
-                for (const auto& [v, u] : covered_reasons_) {
-                    test += test.empty() ? "" : " || ";
-                    if (u)
-                        test += fmt::format("(bpf_core_enum_value_exists(enum {0}, {1}) && (__u64)r{2} == (__u64)(__u32)bpf_core_enum_value(enum {0}, {1}))",
-                                            u->enum_name, u->name, i);
-                    else
-                        test += fmt::format("(__u64)r{} == 0x{:x}ULL", i, v);
-                }
+                for (const auto& [v, u] : covered_reasons_) test += (test.empty() ? "" : " || ") + reason_test(i, v, u);
                 code += fmt::format("    if (!rtd_report_all && ({}))\n        return 0;\n", test);
             }
     }
@@ -689,25 +702,17 @@ std::string Generator::reason_guard(const TypedProbe& p) const
         if (e.kind == TKind::Binary && e.binary_op == BinaryOp::LogAnd) {
             conjuncts.push_back(e.kids[0].get());
             conjuncts.push_back(e.kids[1].get());
-            continue;
-        }
-        if (e.kind != TKind::Binary || e.binary_op != BinaryOp::Eq) continue;
-        for (int side = 0; side < 2; ++side) {
-            const TExpr& a = *e.kids[side];
-            const TExpr& b = *e.kids[1 - side];
-            if (a.kind != TKind::Arg || a.name != "reason" || b.kind != TKind::Const) continue;
-            if (auto u = core_enumerator(btf_, b))
-                return fmt::format("(__u32)r{} == (__u32)bpf_core_enum_value(enum {}, {})", reason, u->enum_name, u->name);
-            if (b.value <= 0xffffffffULL) return fmt::format("(__u32)r{} == 0x{:x}U", reason, b.value);
+        } else if (const TExpr* c = reason_constant(e)) {
+            return reason_test(reason, c->value, core_enumerator(btf_, *c));
         }
     }
     return {};
 }
 
-void Generator::emit_dispatchers(const CompiledRuleSet& set)
+std::size_t Generator::emit_dispatchers(const CompiledRuleSet& set)
 {
     std::vector<DispatchSpec> specs = dispatchers(set);
-    if (specs.empty()) return;
+    if (specs.empty()) return 0;
     progs_ += fmt::format("/* Which probes the dispatchers below run: set by the runtime before load. */\n"
                           "const volatile __u8 rtd_dispatch_on[{}] = {{}};\n\n",
                           set.probes.size());
@@ -729,6 +734,7 @@ void Generator::emit_dispatchers(const CompiledRuleSet& set)
         }
         progs_ += "    return 0;\n}\n\n";
     }
+    return specs.size();
 }
 
 CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed)
@@ -738,12 +744,7 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
     // The drop reasons the specific rules name ('reason == X' in a condition):
     // fallback rules leave those to them, so one drop is reported once.
     std::function<void(const TExpr&)> collect = [&](const TExpr& e) {
-        if (e.kind == TKind::Binary && e.binary_op == BinaryOp::Eq)
-            for (int side = 0; side < 2; ++side) {
-                const TExpr& a = *e.kids[side];
-                const TExpr& b = *e.kids[1 - side];
-                if (a.kind == TKind::Arg && a.name == "reason" && b.kind == TKind::Const) covered_reasons_.emplace(b.value, core_enumerator(btf_, b));
-            }
+        if (const TExpr* c = reason_constant(e)) covered_reasons_.emplace(c->value, core_enumerator(btf_, *c));
         for (const TExprPtr& k : e.kids) collect(*k);
     };
     for (const TypedRule& r : typed) {
@@ -788,11 +789,11 @@ CompiledRuleSet Generator::run(const std::vector<const RuleDecl*>& rules, const 
             ++plan_index_;
         }
     }
-    emit_dispatchers(out);
+    const std::size_t dispatch_count = emit_dispatchers(out);
     if (options_.filter) out.filter = options_.filter->text;
     out.source = "/* Generated by rtrace-drop from rule files; do not edit. */\n";
     out.source += fmt::format("#define RTD_RULES {}\n#define RTD_STASH {}\n#define RTD_DISPATCHERS {}\n#include \"rtd.bpf.h\"\n\n",
-                              std::max<std::size_t>(rules.size(), 1), stash_ ? 1 : 0, std::max<std::size_t>(dispatchers(out).size(), 1));
+                              std::max<std::size_t>(rules.size(), 1), stash_ ? 1 : 0, std::max<std::size_t>(dispatch_count, 1));
     out.source += defs_ + progs_;
     return out;
 }

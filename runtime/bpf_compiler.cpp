@@ -569,14 +569,15 @@ CompileResult BpfCompiler::compile(const std::string& source)
     // Only the types this source and its headers name (with what they
     // need): Clang parses a tenth of the kernel's types. The raw BTF and the
     // source, which decide them, are both in the cache key.
+    std::string generated;
     if (btf_) {
         std::vector<std::string_view> uses{source};
         for (const auto& group : {std::cref(embedded_bpf_headers()), std::cref(headers_)})
             for (const auto& [name, text] : group.get()) uses.push_back(text);
-        vmlinux_h_ = generate_vmlinux_h(btf_, uses);
+        generated = generate_vmlinux_h(btf_, uses);
     }
     SourceCopy copy(source);
-    CompileResult r = compile_in_child(Job{source, vmlinux_h_, headers_, copy.dir()});
+    CompileResult r = compile_in_child(Job{source, btf_ ? generated : vmlinux_h_, headers_, copy.dir()});
     // Only objects without warnings are cached, so a hit says exactly what
     // a fresh compile would (generated code is meant to be warning-free).
     if (r.ok && r.diagnostics.empty() && !path.empty())

@@ -35,7 +35,8 @@ public:
     // objects are cached; empty disables the cache.
     BpfCompiler(std::string vmlinux_h, std::map<std::string, std::string> headers, std::string cache_dir);
     // The same, with vmlinux.h generated from `btf` only when a compile
-    // misses the cache (the raw BTF keys the cache). `btf` must outlive us.
+    // misses the cache, holding just the types that compile's source and
+    // headers name (the raw BTF keys the cache). `btf` must outlive us.
     BpfCompiler(const struct btf* btf, std::map<std::string, std::string> headers, std::string cache_dir);
 
     // Compiles `source` (a C translation unit) for BPF. Never throws for
@@ -58,7 +59,7 @@ private:
     std::string cache_path(const Key& key) const;
 
     const struct btf* btf_ = nullptr;
-    std::string vmlinux_h_;
+    std::string vmlinux_h_;  // the text given to the first constructor; with `btf_`, made per compile
     std::map<std::string, std::string> headers_;
     std::string cache_dir_;
     Key base_key_;  // the hash state after everything but the source

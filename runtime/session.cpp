@@ -255,6 +255,9 @@ std::string verifier_reason(const std::string& log_tail)
 // when programs wake the reader, --all and --rate-limit in .rodata, and
 // RTRACE_DROP_FAULTS' reject=RULE (the verifier refuses that rule's
 // programs) and stash=N (a small argument stash, to make it overflow).
+// --summary counts flows in the kernel, but --count needs events to count.
+bool summary_in_kernel(const RunOptions& opt) { return opt.summary && !opt.count; }
+
 LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
 {
     LoadSettings settings;
@@ -271,9 +274,8 @@ LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
         if (struct bpf_map* events = bpf_object__find_map_by_name(obj, "rtd_events")) bpf_map__set_max_entries(events, opt.ring_bytes);
         set_rodata_u32(obj, "rtd_wakeup_bytes", opt.ring_bytes / 4);  // absent from objects built before it existed
         if (opt.all && !set_rodata_u32(obj, "rtd_report_all", 1)) return "cannot set rtd_report_all in the compiled object";
-        // --summary counts flows in the kernel (an object built before that
-        // existed sends events instead); --count needs events to count.
-        if (opt.summary && !opt.count) set_rodata_u32(obj, "rtd_summary_only", 1);
+        // An object built before rtd_summary_only existed sends events instead.
+        if (summary_in_kernel(opt)) set_rodata_u32(obj, "rtd_summary_only", 1);
         if (opt.rate_limit && !set_rodata_u32(obj, "rtd_rate_limit", opt.rate_limit))
             return "this object has no rate limiter (built by an older rtrace-drop?): rebuild it to use --rate-limit";
         struct bpf_program* prog;
@@ -293,9 +295,8 @@ LoadSettings load_settings(const CompiledRuleSet& set, const RunOptions& opt)
 Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& plan, const RunOptions& opt, std::string& fatal)
 {
     const LoadSettings settings = load_settings(set, opt);
-    // Each failed attempt moves some probe to its next method, or stops
-    // dispatching: a probe has at most 6 methods, so this bound is not hit
-    // before every probe has run out of them.
+    // Each failed attempt moves every refused probe to its next method (a
+    // probe has at most two) or stops dispatching: a few attempts settle it.
     for (int attempt = 0; attempt < 8; ++attempt) {
         std::vector<std::string> names = chosen_programs(set, plan);
         Object obj(open_for_load(bytes, settings, fatal));
@@ -363,7 +364,6 @@ Object load_object(const std::string& bytes, const CompiledRuleSet& set, Plan& p
     return nullptr;
 }
 
-
 // rtd_flows' totals (run --summary), by the key's bytes.
 std::map<std::string, std::uint64_t> read_kernel_flows(struct bpf_object* obj)
 {
@@ -382,27 +382,11 @@ std::map<std::string, std::uint64_t> read_kernel_flows(struct bpf_object* obj)
     return totals;
 }
 
-// A dispatcher counts the hits of its tracepoint once (rtd_dispatch_hits):
-// each rule it runs was hit that often.
-void add_dispatch_hits(struct bpf_object* obj, const CompiledRuleSet& set, const std::vector<DispatchSpec>& dispatch,
-                       std::vector<rtd_counter>& totals)
+// The rules' counters summed over CPUs. A dispatcher counts its tracepoint's
+// hits once (rtd_dispatch_hits): each rule it runs was hit that often.
+std::vector<rtd_counter> read_counters(struct bpf_object* obj, const CompiledRuleSet& set, const std::vector<DispatchSpec>& dispatch)
 {
-    struct bpf_map* map = bpf_object__find_map_by_name(obj, "rtd_dispatch_hits");
-    int cpus = libbpf_num_possible_cpus();
-    if (!map || cpus <= 0 || bpf_map__value_size(map) != 8) return;
-    std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
-    for (const DispatchSpec& d : dispatch) {
-        auto key = static_cast<std::uint32_t>(d.index);
-        if (bpf_map__lookup_elem(map, &key, sizeof key, values.data(), values.size() * 8, 0) != 0) continue;
-        std::uint64_t hits = 0;
-        for (std::uint64_t v : values) hits += v;
-        for (std::size_t m : d.members)
-            if (set.probes[m].rule < totals.size()) totals[set.probes[m].rule].hits += hits;
-    }
-}
-
-std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules)
-{
+    const std::size_t rules = set.rules.size();
     std::vector<rtd_counter> totals(rules);
     struct bpf_map* map = bpf_object__find_map_by_name(obj, "rtd_counts");
     int cpus = libbpf_num_possible_cpus();
@@ -426,6 +410,17 @@ std::vector<rtd_counter> read_counters(struct bpf_object* obj, std::size_t rules
             totals[key].suppressed += c.suppressed;
             totals[key].unstashed += c.unstashed;
         }
+    }
+    struct bpf_map* hits_map = bpf_object__find_map_by_name(obj, "rtd_dispatch_hits");
+    if (!hits_map || bpf_map__value_size(hits_map) != 8) return totals;
+    std::vector<std::uint64_t> hits(static_cast<std::size_t>(cpus));
+    for (const DispatchSpec& d : dispatch) {
+        auto key = static_cast<std::uint32_t>(d.index);
+        if (bpf_map__lookup_elem(hits_map, &key, sizeof key, hits.data(), hits.size() * 8, 0) != 0) continue;
+        std::uint64_t sum = 0;
+        for (std::uint64_t v : hits) sum += v;
+        for (std::size_t m : d.members)
+            if (set.probes[m].rule < rules) totals[set.probes[m].rule].hits += sum;
     }
     return totals;
 }
@@ -1035,7 +1030,7 @@ int run_session(const RunOptions& opt)
             return *rc;
         }
         if (auto rc = load_and_attach(*features, opt, probes)) return *rc;
-        probes.kernel_flows = opt.summary && !opt.count && probes.obj && bpf_object__find_map_by_name(probes.obj.get(), "rtd_flows");
+        probes.kernel_flows = summary_in_kernel(opt) && probes.obj && bpf_object__find_map_by_name(probes.obj.get(), "rtd_flows");
     } else if (pre) {
         probes.set = pre->set;
     } else {
@@ -1154,17 +1149,15 @@ int run_session(const RunOptions& opt)
                 sinks.flows.clear();
             }
             if (probes.obj) {
-                std::vector<rtd_counter> now_counts = read_counters(probes.obj.get(), set.rules.size());
-                add_dispatch_hits(probes.obj.get(), set, probes.plan.dispatch, now_counts);
-                print_counters(stderr, set, now_counts, std::chrono::duration<double>(now - start).count(), out.undecodable);
+                print_counters(stderr, set, read_counters(probes.obj.get(), set, probes.plan.dispatch),
+                               std::chrono::duration<double>(now - start).count(), out.undecodable);
             }
         }
     }
     if (probes.ring) ring_buffer__consume(probes.ring.get());  // what arrived before we stopped
 
     // Counters first, then detach: nothing more can fire after this.
-    std::vector<rtd_counter> counts = probes.obj ? read_counters(probes.obj.get(), set.rules.size()) : std::vector<rtd_counter>{};
-    if (probes.obj) add_dispatch_hits(probes.obj.get(), set, probes.plan.dispatch, counts);
+    std::vector<rtd_counter> counts = probes.obj ? read_counters(probes.obj.get(), set, probes.plan.dispatch) : std::vector<rtd_counter>{};
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     probes.links.clear();
     probes.ring.reset();

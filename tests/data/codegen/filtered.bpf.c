@@ -273,7 +273,7 @@ int BPF_PROG(rtd_d_kfree_skb_tb, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
     __u64 rv[] = {r0, r1, r2, r3, 0};
 
     rtd_count_dispatch(0);
-    if (rtd_dispatch_on[0] && (__u32)r2 == (__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW))
+    if (rtd_dispatch_on[0] && (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW) && (__u64)r2 == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)))
         rtd_body_0_0(ctx, rv, 1);
     if (rtd_dispatch_on[1])
         rtd_body_1_0(ctx, rv, 1);
@@ -286,7 +286,7 @@ int BPF_PROG(rtd_d_kfree_skb_rt, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
     __u64 rv[] = {r0, r1, r2, r3, 0};
 
     rtd_count_dispatch(1);
-    if (rtd_dispatch_on[0] && (__u32)r2 == (__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW))
+    if (rtd_dispatch_on[0] && (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW) && (__u64)r2 == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)))
         rtd_body_0_0(ctx, rv, 1);
     if (rtd_dispatch_on[1])
         rtd_body_1_0(ctx, rv, 1);
