@@ -47,7 +47,7 @@
 #        BENCH_OUT=FILE (also write the table and details there)
 #        QUICK=1 (RUNS=1 COUNT=200000 IPERF_SECONDS=1 SCALE_SIZES="10 100")
 #
-# Takes about 6 minutes (5 min 55 s measured) on the 2-core development VM with the defaults
+# Takes about 6 minutes (5 min 55 s and 6 min 1 s measured) on the 2-core development VM with the defaults
 # (about 2.5 minutes of it the 1,000-rule cold compile, capped at 240 s);
 # QUICK=1 about 1 minute.
 set -euo pipefail
