@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 #include <cerrno>
 #include <cstring>
 
@@ -35,11 +34,53 @@ bool is_c_identifier(const char* s, bool dots = false)
     return true;
 }
 
+std::string name_of(const struct btf* b, const struct btf_type* t) { return btf__name_by_offset(b, t->name_off); }
+
+bool is_qualifier_or_typedef(const struct btf_type* t)
+{
+    return btf_is_typedef(t) || btf_is_const(t) || btf_is_volatile(t) || btf_is_restrict(t) || btf_is_type_tag(t);
+}
+
+// Whether `t`, not a pointer and neither void nor a builtin, is a BTF type of the kind `is_kind` tests.
+bool plain_type_is(const struct btf* b, const Type& t, bool (*is_kind)(const struct btf_type*))
+{
+    const struct btf_type* bt = t.depth == 0 && t.base ? type_at(b, t.base) : nullptr;
+    return bt && is_kind(bt);
+}
+
+// A one-byte integer that is a char (by encoding, or by name: the kernel's
+// BTF marks only plain `char` as one).
+bool is_char(const struct btf* b, const struct btf_type* t)
+{
+    if (!btf_is_int(t) || t->size != 1) return false;
+    return (btf_int_encoding(t) & BTF_INT_CHAR) || name_of(b, t).find("char") != std::string::npos;
+}
+
+struct BuiltinNames {
+    Builtin builtin;
+    const char* c_name;
+    const char* rule_name;
+};
+constexpr BuiltinNames kBuiltins[] = {
+    {Builtin::U8, "__u8", "u8"},    {Builtin::U16, "__u16", "u16"}, {Builtin::U32, "__u32", "u32"},
+    {Builtin::U64, "__u64", "u64"}, {Builtin::S8, "__s8", "s8"},    {Builtin::S16, "__s16", "s16"},
+    {Builtin::S32, "__s32", "s32"}, {Builtin::S64, "__s64", "s64"}, {Builtin::Bool, "__u8", "bool"},
+};
+
+const BuiltinNames* names_of(Builtin b)
+{
+    for (const BuiltinNames& n : kBuiltins)
+        if (n.builtin == b) return &n;
+    return nullptr;
+}
+
+}  // namespace
+
 // Names from BTF end up in generated C (struct, member, function and
 // enumerator names): a file whose names are not C identifiers is refused,
 // so that nothing but an identifier can reach the code from it. Integer,
 // float, section and variable names are never emitted and not checked.
-std::string invalid_name(const struct btf* b)
+std::string Btf::unsafe_name(const struct btf* b)
 {
     const std::uint32_t first = btf__base_btf(b) ? btf__type_cnt(btf__base_btf(b)) : 1;
     for (std::uint32_t id = first; id < btf__type_cnt(b); ++id) {
@@ -71,66 +112,33 @@ std::string invalid_name(const struct btf* b)
     return {};
 }
 
-std::string name_of(const struct btf* b, const struct btf_type* t) { return btf__name_by_offset(b, t->name_off); }
-
-bool is_qualifier_or_typedef(const struct btf_type* t)
+bool is_function_or_clone(std::string_view symbol, std::string_view name)
 {
-    return btf_is_typedef(t) || btf_is_const(t) || btf_is_volatile(t) || btf_is_restrict(t) || btf_is_type_tag(t);
-}
-
-// Compiler-made variants of a function name (GCC's IPA clones and splits).
-bool is_clone_suffix(const std::string& suffix)
-{
-    for (const char* s : {".isra.", ".constprop.", ".part.", ".cold", ".llvm."})
-        if (suffix.rfind(s, 0) == 0) return true;
+    if (symbol.substr(0, name.size()) != name) return false;
+    const std::string_view suffix = symbol.substr(name.size());
+    if (suffix.empty()) return true;
+    for (std::string_view clone : {".isra.", ".constprop.", ".part.", ".cold", ".llvm."})
+        if (suffix.substr(0, clone.size()) == clone) return true;
     return false;
 }
 
-}  // namespace
-
 std::optional<Builtin> builtin_from_name(const std::string& n)
 {
-    static const std::pair<const char*, Builtin> table[] = {
-        {"u8", Builtin::U8},   {"u16", Builtin::U16}, {"u32", Builtin::U32}, {"u64", Builtin::U64},  {"s8", Builtin::S8},
-        {"s16", Builtin::S16}, {"s32", Builtin::S32}, {"s64", Builtin::S64}, {"bool", Builtin::Bool},
-    };
-    for (const auto& [name, b] : table)
-        if (n == name) return b;
+    for (const BuiltinNames& b : kBuiltins)
+        if (n == b.rule_name) return b.builtin;
     return std::nullopt;
 }
 
 const char* builtin_c_name(Builtin b)
 {
-    switch (b) {
-    case Builtin::U8: return "__u8";
-    case Builtin::U16: return "__u16";
-    case Builtin::U32: return "__u32";
-    case Builtin::U64: return "__u64";
-    case Builtin::S8: return "__s8";
-    case Builtin::S16: return "__s16";
-    case Builtin::S32: return "__s32";
-    case Builtin::S64: return "__s64";
-    case Builtin::Bool: return "__u8";
-    case Builtin::None: break;
-    }
-    return "void";
+    const BuiltinNames* n = names_of(b);
+    return n ? n->c_name : "void";
 }
 
 const char* builtin_rule_name(Builtin b)
 {
-    switch (b) {
-    case Builtin::U8: return "u8";
-    case Builtin::U16: return "u16";
-    case Builtin::U32: return "u32";
-    case Builtin::U64: return "u64";
-    case Builtin::S8: return "s8";
-    case Builtin::S16: return "s16";
-    case Builtin::S32: return "s32";
-    case Builtin::S64: return "s64";
-    case Builtin::Bool: return "bool";
-    case Builtin::None: break;
-    }
-    return "void";
+    const BuiltinNames* n = names_of(b);
+    return n ? n->rule_name : "void";
 }
 
 std::unique_ptr<Btf> Btf::load(const std::string& path, std::string& error)
@@ -142,43 +150,12 @@ std::unique_ptr<Btf> Btf::load(const std::string& path, std::string& error)
         error = err == ENOENT ? "no such file" : err == ENODATA ? "no BTF data in the file" : std::strerror(err);
         return nullptr;
     }
-    if (std::string why = invalid_name(b); !why.empty()) {
+    if (std::string why = unsafe_name(b); !why.empty()) {
         btf__free(b);
         error = "refused: " + why;
         return nullptr;
     }
     return std::unique_ptr<Btf>(new Btf(b, path));
-}
-
-std::unique_ptr<Btf> Btf::with_module(std::unique_ptr<Btf> base, const std::string& module_path, std::string& error)
-{
-    struct btf* b = btf__parse_split(module_path.c_str(), base->btf_);
-    if (!b) {
-        error = module_path + ": " + std::strerror(errno);
-        return nullptr;
-    }
-    if (std::string why = invalid_name(b); !why.empty()) {
-        btf__free(b);
-        error = module_path + ": refused: " + why;
-        return nullptr;
-    }
-    std::unique_ptr<Btf> out(new Btf(b, module_path));
-    out->base_ = std::move(base);
-    return out;
-}
-
-std::string Btf::module_defining(const Btf& kernel, const std::string& function)
-{
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/sys/kernel/btf", ec)) {
-        if (entry.path().filename() == "vmlinux") continue;
-        struct btf* b = btf__parse_split(entry.path().c_str(), kernel.btf_);
-        if (!b) continue;
-        bool found = btf__find_by_name_kind(b, function.c_str(), BTF_KIND_FUNC) > 0;
-        btf__free(b);
-        if (found) return entry.path().string();
-    }
-    return {};
 }
 
 Btf::~Btf() { btf__free(btf_); }
@@ -244,47 +221,22 @@ bool Btf::is_integer(const Type& t) const
     return bt && btf_is_int(bt);
 }
 
-bool Btf::is_enum(const Type& t) const
-{
-    const struct btf_type* bt = t.depth == 0 && t.base ? type_at(btf_, t.base) : nullptr;
-    return bt && btf_is_any_enum(bt);
-}
-
-bool Btf::is_struct_or_union(const Type& t) const
-{
-    const struct btf_type* bt = t.depth == 0 && t.base ? type_at(btf_, t.base) : nullptr;
-    return bt && btf_is_composite(bt);
-}
-
-bool Btf::is_array(const Type& t) const
-{
-    const struct btf_type* bt = t.depth == 0 && t.base ? type_at(btf_, t.base) : nullptr;
-    return bt && btf_is_array(bt);
-}
-
-bool Btf::is_func_proto(const Type& t) const
-{
-    const struct btf_type* bt = t.depth == 0 && t.base ? type_at(btf_, t.base) : nullptr;
-    return bt && btf_is_func_proto(bt);
-}
+bool Btf::is_enum(const Type& t) const { return plain_type_is(btf_, t, btf_is_any_enum); }
+bool Btf::is_struct_or_union(const Type& t) const { return plain_type_is(btf_, t, btf_is_composite); }
+bool Btf::is_array(const Type& t) const { return plain_type_is(btf_, t, btf_is_array); }
+bool Btf::is_func_proto(const Type& t) const { return plain_type_is(btf_, t, btf_is_func_proto); }
 
 bool Btf::is_char_pointer(const Type& t) const
 {
-    if (t.depth != 1 || t.base == 0) return false;
-    const struct btf_type* bt = type_at(btf_, t.base);
-    if (!btf_is_int(bt) || bt->size != 1) return false;
-    std::string n = name_of(btf_, bt);
-    return (btf_int_encoding(bt) & BTF_INT_CHAR) || n.find("char") != std::string::npos;
+    const struct btf_type* bt = t.depth == 1 && t.base ? type_at(btf_, t.base) : nullptr;
+    return bt && is_char(btf_, bt);
 }
 
 bool Btf::is_char_array(const Type& t) const
 {
     auto e = array_element(t);
-    if (!e || e->depth > 0 || e->base == 0) return false;
-    const struct btf_type* bt = type_at(btf_, e->base);
-    if (!btf_is_int(bt) || bt->size != 1) return false;
-    std::string n = name_of(btf_, bt);
-    return (btf_int_encoding(bt) & BTF_INT_CHAR) || n.find("char") != std::string::npos;
+    const struct btf_type* bt = e && e->depth == 0 && e->base ? type_at(btf_, e->base) : nullptr;
+    return bt && is_char(btf_, bt);
 }
 
 bool Btf::is_signed(const Type& t) const
@@ -474,7 +426,7 @@ std::optional<Btf::Signature> Btf::function(const std::string& name) const
         const std::string prefix = name + ".";
         auto lo = std::lower_bound(func_names_.begin(), func_names_.end(), std::string_view(prefix));
         for (; lo != func_names_.end() && lo->substr(0, prefix.size()) == prefix; ++lo)
-            if (is_clone_suffix(std::string(lo->substr(name.size())))) {
+            if (is_function_or_clone(*lo, name)) {
                 it = funcs_.find(*lo);
                 break;
             }

@@ -1,7 +1,8 @@
 // The kernel's types, read from BTF (libbpf): functions with argument
 // names, tracepoint arguments, structs/unions with anonymous members and
 // bitfields, enums and their enumerators, arrays. The type checker asks it
-// questions; nothing else in the compiler touches libbpf's BTF API.
+// questions; nothing else in the compiler touches libbpf's BTF API but
+// btf_modules.cpp, which reads kernel modules' BTF for it.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,12 @@ std::optional<Builtin> builtin_from_name(const std::string& canonical);  // "u32
 const char* builtin_c_name(Builtin b);                                  // U32 -> "__u32"
 const char* builtin_rule_name(Builtin b);                               // U32 -> "u32"
 
+// Whether `symbol` is the function `name` or a compiler-made clone of it
+// (GCC's name.isra.0, name.constprop.0, name.part.0, name.cold).
+bool is_function_or_clone(std::string_view symbol, std::string_view name);
+
+struct ModuleBtfFile;  // compiler/btf_modules.h
+
 // A type as the checker sees it: a BTF type with typedefs and qualifiers
 // stripped, or a builtin scalar, plus a number of pointer levels.
 struct Type {
@@ -34,7 +41,6 @@ struct Type {
     bool operator==(const Type& o) const { return base == o.base && builtin == o.builtin && depth == o.depth; }
     bool is_pointer() const { return depth > 0; }
     Type pointee() const { return {base, builtin, static_cast<std::uint8_t>(depth - 1), named}; }
-    Type pointer_to() const { return {base, builtin, static_cast<std::uint8_t>(depth + 1), named}; }
     static Type of(Builtin b) { return {0, b, 0, 0}; }
 };
 
@@ -42,13 +48,13 @@ class Btf {
 public:
     // Raw BTF or an ELF file with a .BTF section. Empty on failure, with `error` set.
     static std::unique_ptr<Btf> load(const std::string& path, std::string& error);
-    // A kernel module's BTF (/sys/kernel/btf/MODULE) on top of `base` (the
-    // kernel's): every base type keeps its id, and the module's functions
-    // and types (ipt_do_table, struct xt_table) become visible.
-    static std::unique_ptr<Btf> with_module(std::unique_ptr<Btf> base, const std::string& module_path, std::string& error);
-    // The loaded kernel module (its /sys/kernel/btf path) whose BTF defines
-    // `function`, or empty. Only for the running kernel's BTF.
-    static std::string module_defining(const Btf& kernel, const std::string& function);
+    // Kernel modules' BTF merged on top of `kernel` (vmlinux's): every kernel
+    // type keeps its id, the modules' functions and types (ipt_do_table,
+    // struct xt_table) become visible, and a type several modules carry is
+    // kept once. Empty on failure, with `error` naming the module file.
+    // Defined in btf_modules.cpp, with the reading of module files.
+    static std::unique_ptr<Btf> with_modules(std::unique_ptr<Btf> kernel, const std::vector<ModuleBtfFile>& modules,
+                                             std::string& error);
     ~Btf();
     Btf(const Btf&) = delete;
     Btf& operator=(const Btf&) = delete;
@@ -104,6 +110,9 @@ public:
     // The arguments of tracepoint NAME (without the leading context pointer).
     std::optional<Signature> tracepoint(const std::string& event) const;
     const std::vector<std::string>& function_names() const;
+    // The module whose BTF the function `name` (or its clone) came from, for
+    // messages ("ipt_do_table (module ip_tables)"); "" for vmlinux's own.
+    std::string module_of_function(const std::string& name) const;
 
     // ---- enumerators --------------------------------------------------------
     struct Enumerator {
@@ -120,7 +129,19 @@ public:
 
 private:
     Btf(struct btf* b, std::string path) : btf_(b), path_(std::move(path)) {}
+    // Why a file's names may not reach generated C, or "" (see btf.cpp).
+    static std::string unsafe_name(const struct btf* b);
     void index() const;
+    // The indexes' keys point into the BTF's memory, which libbpf may move (see with_modules).
+    void forget_index() const
+    {
+        indexed_ = false;
+        funcs_.clear();
+        func_names_.clear();
+        func_name_copies_.clear();
+        enumerators_.clear();
+        enumerator_names_.clear();
+    }
     std::optional<Signature> signature(std::uint32_t proto_id, std::string symbol, bool skip_first) const;
     // `depth` bounds anonymous members inside anonymous members: a BTF file
     // may be hostile and make a struct its own anonymous member.
@@ -129,7 +150,8 @@ private:
 
     struct btf* btf_;
     std::string path_;
-    std::unique_ptr<Btf> base_;  // split BTF (a module's) is read on top of this
+    std::unique_ptr<Btf> base_;  // split BTF (modules') is read on top of this
+    std::unordered_map<std::string, std::string> function_modules_;  // module functions -> module name
     // Name indexes, built on first use.
     mutable bool indexed_ = false;
     // Keys point into the BTF's string section, which lives as long as we do.

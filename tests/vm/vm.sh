@@ -100,6 +100,11 @@ fetch() {  # KERNEL -> sets KDIR, KVER
   local k=$1 pkg
   pkg=$(resolve_pkg "$k")
   KDIR=$CACHE/$pkg
+  # Tests run in parallel may fetch the same kernel at once: one fetches,
+  # the others wait and find it done.
+  mkdir -p "$CACHE"
+  exec 8>"$CACHE/.fetch.lock"
+  flock 8
   if [[ ! -f $KDIR/.done ]]; then
     need_tools
     say "fetching $pkg into $KDIR"
@@ -134,6 +139,7 @@ fetch() {  # KERNEL -> sets KDIR, KVER
   fi
   KVER=$(cat "$KDIR/kver")
   case $k in linux-image-*) ;; *) ln -sfn "$pkg" "$CACHE/$k.tmp" && mv -T "$CACHE/$k.tmp" "$CACHE/$k" ;; esac
+  exec 8>&-
 }
 
 # --- initramfs ------------------------------------------------------------------
