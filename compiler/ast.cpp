@@ -72,6 +72,8 @@ ExprPtr Expr::clone() const
     e->unary_op = unary_op;
     e->binary_op = binary_op;
     e->type = type;
+    e->address = address;
+    e->string_value = string_value;
     e->kids.reserve(kids.size());
     for (const ExprPtr& k : kids) e->kids.push_back(k->clone());
     return e;
@@ -104,6 +106,28 @@ std::string Probe::spelling() const
     return {};
 }
 
+std::optional<Probe> Probe::from_spelling(std::string_view text)
+{
+    Probe p;
+    std::size_t colon = text.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    std::string_view kind = text.substr(0, colon), rest = text.substr(colon + 1);
+    if (rest.empty()) return std::nullopt;
+    if (kind == "kprobe" || kind == "kretprobe") {
+        p.kind = kind == "kprobe" ? ProbeKind::Kprobe : ProbeKind::Kretprobe;
+        p.function = std::string(rest);
+        return p;
+    }
+    std::size_t second = rest.find(':');
+    if (kind != "tracepoint" || second == std::string_view::npos || second == 0 || second + 1 == rest.size()) return std::nullopt;
+    p.kind = ProbeKind::Tracepoint;
+    p.category = std::string(rest.substr(0, second));
+    p.event = std::string(rest.substr(second + 1));
+    return p;
+}
+
+bool is_kfree_skb(const Probe& p) { return p.kind == ProbeKind::Tracepoint && p.category == "skb" && p.event == "kfree_skb"; }
+
 std::string MonitorSource::spelling() const
 {
     switch (kind) {
@@ -129,10 +153,5 @@ const Binding* RuleDecl::find_param(std::string_view name) const
     return nullptr;
 }
 
-bool RuleDecl::all_probes(ProbeKind k) const
-{
-    return !probes.empty() &&
-           std::all_of(probes.begin(), probes.end(), [k](const Probe& p) { return p.kind == k; });
-}
 
 }  // namespace rtd

@@ -3,10 +3,12 @@
 // identifier means, in place. Every node keeps the range it was spelled at.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compiler/source.h"
@@ -22,7 +24,12 @@ enum class BinaryOp {
 const char* spelling(UnaryOp op);
 const char* spelling(BinaryOp op);
 
-enum class ExprKind { Int, Ident, Member, Index, Unary, Binary, Cast, Call, Coalesce };
+enum class ExprKind {
+    Int, Ident, Member, Index, Unary, Binary, Cast, Call, Coalesce,
+    // Only in a --where filter (filter.h): the parser refuses these in rules,
+    // so no pass over rules ever meets one.
+    Address, String, In,
+};
 
 // What an identifier turned out to be after resolution.
 enum class IdentKind {
@@ -52,6 +59,14 @@ struct Expansion {
     std::shared_ptr<const Expansion> parent;
 };
 
+// An IPv4 or IPv6 address, or a network (CIDR) when it has a prefix length.
+struct AddressLiteral {
+    int family = 4;                        // 4 or 6
+    std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 fills the first 4
+    std::optional<unsigned> prefix;        // in bits; none for a single address
+    SourceRange prefix_range;              // the digits after '/'
+};
+
 struct Expr;
 using ExprPtr = std::unique_ptr<Expr>;
 
@@ -76,8 +91,12 @@ struct Expr {
     BinaryOp binary_op = BinaryOp::Add;
     TypeRef type;  // Cast
 
+    AddressLiteral address;    // Address
+    std::string string_value;  // String: its bytes, escapes decoded
+
     // Member: {base}; Index: {base, index}; Unary: {operand}; Binary: {lhs, rhs};
-    // Cast: {operand}; Call: arguments; Coalesce: the alternatives in order.
+    // Cast: {operand}; Call: arguments; Coalesce: the alternatives in order;
+    // In: {lhs, rhs}, as in 'saddr in 10.0.0.0/8'.
     std::vector<ExprPtr> kids;
 
     std::int64_t signed_value() const { return static_cast<std::int64_t>(value); }
@@ -97,7 +116,14 @@ struct Probe {
     SourceRange range;
 
     std::string spelling() const;
+    // Parses what spelling() writes ("kprobe:f", "tracepoint:skb:kfree_skb");
+    // nothing for anything else (a damaged manifest).
+    static std::optional<Probe> from_spelling(std::string_view text);
 };
+
+// tracepoint:skb:kfree_skb, the one whose arguments carry the drop reason
+// and location.
+bool is_kfree_skb(const Probe& p);
 
 enum class SourceKind { Snmp, Link, Sysctl, Netdev };
 
@@ -158,7 +184,6 @@ struct RuleDecl {
 
     const Binding* find_capture(std::string_view name) const;
     const Binding* find_param(std::string_view name) const;
-    bool all_probes(ProbeKind kind) const;
 };
 
 struct MacroDecl {

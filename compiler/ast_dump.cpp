@@ -49,6 +49,10 @@ void dump(const Expr& e, FileId home, const SourceManager& sources, std::string&
     case ExprKind::Cast: out += fmt::format("(cast '{}'{} ", e.type.spelling(), at); break;
     case ExprKind::Call: out += fmt::format("(call {}{} ", e.name, at); break;
     case ExprKind::Coalesce: out += fmt::format("(??{} ", at); break;
+    // Filter-only forms: the parser refuses them in rules, so no rule dump shows one.
+    case ExprKind::Address: out += fmt::format("(address{})", at); return;
+    case ExprKind::String: out += fmt::format("(string{})", at); return;
+    case ExprKind::In: out += fmt::format("(in{} ", at); break;
     }
     for (std::size_t i = 0; i < e.kids.size(); ++i) {
         if (i) out += ' ';

@@ -1,5 +1,7 @@
 #include "compiler/const_eval.h"
 
+#include "compiler/report.h"
+
 namespace rtd {
 
 namespace {
@@ -82,6 +84,46 @@ ConstValue eval_scalar_cast(std::string_view scalar, ConstValue a)
     if (scalar == "s16") return sval(static_cast<std::int16_t>(a.bits));
     if (scalar == "s32") return sval(static_cast<std::int32_t>(a.bits));
     return sval(a.as_signed());  // s64
+}
+
+bool fold_constants(ExprPtr& e, const SourceManager& sources, Diagnostics& diags)
+{
+    bool ok = true;
+    for (ExprPtr& k : e->kids) ok = fold_constants(k, sources, diags) && ok;
+    if (!ok) return false;
+    auto error = [&](const Expr& at, const std::string& msg) { report_at(diags, sources, Severity::Error, at, msg); };
+    auto replace = [&](const ConstResult& r) {
+        if (const std::string* msg = std::get_if<std::string>(&r)) {
+            error(*e, *msg);
+            return false;
+        }
+        const ConstValue& v = std::get<ConstValue>(r);
+        auto lit = make_int(v.bits, v.is_unsigned, e->range);
+        lit->expansion = e->expansion;
+        e = std::move(lit);
+        return true;
+    };
+    auto is_int = [](const ExprPtr& k) { return k->kind == ExprKind::Int; };
+    auto value = [](const ExprPtr& k) { return ConstValue{k->value, k->is_unsigned}; };
+    switch (e->kind) {
+    case ExprKind::Unary:
+        if (is_int(e->kids[0])) return replace(eval_unary(e->unary_op, value(e->kids[0])));
+        break;
+    case ExprKind::Binary:
+        if (is_int(e->kids[0]) && is_int(e->kids[1]))
+            return replace(eval_binary(e->binary_op, value(e->kids[0]), value(e->kids[1])));
+        if ((e->binary_op == BinaryOp::Div || e->binary_op == BinaryOp::Mod) && is_int(e->kids[1]) && e->kids[1]->value == 0) {
+            error(*e->kids[1], e->binary_op == BinaryOp::Div ? "division by zero" : "remainder by zero");
+            return false;
+        }
+        break;
+    case ExprKind::Cast:
+        if (e->type.tag == TypeRef::Tag::Scalar && e->type.pointers == 0 && is_int(e->kids[0]))
+            return replace(eval_scalar_cast(e->type.name, value(e->kids[0])));
+        break;
+    default: break;
+    }
+    return true;
 }
 
 }  // namespace rtd

@@ -9,6 +9,8 @@
 #include <variant>
 
 #include "compiler/ast.h"
+#include "compiler/diagnostics.h"
+#include "compiler/source.h"
 
 namespace rtd {
 
@@ -27,5 +29,13 @@ ConstResult eval_unary(UnaryOp op, ConstValue a);
 ConstResult eval_binary(BinaryOp op, ConstValue a, ConstValue b);
 // Truncation or sign extension for a cast to a canonical scalar ("u8", "s32", ...).
 ConstValue eval_scalar_cast(std::string_view scalar, ConstValue a);
+
+// Folds the constant integer subexpressions of `e` in place (unary and
+// binary operators over literals, scalar casts of literals), for rules
+// (resolve.h) and --where filters (filter.h) alike. A folded literal keeps
+// the range of what it replaces. Overflow, division by a literal 0 (whatever
+// the dividend) and bad shift counts are errors, placed through any macro
+// expansion (report.h); false after any.
+bool fold_constants(ExprPtr& e, const SourceManager& sources, Diagnostics& diags);
 
 }  // namespace rtd

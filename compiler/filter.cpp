@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "compiler/const_eval.h"
+#include "compiler/parser.h"
 #include "compiler/suggest.h"
 
 namespace rtd {
@@ -37,7 +39,7 @@ struct Val {
     VKind kind = VKind::Num;
     std::string c;           // Num: a C expression of 64 bits; fields: the array
     bool is_unsigned = false;  // Num
-    const FilterNode* node = nullptr;  // literals
+    const Expr* node = nullptr;  // literals
     std::string field;       // fields: the builtin's name
 };
 
@@ -46,7 +48,7 @@ const char* describe(const Val& v)
     switch (v.kind) {
     case VKind::Num: return "a number";
     case VKind::AddrField: return "an address";
-    case VKind::AddrLit: return v.node && v.node->prefix >= 0 ? "a network" : "an address";
+    case VKind::AddrLit: return v.node && v.node->address.prefix ? "a network" : "an address";
     case VKind::StrField:
     case VKind::StrLit: return "a string";
     }
@@ -59,14 +61,14 @@ bool is_str(const Val& v) { return v.kind == VKind::StrField || v.kind == VKind:
 class FilterChecker {
 public:
     FilterChecker(Diagnostics& diags, Filter& out) : diags_(diags), out_(out) {}
-    std::optional<Val> check(const FilterNode& n);
+    std::optional<Val> check(const Expr& n);
 
 private:
-    std::optional<Val> name(const FilterNode& n);
-    std::optional<Val> unary(const FilterNode& n);
-    std::optional<Val> binary(const FilterNode& n);
-    std::optional<Val> in(const FilterNode& n);
-    std::optional<Val> equality(const FilterNode& n, const Val& a, const Val& b);
+    std::optional<Val> name(const Expr& n);
+    std::optional<Val> unary(const Expr& n);
+    std::optional<Val> binary(const Expr& n);
+    std::optional<Val> in(const Expr& n);
+    std::optional<Val> equality(const Expr& n, const Val& a, const Val& b);
     Diagnostic& error(SourceRange r, std::string msg) { return diags_.error(r, std::move(msg)); }
 
     Diagnostics& diags_;
@@ -75,9 +77,9 @@ private:
 
 // `field` (a 16-byte array) against an address literal: the family, then the
 // bytes the prefix covers, the last one masked. /0 matches the whole family.
-std::string address_match(const std::string& field, const FilterNode& lit)
+std::string address_match(const std::string& field, const AddressLiteral& lit)
 {
-    int bits = lit.prefix >= 0 ? lit.prefix : (lit.family == 4 ? 32 : 128);
+    int bits = static_cast<int>(lit.prefix.value_or(lit.family == 4 ? 32 : 128));
     std::string c = fmt::format("(p->family == {}", lit.family == 4 ? 2 : 10);
     for (int i = 0; bits > 0; ++i, bits -= 8) {
         unsigned mask = bits >= 8 ? 0xff : (0xff00u >> bits) & 0xff;
@@ -97,36 +99,41 @@ std::string string_match(const std::string& field, const std::string& s)
     return c + ")";
 }
 
-std::optional<Val> FilterChecker::check(const FilterNode& n)
+std::optional<Val> FilterChecker::check(const Expr& n)
 {
     switch (n.kind) {
-    case FilterNode::Kind::Int: {
+    case ExprKind::Int: {
         Val v;
         v.is_unsigned = n.is_unsigned;
         v.c = fmt::format("(({})0x{:x}ULL)", n.is_unsigned ? "__u64" : "__s64", n.value);
         return v;
     }
-    case FilterNode::Kind::Name: return name(n);
-    case FilterNode::Kind::Addr: {
+    case ExprKind::Ident: return name(n);
+    case ExprKind::Address: {
         Val v;
         v.kind = VKind::AddrLit;
         v.node = &n;
         return v;
     }
-    case FilterNode::Kind::Str: {
+    case ExprKind::String: {
         Val v;
         v.kind = VKind::StrLit;
         v.node = &n;
         return v;
     }
-    case FilterNode::Kind::Unary: return unary(n);
-    case FilterNode::Kind::Binary: return binary(n);
-    case FilterNode::Kind::In: return in(n);
+    case ExprKind::Unary: return unary(n);
+    case ExprKind::Binary: return binary(n);
+    case ExprKind::In: return in(n);
+    case ExprKind::Member:
+    case ExprKind::Index:
+    case ExprKind::Cast:
+    case ExprKind::Call:
+    case ExprKind::Coalesce: break;  // refused before folding (refuse_rule_forms)
     }
     return std::nullopt;
 }
 
-std::optional<Val> FilterChecker::name(const FilterNode& n)
+std::optional<Val> FilterChecker::name(const Expr& n)
 {
     for (const FilterBuiltin& b : kBuiltins)
         if (n.name == b.name) {
@@ -155,7 +162,7 @@ std::optional<Val> FilterChecker::name(const FilterNode& n)
     return std::nullopt;
 }
 
-std::optional<Val> FilterChecker::unary(const FilterNode& n)
+std::optional<Val> FilterChecker::unary(const Expr& n)
 {
     auto x = check(*n.kids[0]);
     if (!x) return std::nullopt;
@@ -174,7 +181,7 @@ std::optional<Val> FilterChecker::unary(const FilterNode& n)
     return v;
 }
 
-std::optional<Val> FilterChecker::equality(const FilterNode& n, const Val& a, const Val& b)
+std::optional<Val> FilterChecker::equality(const Expr& n, const Val& a, const Val& b)
 {
     const bool ne = n.binary_op == BinaryOp::Ne;
     const char* op = ne ? "!=" : "==";
@@ -200,12 +207,12 @@ std::optional<Val> FilterChecker::equality(const FilterNode& n, const Val& a, co
         }
         const Val& field = a.kind == VKind::AddrField ? a : b;
         const Val& lit = a.kind == VKind::AddrField ? b : a;
-        if (lit.node->prefix >= 0) {
+        if (lit.node->address.prefix) {
             error(lit.node->range, fmt::format("'{}' compares with one address, not a network", op))
                 .hint(fmt::format("test a network with 'in', e.g. '{}{} in 10.0.0.0/8{}'", ne ? "!(" : "", field.field, ne ? ")" : ""));
             return std::nullopt;
         }
-        return wrap(address_match(field.c, *lit.node));
+        return wrap(address_match(field.c, lit.node->address));
     }
     if (is_str(a) || is_str(b)) {
         if (!is_str(a) || !is_str(b)) {
@@ -220,7 +227,7 @@ std::optional<Val> FilterChecker::equality(const FilterNode& n, const Val& a, co
         }
         const Val& field = a.kind == VKind::StrField ? a : b;
         const Val& lit = a.kind == VKind::StrField ? b : a;
-        const std::string& s = lit.node->str;
+        const std::string& s = lit.node->string_value;
         if (s.find('\0') != std::string::npos) {
             error(lit.node->range, "a NUL character cannot be part of a device or task name");
             return std::nullopt;
@@ -239,7 +246,7 @@ std::optional<Val> FilterChecker::equality(const FilterNode& n, const Val& a, co
     return v;
 }
 
-std::optional<Val> FilterChecker::binary(const FilterNode& n)
+std::optional<Val> FilterChecker::binary(const Expr& n)
 {
     auto a = check(*n.kids[0]);
     auto b = check(*n.kids[1]);
@@ -281,7 +288,7 @@ std::optional<Val> FilterChecker::binary(const FilterNode& n)
     }
 }
 
-std::optional<Val> FilterChecker::in(const FilterNode& n)
+std::optional<Val> FilterChecker::in(const Expr& n)
 {
     auto a = check(*n.kids[0]);
     auto b = check(*n.kids[1]);
@@ -297,8 +304,30 @@ std::optional<Val> FilterChecker::in(const FilterNode& n)
         return std::nullopt;
     }
     Val v;
-    v.c = fmt::format("((__s64){})", address_match(a->c, *b->node));
+    v.c = fmt::format("((__s64){})", address_match(a->c, b->node->address));
     return v;
+}
+
+// The rule language's forms that mean nothing over a drop's packet and
+// task. Only the first is reported, and before folding, which would take
+// '(u8)1' for a plain 1.
+bool refuse_rule_forms(const Expr& e, Diagnostics& diags)
+{
+    const char* what = nullptr;
+    switch (e.kind) {
+    case ExprKind::Call: what = "macro calls are"; break;
+    case ExprKind::Cast: what = "casts are"; break;
+    case ExprKind::Member:
+    case ExprKind::Index: what = "fields and indexes are"; break;
+    case ExprKind::Coalesce: what = "'??' is"; break;
+    default:
+        for (const ExprPtr& k : e.kids)
+            if (!refuse_rule_forms(*k, diags)) return false;
+        return true;
+    }
+    diags.error(e.range, fmt::format("{} not available in a filter", what))
+        .hint("filters use the builtins saddr, daddr, sport, dport, proto, dev, netns, comm and pid");
+    return false;
 }
 
 }  // namespace
@@ -307,8 +336,9 @@ std::optional<Filter> compile_filter(std::string_view text, SourceManager& sourc
 {
     FileId file = sources.add("--where", std::string(text));
     std::size_t errors = diags.error_count();
-    FilterNodePtr tree = parse_filter_syntax(file, sources, diags);
-    if (!tree || diags.error_count() != errors) return std::nullopt;
+    ExprPtr tree = parse_expression(file, sources, diags);
+    if (!tree || !refuse_rule_forms(*tree, diags) || !fold_constants(tree, sources, diags) || diags.error_count() != errors)
+        return std::nullopt;
     Filter f;
     f.text = std::string(text);
     FilterChecker checker(diags, f);

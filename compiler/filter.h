@@ -19,15 +19,10 @@
 // emitted as hex byte constants.
 #pragma once
 
-#include <array>
-#include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
-#include "compiler/ast.h"
 #include "compiler/diagnostics.h"
 #include "compiler/source.h"
 
@@ -41,36 +36,11 @@ struct Filter {
     bool uses_netns = false;   // reads netns (the packet's namespace, else the task's)
 };
 
-// Parses, checks and lowers a filter. The text gets the display path
-// "--where" in `sources`; errors go to `diags` (clang style) and give
-// nothing.
+// Parses a filter into the rule language's AST (parser.h), refuses the
+// rule forms that mean nothing here (calls, casts, fields, '??'), folds
+// constants as rules do (const_eval.h), then checks and lowers it. The text
+// gets the display path "--where" in `sources`; errors go to `diags` (clang
+// style) and give nothing.
 std::optional<Filter> compile_filter(std::string_view text, SourceManager& sources, Diagnostics& diags);
-
-// ---- Syntax (filled by the parser, parser.cpp) ------------------------------
-
-struct FilterNode;
-using FilterNodePtr = std::unique_ptr<FilterNode>;
-
-struct FilterNode {
-    enum class Kind { Int, Name, Addr, Str, Unary, Binary, In };
-    Kind kind = Kind::Int;
-    SourceRange range;
-    std::uint32_t depth = 1;  // height of this subtree
-    std::uint64_t value = 0;  // Int
-    bool is_unsigned = false;
-    std::string name;  // Name
-    std::string str;   // Str: decoded bytes
-    // Addr: network-order bytes; family 4 or 6; prefix -1 when there is none.
-    std::array<std::uint8_t, 16> bytes{};
-    int family = 0;
-    int prefix = -1;
-    SourceRange prefix_range;
-    UnaryOp unary_op = UnaryOp::Not;
-    BinaryOp binary_op = BinaryOp::Add;  // Binary ('in' is Kind::In)
-    std::vector<FilterNodePtr> kids;     // Unary: {operand}; Binary, In: {lhs, rhs}
-};
-
-// The filter's syntax tree, or nothing after reporting syntax errors.
-FilterNodePtr parse_filter_syntax(FileId file, const SourceManager& sources, Diagnostics& diags);
 
 }  // namespace rtd

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <functional>
 #include <map>
 #include <memory>
 #include <type_traits>
@@ -10,7 +9,7 @@
 #include <fmt/format.h>
 #include <tao/pegtl/contrib/parse_tree.hpp>
 
-#include "compiler/filter.h"
+#include "compiler/filter_address.h"
 #include "compiler/grammar.h"
 #include "compiler/language.h"
 #include "compiler/suggest.h"
@@ -186,14 +185,14 @@ std::optional<BinaryOp> binary_op_of(const Node& n)
 
 class Converter {
 public:
-    Converter(FileId file, const SourceFile& src, Diagnostics& diags, Module& module)
-        : file_(file), src_(src), text_(src.text()), diags_(diags), module_(module)
+    // `filter`: the text is a --where filter (filter.h), which may hold
+    // addresses, strings and 'in'; rules may not.
+    Converter(FileId file, const SourceFile& src, Diagnostics& diags, Module& module, bool filter = false)
+        : file_(file), src_(src), text_(src.text()), diags_(diags), module_(module), filter_(filter)
     {}
 
     void item(const Node& n);
-    // A --where filter's expression (filter.h): the rule-only forms
-    // (calls, casts, fields) are refused, addresses, strings and 'in' kept.
-    FilterNodePtr filter_node(const Node& n);
+    ExprPtr expr(const Node& n);
 
 private:
     SourceRange range_of(const Node& n) const
@@ -209,7 +208,6 @@ private:
     }
     std::string text_of(const Node& n) const { return std::string(text_.substr(range_of(n).begin, range_of(n).end - range_of(n).begin)); }
 
-    ExprPtr expr(const Node& n);
     ExprPtr int_literal(const Node& n);
     ExprPtr finish(ExprPtr e);
     TypeRef type_ref(const Node& n);
@@ -228,6 +226,7 @@ private:
     std::string_view text_;
     Diagnostics& diags_;
     Module& module_;
+    const bool filter_;
 };
 
 ExprPtr Converter::finish(ExprPtr e)
@@ -235,8 +234,9 @@ ExprPtr Converter::finish(ExprPtr e)
     if (!e) return e;
     e->update_depth();
     if (e->depth > kMaxExprDepth) {
-        diags_.error(e->range, fmt::format("expression is too deeply nested (more than {} levels)", kMaxExprDepth))
-            .hint("split it with 'capture' or a 'def' macro");
+        Diagnostic& d = diags_.error(e->range, fmt::format("{} is too deeply nested (more than {} levels)", filter_ ? "filter" : "expression",
+                                                           kMaxExprDepth));
+        if (!filter_) d.hint("split it with 'capture' or a 'def' macro");
         module_.incomplete = true;
         return nullptr;
     }
@@ -313,16 +313,30 @@ ExprPtr Converter::expr(const Node& n)
     if (n.has_content()) e->range = range_of(n);  // folded operator chains keep no content
     if (n.is_type<g::int_lit>()) return int_literal(n);
     if (n.is_type<g::addr_lit>()) {
-        diags_.error(e->range, "an address is only allowed in a --where filter")
-            .hint("rules compare numbers; filter drops by address with 'rtrace-drop run --where \"saddr in 10.0.0.0/8\"'");
-        module_.incomplete = true;
-        return nullptr;
+        if (!filter_) {
+            diags_.error(e->range, "an address is only allowed in a --where filter")
+                .hint("rules compare numbers; filter drops by address with 'rtrace-drop run --where \"saddr in 10.0.0.0/8\"'");
+            module_.incomplete = true;
+            return nullptr;
+        }
+        auto address = parse_address_literal(text_of(n), e->range, diags_);
+        if (!address) return nullptr;
+        e->kind = ExprKind::Address;
+        e->address = *address;
+        return e;
     }
     if (n.is_type<g::str_lit>()) {
-        diags_.error(e->range, "a string is only allowed in 'message', 'hint', 'use' and --where filters")
-            .hint("expressions in rules compute numbers");
-        module_.incomplete = true;
-        return nullptr;
+        if (!filter_) {
+            diags_.error(e->range, "a string is only allowed in 'message', 'hint', 'use' and --where filters")
+                .hint("expressions in rules compute numbers");
+            module_.incomplete = true;
+            return nullptr;
+        }
+        auto t = text(n, false);
+        if (!t) return nullptr;
+        e->kind = ExprKind::String;
+        for (const auto& p : t->pieces) e->string_value += p.text;
+        return e;
     }
     if (n.is_type<g::ident>()) {
         e->kind = ExprKind::Ident;
@@ -398,7 +412,7 @@ ExprPtr Converter::expr(const Node& n)
         return finish(std::move(e));
     }
     // A binary level: operand { operator operand }, folded to the left.
-    for (std::size_t i = 1; i + 1 < n.children.size(); i += 2)
+    for (std::size_t i = 1; !filter_ && i + 1 < n.children.size(); i += 2)
         if (n.children[i]->is_type<g::op_in>()) {
             diags_.error(range_of(*n.children[i]), "'in' is only allowed in a --where filter")
                 .hint("in a rule, compare with '==' or test bits with '&'");
@@ -410,8 +424,13 @@ ExprPtr Converter::expr(const Node& n)
         ExprPtr rhs = expr(*n.children[i + 1]);
         if (!rhs) return nullptr;
         auto b = std::make_unique<Expr>();
-        b->kind = ExprKind::Binary;
-        b->binary_op = binary_op_of(*n.children[i]).value_or(BinaryOp::Add);
+        const Node& op = *n.children[i];
+        if (op.is_type<g::op_in>()) {
+            b->kind = ExprKind::In;
+        } else {
+            b->kind = ExprKind::Binary;
+            b->binary_op = binary_op_of(op).value_or(BinaryOp::Add);
+        }
         b->range = SourceRange::join(lhs->range, rhs->range);
         b->kids.push_back(std::move(lhs));
         b->kids.push_back(std::move(rhs));
@@ -829,213 +848,6 @@ void report_syntax_error(const g::SyntaxError& e, FileId file, const SourceManag
 
 }  // namespace
 
-// ---- --where filters -------------------------------------------------------
-
-namespace {
-
-// "10.0.0.1" -> bytes; parts are decimal 0..255 without leading zeros (which
-// would read as octal elsewhere).
-bool parse_ipv4(std::string_view s, std::uint8_t* out)
-{
-    int part = 0;
-    std::size_t i = 0;
-    while (part < 4) {
-        std::size_t b = i;
-        unsigned v = 0;
-        while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - b < 4) v = v * 10 + static_cast<unsigned>(s[i++] - '0');
-        if (i == b || i - b > 3 || v > 255 || (i - b > 1 && s[b] == '0')) return false;
-        out[part++] = static_cast<std::uint8_t>(v);
-        if (part < 4) {
-            if (i >= s.size() || s[i] != '.') return false;
-            ++i;
-        }
-    }
-    return i == s.size();
-}
-
-// RFC 4291 text forms: eight groups of up to four hex digits, one '::' for a
-// run of zero groups, and an IPv4 dotted quad for the last 32 bits.
-bool parse_ipv6(std::string_view s, std::uint8_t* out)
-{
-    std::uint16_t groups[8] = {};
-    int n = 0, gap = -1;
-    std::size_t i = 0;
-    if (s.substr(0, 2) == "::") {
-        gap = 0;
-        i = 2;
-        if (i == s.size()) {
-            std::fill(out, out + 16, 0);
-            return true;
-        }
-    } else if (!s.empty() && s[0] == ':') {
-        return false;
-    }
-    while (i < s.size()) {
-        if (n == 8) return false;
-        std::size_t b = i;
-        unsigned v = 0;
-        while (i < s.size() && std::isxdigit(static_cast<unsigned char>(s[i])) && i - b < 5) {
-            char c = s[i++];
-            v = v * 16 + static_cast<unsigned>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-        }
-        if (i < s.size() && s[i] == '.') {  // trailing IPv4
-            std::uint8_t v4[4];
-            if (n > 6 || !parse_ipv4(s.substr(b), v4)) return false;
-            groups[n++] = static_cast<std::uint16_t>(v4[0] << 8 | v4[1]);
-            groups[n++] = static_cast<std::uint16_t>(v4[2] << 8 | v4[3]);
-            i = s.size();
-            break;
-        }
-        if (i == b || i - b > 4) return false;
-        groups[n++] = static_cast<std::uint16_t>(v);
-        if (i == s.size()) break;
-        if (s[i] != ':') return false;
-        ++i;
-        if (i < s.size() && s[i] == ':') {
-            if (gap >= 0) return false;
-            gap = n;
-            ++i;
-            if (i == s.size()) break;
-        } else if (i == s.size()) {
-            return false;  // a trailing single ':'
-        }
-    }
-    if (gap < 0 && n != 8) return false;
-    if (gap >= 0 && n > 7) return false;
-    std::uint16_t full[8] = {};
-    if (gap < 0) {
-        std::copy(groups, groups + 8, full);
-    } else {
-        std::copy(groups, groups + gap, full);
-        std::copy(groups + gap, groups + n, full + 8 - (n - gap));
-    }
-    for (int k = 0; k < 8; ++k) {
-        out[2 * k] = static_cast<std::uint8_t>(full[k] >> 8);
-        out[2 * k + 1] = static_cast<std::uint8_t>(full[k]);
-    }
-    return true;
-}
-
-constexpr std::uint32_t kMaxFilterDepth = 256;
-
-}  // namespace
-
-FilterNodePtr Converter::filter_node(const Node& n)
-{
-    auto f = std::make_unique<FilterNode>();
-    // Folded levels keep no content: they span their children.
-    std::function<SourceRange(const Node&)> span = [&](const Node& x) -> SourceRange {
-        if (x.has_content()) return range_of(x);
-        if (x.children.empty()) return {};
-        return SourceRange::join(span(*x.children.front()), span(*x.children.back()));
-    };
-    f->range = span(n);
-    auto refuse = [&](SourceRange r, const std::string& what) -> FilterNodePtr {
-        diags_.error(r, fmt::format("{} not available in a filter", what))
-            .hint("filters use the builtins saddr, daddr, sport, dport, proto, dev, netns, comm and pid");
-        return nullptr;
-    };
-    auto deepen = [&](FilterNodePtr node) -> FilterNodePtr {
-        std::uint32_t d = 0;
-        for (const auto& k : node->kids) d = std::max(d, k->depth);
-        node->depth = d + 1;
-        if (node->depth > kMaxFilterDepth) {
-            diags_.error(node->range, fmt::format("filter is too deeply nested (more than {} levels)", kMaxFilterDepth));
-            return nullptr;
-        }
-        return node;
-    };
-    if (n.is_type<g::int_lit>()) {
-        ExprPtr e = int_literal(n);
-        if (!e) return nullptr;
-        f->kind = FilterNode::Kind::Int;
-        f->value = e->value;
-        f->is_unsigned = e->is_unsigned;
-        return f;
-    }
-    if (n.is_type<g::ident>()) {
-        f->kind = FilterNode::Kind::Name;
-        f->name = n.string();
-        return f;
-    }
-    if (n.is_type<g::addr_lit>()) {
-        f->kind = FilterNode::Kind::Addr;
-        std::string_view s = text_.substr(f->range.begin, f->range.end - f->range.begin);
-        std::size_t slash = s.find('/');
-        std::string_view addr = s.substr(0, slash);
-        SourceRange addr_range{file_, f->range.begin, f->range.begin + static_cast<std::uint32_t>(addr.size())};
-        bool v6 = addr.find(':') != std::string_view::npos;
-        f->family = v6 ? 6 : 4;
-        if (v6 ? !parse_ipv6(addr, f->bytes.data()) : !parse_ipv4(addr, f->bytes.data())) {
-            diags_.error(addr_range, fmt::format("invalid {} address '{}'", v6 ? "IPv6" : "IPv4", addr))
-                .hint(v6 ? "write eight groups of up to four hex digits separated by ':', with at most one '::'"
-                         : "write four numbers from 0 to 255 separated by '.', without leading zeros");
-            return nullptr;
-        }
-        if (slash != std::string_view::npos) {
-            std::string_view digits = s.substr(slash + 1);
-            f->prefix_range = {file_, addr_range.end + 1, f->range.end};
-            unsigned max = v6 ? 128 : 32;
-            unsigned v = 0;
-            for (char c : digits) {
-                v = v * 10 + static_cast<unsigned>(c - '0');
-                if (v > 1000) break;
-            }
-            if (v > max || (digits.size() > 1 && digits[0] == '0')) {
-                Diagnostic& d = v > max ? diags_.error(f->prefix_range, fmt::format("{} prefix length {} is larger than {}", v6 ? "IPv6" : "IPv4",
-                                                                                  v > 1000 ? std::string(digits) : std::to_string(v), max))
-                                        : diags_.error(f->prefix_range, fmt::format("prefix length '{}' has a leading zero", digits));
-                d.hint(fmt::format("an {} prefix length is a number from 0 to {}", v6 ? "IPv6" : "IPv4", max));
-                return nullptr;
-            }
-            f->prefix = static_cast<int>(v);
-        }
-        return f;
-    }
-    if (n.is_type<g::str_lit>()) {
-        auto t = text(n, false);
-        if (!t) return nullptr;
-        f->kind = FilterNode::Kind::Str;
-        for (const auto& p : t->pieces) f->str += p.text;
-        return f;
-    }
-    if (n.is_type<g::call>()) return refuse(f->range, "macro calls are");
-    if (n.is_type<g::cast>()) return refuse(f->range, "casts are");
-    if (n.is_type<g::postfix>()) return refuse(f->range, "fields and indexes are");
-    if (n.is_type<g::coalesce>()) return refuse(f->range, "'??' is");
-    if (n.is_type<g::paren>()) {
-        FilterNodePtr inner = filter_node(*n.children[0]);
-        if (inner) inner->range = f->range;
-        return inner;
-    }
-    if (n.is_type<g::unary_expr>()) {
-        f->kind = FilterNode::Kind::Unary;
-        char op = n.children[0]->string_view()[0];
-        f->unary_op = op == '!' ? UnaryOp::Not : op == '-' ? UnaryOp::Neg : UnaryOp::BitNot;
-        FilterNodePtr operand = filter_node(*n.children[1]);
-        if (!operand) return nullptr;
-        f->kids.push_back(std::move(operand));
-        return deepen(std::move(f));
-    }
-    FilterNodePtr lhs = filter_node(*n.children[0]);
-    for (std::size_t i = 1; lhs && i + 1 < n.children.size(); i += 2) {
-        FilterNodePtr rhs = filter_node(*n.children[i + 1]);
-        if (!rhs) return nullptr;
-        auto b = std::make_unique<FilterNode>();
-        const Node& op = *n.children[i];
-        if (op.is_type<g::op_in>()) b->kind = FilterNode::Kind::In;
-        else {
-            b->kind = FilterNode::Kind::Binary;
-            b->binary_op = binary_op_of(op).value_or(BinaryOp::Add);
-        }
-        b->range = SourceRange::join(lhs->range, rhs->range);
-        b->kids.push_back(std::move(lhs));
-        b->kids.push_back(std::move(rhs));
-        lhs = deepen(std::move(b));
-    }
-    return lhs;
-}
-
 bool check_encoding(FileId file, const SourceFile& source, Diagnostics& diags)
 {
     std::string_view t = source.text();
@@ -1118,7 +930,7 @@ Module parse_module(FileId file, const SourceManager& sources, Diagnostics& diag
     return module;
 }
 
-FilterNodePtr parse_filter_syntax(FileId file, const SourceManager& sources, Diagnostics& diags)
+ExprPtr parse_expression(FileId file, const SourceManager& sources, Diagnostics& diags)
 {
     const SourceFile& src = sources.file(file);
     std::string_view text = src.text();
@@ -1126,16 +938,16 @@ FilterNodePtr parse_filter_syntax(FileId file, const SourceManager& sources, Dia
     pegtl::memory_input<pegtl::tracking_mode::lazy> in(text.data(), text.data() + text.size(), src.path());
     g::ParseState state;
     state.text = text.data();
-    Module scratch;
+    Module scratch;  // takes the 'incomplete' mark, which a lone expression does not need
     scratch.file = file;
-    Converter convert(file, src, diags, scratch);
+    Converter convert(file, src, diags, scratch, true);
     try {
         auto root = pegtl::parse_tree::parse<g::filter, Node, selector, pegtl::nothing, control>(in, state);
         if (!root || root->children.size() != 1) {
             diags.error({file, 0, static_cast<std::uint32_t>(text.size())}, "internal error: unexpected filter parse");
             return nullptr;
         }
-        return convert.filter_node(*root->children[0]);
+        return convert.expr(*root->children[0]);
     } catch (const g::SyntaxError& e) {
         report_syntax_error(e, file, sources, text, diags);
         return nullptr;

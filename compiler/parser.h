@@ -17,4 +17,9 @@ bool check_encoding(FileId file, const SourceFile& source, Diagnostics& diags);
 
 Module parse_module(FileId file, const SourceManager& sources, Diagnostics& diags);
 
+// The whole file as one expression (grammar.h's `filter`: the text of `run
+// --where`), with the forms only a filter may hold: addresses, strings and
+// 'in' (filter.h gives them their meaning). Nothing after reporting errors.
+ExprPtr parse_expression(FileId file, const SourceManager& sources, Diagnostics& diags);
+
 }  // namespace rtd

@@ -79,7 +79,6 @@ private:
     bool resolve_ident(ExprPtr& e, Context& ctx);
     bool monitor_expression_ok(const Expr& e);
     bool expand(ExprPtr& e, Context& ctx);
-    bool fold(ExprPtr& e);
     const Expr* first_non_constant(const Expr& e) const;
 
     void resolve_rule(std::size_t module, RuleDecl& r);
@@ -274,7 +273,7 @@ bool Resolver::resolve_top(ExprPtr& e, Context ctx)
     if (!e) return false;
     std::size_t budget = kExpansionBudget;
     ctx.budget = &budget;
-    if (!resolve(e, ctx) || !fold(e)) return false;
+    if (!resolve(e, ctx) || !fold_constants(e, sources_, diags_)) return false;
     if (ctx.mode == Mode::Constant && e->kind != ExprKind::Int) {
         const Expr* bad = first_non_constant(*e);
         const Expr& at = bad ? *bad : *e;
@@ -466,45 +465,6 @@ bool Resolver::expand(ExprPtr& e, Context& ctx)
     return true;
 }
 
-bool Resolver::fold(ExprPtr& e)
-{
-    bool ok = true;
-    for (ExprPtr& k : e->kids) ok = fold(k) && ok;
-    if (!ok) return false;
-    auto replace = [&](const ConstResult& r) {
-        if (const std::string* msg = std::get_if<std::string>(&r)) {
-            error(*e, *msg);
-            return false;
-        }
-        const ConstValue& v = std::get<ConstValue>(r);
-        auto lit = make_int(v.bits, v.is_unsigned, e->range);
-        lit->expansion = e->expansion;
-        e = std::move(lit);
-        return true;
-    };
-    auto is_int = [](const ExprPtr& k) { return k->kind == ExprKind::Int; };
-    auto value = [](const ExprPtr& k) { return ConstValue{k->value, k->is_unsigned}; };
-    switch (e->kind) {
-    case ExprKind::Unary:
-        if (is_int(e->kids[0])) return replace(eval_unary(e->unary_op, value(e->kids[0])));
-        break;
-    case ExprKind::Binary:
-        if (is_int(e->kids[0]) && is_int(e->kids[1]))
-            return replace(eval_binary(e->binary_op, value(e->kids[0]), value(e->kids[1])));
-        if ((e->binary_op == BinaryOp::Div || e->binary_op == BinaryOp::Mod) && is_int(e->kids[1]) && e->kids[1]->value == 0) {
-            error(*e->kids[1], e->binary_op == BinaryOp::Div ? "division by zero" : "remainder by zero");
-            return false;
-        }
-        break;
-    case ExprKind::Cast:
-        if (e->type.tag == TypeRef::Tag::Scalar && e->type.pointers == 0 && is_int(e->kids[0]))
-            return replace(eval_scalar_cast(e->type.name, value(e->kids[0])));
-        break;
-    default: break;
-    }
-    return true;
-}
-
 void Resolver::check_capture_cycles(const RuleDecl& r)
 {
     const std::size_t n = r.captures.size();
@@ -547,9 +507,7 @@ void Resolver::check_placeholders(const RuleDecl& r, const TextTemplate& t)
     std::vector<std::string> valid;
     for (const Binding& c : r.captures) valid.push_back(c.name);
     for (const Binding& p : r.params) valid.push_back(p.name);
-    bool kfree_skb = std::all_of(r.probes.begin(), r.probes.end(), [](const Probe& p) {
-        return p.kind == ProbeKind::Tracepoint && p.category == "skb" && p.event == "kfree_skb";
-    }) && !r.probes.empty();
+    bool kfree_skb = !r.probes.empty() && std::all_of(r.probes.begin(), r.probes.end(), is_kfree_skb);
     bool per_device = r.source && (r.source->kind == SourceKind::Link || r.source->kind == SourceKind::Netdev ||
                                    (r.source->kind == SourceKind::Sysctl && r.source->key.find('*') != std::string::npos));
     auto add = [&](const std::vector<std::string>& names) { valid.insert(valid.end(), names.begin(), names.end()); };
@@ -609,9 +567,7 @@ void Resolver::resolve_rule(std::size_t m, RuleDecl& r)
     }
     if (r.noise && resolve_top(r.noise, ctx) && r.noise->kind == ExprKind::Int)
         diags_.warning(r.noise->range, fmt::format("'noise if' is always {}", r.noise->value ? "true" : "false"));
-    if (r.fallback && !std::all_of(r.probes.begin(), r.probes.end(), [](const Probe& p) {
-            return p.kind == ProbeKind::Tracepoint && p.category == "skb" && p.event == "kfree_skb";
-        }))
+    if (r.fallback && !std::all_of(r.probes.begin(), r.probes.end(), is_kfree_skb))
         diags_.error(r.fallback_range, "'fallback' is only for rules on tracepoint:skb:kfree_skb")
             .hint("a fallback rule reports the drop reasons no other loaded rule names");
     if (r.packet && resolve_top(r.packet, ctx) && r.packet->kind == ExprKind::Int)

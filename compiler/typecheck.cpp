@@ -272,6 +272,11 @@ TExprPtr Checker::check(const Expr& e)
     case ExprKind::Cast: return check_cast(e);
     case ExprKind::Coalesce: return check_coalesce(e);
     case ExprKind::Call: break;  // expanded by the resolver
+    case ExprKind::Address:
+    case ExprKind::String:
+    case ExprKind::In:
+        error(e, "internal error: a --where filter's form in a rule");  // the parser refuses them
+        return nullptr;
     }
     error(e, "internal error: unexpanded macro call");
     return nullptr;

@@ -124,7 +124,8 @@ TEST(Filter, OperatorsAndPrecedence)
               "((__s64)((((__s64)((((__s64)(p->family == 2 && p->saddr[0] == 0x0a))) && (((__s64)((__s64)(((__s64)p->dport)) == "
               "(__s64)(((__s64)0x16ULL)))))))) || (((__s64)((__s64)(((__s64)h->pid)) == (__s64)(((__s64)0x1ULL)))))))");
     EXPECT_EQ(c_of("!(sport < 1024)"), "((__s64)!(((__s64)((__s64)(((__s64)p->sport)) < (__s64)(((__s64)0x400ULL))))))");
-    EXPECT_EQ(c_of("dport / 0 == 0"), "((__s64)((__s64)(rtd_sdiv((__s64)(((__s64)p->dport)), (__s64)(((__s64)0x0ULL)))) == (__s64)(((__s64)0x0ULL))))");
+    EXPECT_EQ(c_of("dport / sport == 0"),
+              "((__s64)((__s64)(rtd_sdiv((__s64)(((__s64)p->dport)), (__s64)(((__s64)p->sport)))) == (__s64)(((__s64)0x0ULL))))");
     EXPECT_EQ(c_of("(dport & 0xff00) >> 8 == 1"),
               "((__s64)((__s64)(((__s64)(((__s64)(((__s64)p->dport)) & (__s64)(((__s64)0xff00ULL)))) >> ((((__s64)0x8ULL)) & 63))) == "
               "(__s64)(((__s64)0x1ULL))))");
@@ -136,6 +137,34 @@ TEST(Filter, OperatorsAndPrecedence)
     std::string same = c_of("saddr == daddr");
     EXPECT_EQ(same.find("((__s64)(p->saddr[0] == p->daddr[0] && "), 0u) << same;
     EXPECT_NE(same.find("p->saddr[15] == p->daddr[15]))"), std::string::npos) << same;
+}
+
+// Constant subexpressions fold as in rules (compiler/const_eval.h), with
+// the same errors at the same places.
+TEST(Filter, ConstantsFoldAsInRules)
+{
+    EXPECT_EQ(c_of("dport == 400 + 43"), c_of("dport == 443"));
+    EXPECT_EQ(c_of("sport < 1 << 10 && pid != -(2 * 3)"), c_of("sport < 1024 && pid != -6"));
+    EXPECT_EQ(c_of("1 + 1 == 2"), "((__s64)0x1ULL)");
+    EXPECT_EQ(error_of("pid == 9223372036854775807 + 1"),
+              "--where:1:8-30: error: integer overflow in constant expression\n"
+              "    pid == 9223372036854775807 + 1\n"
+              "           ~~~~~~~~~~~~~~~~~~~~~~~\n");
+    EXPECT_EQ(error_of("pid == 1/0"),
+              "--where:1:8-10: error: division by zero\n"
+              "    pid == 1/0\n"
+              "           ~~~\n");
+    // A literal zero divides nothing, constant or not; what folds to zero is one.
+    EXPECT_EQ(error_of("dport / 0 == 0"),
+              "--where:1:9: error: division by zero\n"
+              "    dport / 0 == 0\n"
+              "            ~\n");
+    EXPECT_EQ(error_of("dport % (2 - 2) == 0"),
+              "--where:1:9-15: error: remainder by zero\n"
+              "    dport % (2 - 2) == 0\n"
+              "            ~~~~~~~\n");
+    // Casts are refused before folding could take '(u8)256' for a 0.
+    EXPECT_NE(error_of("dport == (u8)256").find("error: casts are not available in a filter"), std::string::npos);
 }
 
 TEST(Filter, NothingFromTheTextReachesTheC)

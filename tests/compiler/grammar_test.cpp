@@ -4,6 +4,7 @@
 
 #include "compiler/ast_dump.h"
 #include "compiler/grammar.h"
+#include "compiler/parser.h"
 #include "tests/compiler/test_util.h"
 
 namespace rtd {
@@ -186,6 +187,38 @@ TEST(Grammar, ReservedWordsAreNotIdentifiers)
     EXPECT_FALSE(c.ok);
     EXPECT_NE(c.diagnostics.find("test.rule:4:14-19: error: expected an expression after '='"), std::string::npos)
         << c.diagnostics;
+}
+
+// Addresses, strings and 'in' parse into the shared AST for a --where
+// filter, and the rule parser refuses the very same text with its messages.
+TEST(Grammar, FilterOnlyFormsAreRefusedInRules)
+{
+    SourceManager sources;
+    Diagnostics diags;
+    ExprPtr filter = parse_expression(sources.add("--where", "saddr in 10.0.0.0/8 && dev == \"eth0\""), sources, diags);
+    ASSERT_TRUE(filter) << diags.render(sources);
+    EXPECT_EQ(dump_expr(*filter, sources, false), "(&& (in (ident saddr) (address)) (== (ident dev) (string)))");
+    const Expr& network = *filter->kids[0]->kids[1];
+    EXPECT_EQ(network.address.family, 4);
+    EXPECT_EQ(network.address.prefix, 8u);
+    EXPECT_EQ(network.address.bytes[0], 10);
+    EXPECT_EQ(filter->kids[1]->kids[1]->string_value, "eth0");
+
+    EXPECT_EQ(expr_of("saddr == 10.0.0.1"),
+              "test.rule:5:23-30: error: an address is only allowed in a --where filter\n"
+              "     capture v = saddr == 10.0.0.1\n"
+              "                          ~~~~~~~~\n"
+              "hint: rules compare numbers; filter drops by address with 'rtrace-drop run --where \"saddr in 10.0.0.0/8\"'\n");
+    EXPECT_EQ(expr_of("saddr in fe80::/10"),
+              "test.rule:5:20-21: error: 'in' is only allowed in a --where filter\n"
+              "     capture v = saddr in fe80::/10\n"
+              "                       ~~\n"
+              "hint: in a rule, compare with '==' or test bits with '&'\n");
+    EXPECT_EQ(expr_of("dev == \"eth0\""),
+              "test.rule:5:21-26: error: a string is only allowed in 'message', 'hint', 'use' and --where filters\n"
+              "     capture v = dev == \"eth0\"\n"
+              "                        ~~~~~~\n"
+              "hint: expressions in rules compute numbers\n");
 }
 
 TEST(Grammar, SeveralSyntaxErrorsInOneFile)
