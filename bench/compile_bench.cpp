@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "runtime/bpf_compiler.h"
+#include "runtime/vmlinux_header.h"
 
 namespace fs = std::filesystem;
 

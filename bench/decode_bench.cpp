@@ -18,6 +18,7 @@
 #include "bpf-templates/rtd_event.h"
 #include "compiler/btf.h"
 #include "compiler/codegen.h"
+#include "compiler/lower.h"
 #include "compiler/frontend.h"
 #include "compiler/typecheck.h"
 #include "runtime/decoder.h"
@@ -45,7 +46,7 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "%s", fe.diagnostics().render(fe.sources()).c_str());
         return 1;
     }
-    rtd::CompiledRuleSet set = rtd::emit_c(fe.rules(), typed, *btf, fe.sources());
+    rtd::CompiledRuleSet set = rtd::lower(fe.rules(), typed, btf.get(), fe.sources());
     const rtd::EventSchema& schema = set.rules[0].event;
 
     // One record as the BPF side writes it.

@@ -20,10 +20,7 @@
 
 #include <fmt/format.h>
 
-#include "compiler/btf.h"
-#include "compiler/codegen.h"
-#include "compiler/frontend.h"
-#include "compiler/typecheck.h"
+#include "compiler/pipeline.h"
 #include "runtime/bpf_compiler.h"
 #include "runtime/embedded_headers.h"
 
@@ -92,27 +89,29 @@ int main(int argc, char** argv)
         fs::remove_all(dir / "cache");
         auto total = Clock::now();
         auto t = Clock::now();
-        rtd::Frontend fe(rtd::SearchPaths{{RTD_SOURCE_DIR "/stdlib"}, {}});
-        if (!fe.load({file.string()})) {
-            std::fprintf(stderr, "%s", fe.diagnostics().render(fe.sources()).c_str());
-            return 1;
-        }
+        rtd::PipelineOptions po;
+        po.inputs = {file.string()};
+        po.search = rtd::SearchPaths{{RTD_SOURCE_DIR "/stdlib"}, {}};
+        rtd::Pipeline pipeline(std::move(po));
+        bool ok = pipeline.run(rtd::Pipeline::Pass::Load);
         ph.add("parse + resolve", ms_since(t));
         t = Clock::now();
-        std::string error;
-        auto btf = rtd::Btf::load("/sys/kernel/btf/vmlinux", error);
-        if (!btf) {
-            std::fprintf(stderr, "no kernel BTF: %s\n", error.c_str());
-            return 1;
-        }
+        ok = ok && pipeline.run(rtd::Pipeline::Pass::Btf);
         ph.add("BTF load", ms_since(t));
         t = Clock::now();
-        auto typed = rtd::type_check(fe.rules(), *btf, fe.sources(), fe.diagnostics(), {});
+        ok = ok && pipeline.run(rtd::Pipeline::Pass::TypeCheck);
         ph.add("type check", ms_since(t));
         t = Clock::now();
-        rtd::CompiledRuleSet set = rtd::emit_c(fe.rules(), typed, *btf, fe.sources());
+        ok = ok && pipeline.run(rtd::Pipeline::Pass::Lower);
+        rtd::CompiledRuleSet set = pipeline.plan();
+        pipeline.emit(set, {});
         ph.add("code generation", ms_since(t));
+        if (!ok) {
+            std::fprintf(stderr, "%s", pipeline.diagnostics().render(pipeline.sources()).c_str());
+            return 1;
+        }
         t = Clock::now();
+        const rtd::Btf* btf = pipeline.btf();
         rtd::BpfCompiler cc(btf->raw(), rtd::embedded_templates(), (dir / "cache").string());
         ph.add("cache key", ms_since(t));
         t = Clock::now();
@@ -124,12 +123,11 @@ int main(int argc, char** argv)
             return 1;
         }
         t = Clock::now();
-        rtd::CompileResult hit = cc.compile(set.source);
+        if (!cc.compile(set.source).ok) return 1;
         ph.add("compile (cache hit)", ms_since(t));
         programs = 0;
         for (const auto& p : set.probes)
             for (const auto& m : p.methods) programs += m.programs.size();
-        (void)hit;
     }
     double cached_total = ph.median("parse + resolve") + ph.median("BTF load") + ph.median("type check") +
                           ph.median("code generation") + ph.median("cache key") + ph.median("compile (cache hit)");

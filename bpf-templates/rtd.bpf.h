@@ -27,6 +27,15 @@ const volatile __u32 rtd_report_all = 0;
  * second, 0 for no limit. Drops over the limit are counted as suppressed. */
 const volatile __u32 rtd_rate_limit = 0;
 
+/* Set by the runtime before loading (`run --netns`): report only drops in
+ * the network namespace with this inode (rtd_drop_netns); the others count
+ * as filtered. 0: every namespace. */
+const volatile __u64 rtd_netns_only = 0;
+
+/* Cleared by the runtime before loading (`run --no-stack`): rules that ask
+ * for a kernel stack do not record one. */
+const volatile __u32 rtd_record_stacks = 1;
+
 /* Events to user space. The runtime may resize it before loading. */
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -204,6 +213,39 @@ static __always_inline void rtd_fill_header(struct rtd_event_header *h, __u32 ru
     bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+/* The namespace an skb is in: its device's; deep in the stack skb->dev can
+ * be gone, then the owning socket's, else the route's device's. 0 when none
+ * of them is known. */
+static __always_inline __u64 rtd_skb_netns(struct sk_buff *skb)
+{
+    struct net_device *dev = BPF_CORE_READ(skb, dev);
+    struct sock *sk;
+    struct dst_entry *dst;
+
+    if (dev)
+        return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+    sk = BPF_CORE_READ(skb, sk);
+    if (sk)
+        return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+    dst = (struct dst_entry *)(BPF_CORE_READ(skb, _skb_refdst) & ~1UL); /* SKB_DST_NOREF */
+    if (dst)
+        return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
+    return 0;
+}
+
+/* The namespace a drop is reported in, as the event header has it: the
+ * packet's, else the current task's. */
+static __always_inline __u64 rtd_drop_netns(struct sk_buff *skb)
+{
+    __u64 ns = skb ? rtd_skb_netns(skb) : 0;
+
+    if (!ns) {
+        struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+        ns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+    }
+    return ns;
+}
+
 /* Best-effort decoding of an skb's IPv4/IPv6 and TCP/UDP/ICMP headers.
  * Protocol header layouts are ABI, so they are read at fixed offsets; only
  * the kernel's own structs go through CO-RE. */
@@ -213,6 +255,7 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
     unsigned char *head;
     __u16 nh, th;
     __u8 vihl = 0;
+    __u64 ns;
 
     if (!skb)
         return; /* NULL is a valid argument of some tracepoints */
@@ -226,18 +269,10 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
     if (dev) {
         p->ifindex = BPF_CORE_READ(dev, ifindex);
         bpf_core_read_str(p->dev, sizeof(p->dev), &dev->name);
-        h->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
-    } else {
-        /* Deep in the stack skb->dev can be gone: take the namespace from the
-         * owning socket, else from the route's device. */
-        struct sock *sk = BPF_CORE_READ(skb, sk);
-        unsigned long refdst = BPF_CORE_READ(skb, _skb_refdst) & ~1UL; /* SKB_DST_NOREF */
-        struct dst_entry *dst = (struct dst_entry *)refdst;
-        if (sk)
-            h->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-        else if (dst)
-            h->netns = BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
     }
+    ns = rtd_skb_netns(skb);
+    if (ns)
+        h->netns = ns;
     if (!head || nh == (__u16)~0U)
         return; /* no network header yet */
     if (bpf_probe_read_kernel(&vihl, 1, head + nh))

@@ -1,22 +1,22 @@
-// emit_c: typed rules -> BPF C (on bpf-templates/rtd.bpf.h) and the rule
-// table, event layouts and attach plan around it.
+// emit_c: typed rules and their plan (lower.h) -> BPF C on
+// bpf-templates/rtd.bpf.h.
 //
 // Per (rule, probe) one body function evaluates, in the kernel: the
 // captures the condition needs, the condition, and only then the rest,
-// reserving the event last. Every probe is generated in both attach forms
-// (fentry/fexit or kprobe/kretprobe, tp_btf or raw_tp) so the runtime can
-// pick what the kernel allows. Kernel reads go through CO-RE
-// (bpf_core_read, BPF_CORE_READ_BITFIELD_PROBED) so objects survive kernel
-// upgrades, and so do enumerators of named enums
+// reserving the event last. Each attach method the plan keeps gets its
+// wrapper programs, so the runtime can pick what the kernel allows. Kernel
+// reads go through CO-RE (bpf_core_read, BPF_CORE_READ_BITFIELD_PROBED) so
+// objects survive kernel upgrades, and so do enumerators of named enums
 // (bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_...)): each
-// rule lists the enumerators it relies on (RuleEntry::enumerators).
+// probe lists the enumerators it relies on (ProbePlan::enumerators).
 //
-// After the condition: the --where filter (EmitOptions::filter), then the
-// rate limit (rtd_rate_limit in rtd.bpf.h, set by the runtime before load),
-// then the event.
+// After the condition: the namespace (rtd_netns_only) and the --where
+// filter (EmitOptions::filter), then the rate limit (rtd_rate_limit); the
+// runtime sets rtd.bpf.h's .rodata values before load.
 #pragma once
 
-#include <set>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "compiler/btf.h"
@@ -27,20 +27,27 @@
 
 namespace rtd {
 
-// Which attach forms to generate: all of them for `check --load`, `explain`
-// and prebuilt objects; only those the running kernel offers for `run`
-// (each form left out is compile time saved).
 struct EmitOptions {
-    std::set<AttachForm> forms = {AttachForm::Fentry, AttachForm::Fexit, AttachForm::Kprobe,
-                                  AttachForm::Kretprobe, AttachForm::TpBtf, AttachForm::RawTp};
     // `run --where`: evaluated in the kernel after the condition, the noise
     // check and the drop count; refused drops count as `filtered`.
     std::optional<Filter> filter;
 };
 
-// `rules` are all rules and monitors, in table order; `typed` the type
-// checker's output for the probe rules among them.
-CompiledRuleSet emit_c(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed, const Btf& btf,
-                       const SourceManager& sources, const EmitOptions& options = {});
+// Writes `set.source`: the C for every available probe of `set` (lower's
+// plan, perhaps narrowed to what the running kernel offers) in each of its
+// attach methods, the event struct of every rule that is not skipped, and
+// the dispatchers. `rules` are the rule table's declarations, in order;
+// `typed` the type checker's output for the probe rules among them.
+void emit_c(CompiledRuleSet& set, const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed, const Btf& btf,
+            const EmitOptions& options = {});
+
+// lower() then emit_c() with every attach form: the plan and C that build
+// writes and check --load loads, in one call (tests, benchmarks).
+CompiledRuleSet lower_and_emit(const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed, const Btf& btf,
+                               const SourceManager& sources, const EmitOptions& options = {});
+
+// The rule whose part of the generated C holds `line` (each part opens with
+// a "/* rule N: id */" marker), or "the shared prelude".
+std::string rule_at_generated_line(const std::string& source, unsigned line);
 
 }  // namespace rtd

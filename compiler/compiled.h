@@ -32,15 +32,28 @@ struct AttachMethod {
     std::vector<ProgramSpec> programs;
 };
 
+// A kernel enumerator a probe's code relies on (through CO-RE): a kernel
+// without it cannot run the probe.
+struct EnumeratorUse {
+    std::string enum_name;  // "skb_drop_reason"
+    std::string name;       // "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW"
+    bool operator<(const EnumeratorUse& o) const { return std::tie(enum_name, name) < std::tie(o.enum_name, o.name); }
+    bool operator==(const EnumeratorUse& o) const { return enum_name == o.enum_name && name == o.name; }
+};
+
 struct ProbePlan {
     std::size_t rule = 0;        // index into CompiledRuleSet::rules
     std::size_t probe = 0;       // index of the probe within the rule
     std::string spelling;        // "kretprobe:ipt_do_table"
+    Probe target;                // the same, parsed (kind, function or tracepoint)
     std::string symbol;          // the kernel symbol or tracepoint it resolved to
     bool available = false;
     std::string skip_reason;
     std::vector<AttachMethod> methods;  // in order of preference
     std::vector<std::string> choices;   // '??' decisions (explain)
+    // Enumerators of named enums the probe's code takes from the target
+    // kernel through CO-RE, sorted: a kernel that lacks one cannot run it.
+    std::vector<EnumeratorUse> enumerators;
 };
 
 struct EventField {
@@ -62,15 +75,6 @@ struct EventSchema {
     std::vector<EventField> fields;  // captures, in the rule's order
 };
 
-// A kernel enumerator a rule's code relies on (through CO-RE): a kernel
-// without it cannot run the rule.
-struct EnumeratorUse {
-    std::string enum_name;  // "skb_drop_reason"
-    std::string name;       // "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW"
-    bool operator<(const EnumeratorUse& o) const { return std::tie(enum_name, name) < std::tie(o.enum_name, o.name); }
-    bool operator==(const EnumeratorUse& o) const { return enum_name == o.enum_name && name == o.name; }
-};
-
 struct RuleEntry {
     std::string id;
     int layer = 0;
@@ -89,10 +93,6 @@ struct RuleEntry {
     // The --where filter reads packet fields but the rule has no 'packet':
     // it sees zeros there (so e.g. 'dport == 443' refuses all its drops).
     bool filter_lacks_packet = false;
-    // Enumerators of named enums the generated code takes from the target
-    // kernel through CO-RE, sorted; the runtime skips the rule on a kernel
-    // that lacks one.
-    std::vector<EnumeratorUse> enumerators;
 };
 
 // A rule's table entry: what reporting needs from its declaration.

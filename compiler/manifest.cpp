@@ -40,6 +40,13 @@ AttachForm form_from(const std::string& name)
     throw std::invalid_argument("unknown attach form '" + name + "'");
 }
 
+std::vector<EnumeratorUse> enumerators_from(const json& j)
+{
+    std::vector<EnumeratorUse> out;
+    for (const json& u : j) out.push_back({u.at("enum").get<std::string>(), u.at("name").get<std::string>()});
+    return out;
+}
+
 ValueKind kind_from(const std::string& name)
 {
     for (ValueKind k : {ValueKind::Signed, ValueKind::Unsigned, ValueKind::Enum, ValueKind::String, ValueKind::Pointer})
@@ -65,8 +72,6 @@ std::string CompiledRuleSet::manifest_json() const
                               {"enum", f.enum_name}, {"enum_signed", f.enum_signed}});
         json params = json::array();
         for (const auto& [name, value] : r.params) params.push_back({name, value});
-        json enumerators = json::array();
-        for (const EnumeratorUse& e : r.enumerators) enumerators.push_back({{"enum", e.enum_name}, {"name", e.name}});
         json rule = {{"id", r.id},
                      {"layer", r.layer},
                      {"monitor", r.is_monitor},
@@ -81,7 +86,6 @@ std::string CompiledRuleSet::manifest_json() const
                      {"fallback", r.fallback},
                      {"skipped", r.skipped},
                      {"filter_lacks_packet", r.filter_lacks_packet},
-                     {"enumerators", enumerators},
                      {"event",
                       {{"struct", r.event.struct_name},
                        {"size", r.event.size},
@@ -98,6 +102,8 @@ std::string CompiledRuleSet::manifest_json() const
             for (const ProgramSpec& s : m.programs) progs.push_back({{"name", s.name}, {"form", attach_form_name(s.form)}, {"target", s.target}});
             methods.push_back({{"form", attach_form_name(m.form)}, {"programs", progs}});
         }
+        json enumerators = json::array();
+        for (const EnumeratorUse& e : p.enumerators) enumerators.push_back({{"enum", e.enum_name}, {"name", e.name}});
         j["probes"].push_back({{"rule", p.rule},
                                {"probe", p.probe},
                                {"spelling", p.spelling},
@@ -105,38 +111,10 @@ std::string CompiledRuleSet::manifest_json() const
                                {"available", p.available},
                                {"skip_reason", p.skip_reason},
                                {"choices", p.choices},
-                               {"methods", methods}});
+                               {"methods", methods},
+                               {"enumerators", enumerators}});
     }
     return j.dump(2);
-}
-
-std::vector<std::string> CompiledRuleSet::program_names() const
-{
-    std::vector<std::string> names;
-    for (const ProbePlan& p : probes)
-        for (const AttachMethod& m : p.methods)
-            for (const ProgramSpec& s : m.programs) names.push_back(s.name);
-    for (const DispatchSpec& d : dispatchers(*this)) names.push_back(d.name);
-    return names;
-}
-
-std::vector<DispatchSpec> dispatchers(const CompiledRuleSet& set)
-{
-    std::map<std::pair<std::string, AttachForm>, std::vector<std::size_t>> groups;
-    for (std::size_t i = 0; i < set.probes.size(); ++i) {
-        const ProbePlan& p = set.probes[i];
-        if (!p.available) continue;
-        for (const AttachMethod& m : p.methods)
-            if (m.programs.size() == 1 && (m.form == AttachForm::TpBtf || m.form == AttachForm::RawTp))
-                groups[{m.programs.front().target, m.form}].push_back(i);
-    }
-    std::vector<DispatchSpec> out;
-    for (auto& [key, members] : groups) {
-        if (members.size() < 2) continue;
-        const char* suffix = key.second == AttachForm::TpBtf ? "tb" : "rt";
-        out.push_back({fmt::format("rtd_d_{}_{}", key.first, suffix), key.second, key.first, std::move(members), out.size()});
-    }
-    return out;
 }
 
 std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::string& error)
@@ -148,6 +126,7 @@ std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::
             return std::nullopt;
         }
         CompiledRuleSet set;
+        std::vector<std::vector<EnumeratorUse>> rule_enumerators;
         set.ring_bytes = j.at("ring_bytes").get<std::uint32_t>();
         set.filter = j.at("filter").get<std::string>();
         for (const json& r : j.at("rules")) {
@@ -166,7 +145,10 @@ std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::
             e.fallback = r.at("fallback").get<bool>();
             e.skipped = r.at("skipped").get<bool>();
             e.filter_lacks_packet = r.at("filter_lacks_packet").get<bool>();
-            for (const json& u : r.at("enumerators")) e.enumerators.push_back({u.at("enum").get<std::string>(), u.at("name").get<std::string>()});
+            // Objects built before probes listed their own enumerators listed
+            // them per rule: each probe of the rule then needs them all.
+            if (r.contains("enumerators")) rule_enumerators.push_back(enumerators_from(r.at("enumerators")));
+            else rule_enumerators.emplace_back();
             if (e.is_monitor) e.source = r.at("source").get<std::string>();
             const json& ev = r.at("event");
             e.event.struct_name = ev.at("struct").get<std::string>();
@@ -200,6 +182,12 @@ std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::
             }
             plan.probe = p.at("probe").get<std::size_t>();
             plan.spelling = p.at("spelling").get<std::string>();
+            std::optional<Probe> target = Probe::from_spelling(plan.spelling);
+            if (!target) {
+                error = "a probe is spelled '" + printable(plan.spelling.substr(0, 80)) + "', which is no probe";
+                return std::nullopt;
+            }
+            plan.target = *target;
             plan.symbol = p.at("symbol").get<std::string>();
             plan.available = p.at("available").get<bool>();
             plan.skip_reason = p.at("skip_reason").get<std::string>();
@@ -212,6 +200,7 @@ std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::
                                                s.at("target").get<std::string>()});
                 plan.methods.push_back(std::move(method));
             }
+            plan.enumerators = p.contains("enumerators") ? enumerators_from(p.at("enumerators")) : rule_enumerators[plan.rule];
             set.probes.push_back(std::move(plan));
         }
         return set;

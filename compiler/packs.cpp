@@ -1,5 +1,6 @@
-#include "cli/packs.h"
-#include "cli/toml_source.h"
+#include "compiler/packs.h"
+#include "compiler/install_paths.h"
+#include "compiler/toml_source.h"
 
 #include <algorithm>
 #include <cctype>
@@ -27,15 +28,7 @@ bool valid_pack_name(const std::string& n)
 std::vector<fs::path> pack_search_path(const fs::path& installed_rules)
 {
     std::vector<fs::path> dirs{"rules"};
-    if (const char* env = std::getenv("RTRACE_DROP_PATH"); env && *env) {
-        std::string s = env;
-        for (std::size_t b = 0; b <= s.size();) {
-            std::size_t e = s.find(':', b);
-            if (e == std::string::npos) e = s.size();
-            if (e > b) dirs.emplace_back(s.substr(b, e - b));
-            b = e + 1;
-        }
-    }
+    for (fs::path& d : folders_in_env("RTRACE_DROP_PATH")) dirs.push_back(std::move(d));
     dirs.push_back(installed_rules);
     return dirs;
 }
@@ -126,7 +119,7 @@ bool read_pack_toml(const fs::path& dir, PackInfo& info, SourceManager& sources,
 }
 
 bool resolve_packs(const std::vector<std::string>& names, const fs::path& installed_rules, const std::string& kernel_release,
-                   std::vector<std::string>& paths, std::vector<PackInfo>& packs, SourceManager& sources, Diagnostics& diags)
+                   std::vector<std::string>& paths, SourceManager& sources, Diagnostics& diags)
 {
     std::set<fs::path> seen;
     const std::vector<fs::path> search = pack_search_path(installed_rules);
@@ -141,7 +134,7 @@ bool resolve_packs(const std::vector<std::string>& names, const fs::path& instal
         }
         return std::nullopt;
     };
-    std::function<void(const fs::path&, const std::string&)> add_pack_dir = [&](const fs::path& dir, const std::string& needed_by) {
+    std::function<void(const fs::path&)> add_pack_dir = [&](const fs::path& dir) {
         std::error_code ec;
         fs::path canonical = fs::weakly_canonical(dir, ec);
         if (!seen.insert(canonical).second) return;
@@ -152,11 +145,10 @@ bool resolve_packs(const std::vector<std::string>& names, const fs::path& instal
         if (!info.min_kernel.empty() && !kernel_release.empty() && compare_kernel_versions(kernel_release, info.min_kernel) < 0)
             diags.warning({}, fmt::format("pack '{}' needs kernel {} or newer; this kernel is {}: some of its rules will be skipped",
                                           info.name, info.min_kernel, kernel_release));
-        packs.push_back(info);
         for (const std::string& req : info.requires_packs) {
             std::vector<std::string> tried;
             if (auto found = find(req, tried)) {
-                add_pack_dir(*found, info.name);
+                add_pack_dir(*found);
             } else {
                 std::string list;
                 for (const std::string& t : tried) list += (list.empty() ? "" : ", ") + t;
@@ -164,13 +156,12 @@ bool resolve_packs(const std::vector<std::string>& names, const fs::path& instal
                     .note("looked in " + list);
             }
         }
-        (void)needed_by;
     };
 
     for (const std::string& n : names) {
         std::error_code ec;
         if (fs::is_directory(n, ec)) {
-            add_pack_dir(n, "");
+            add_pack_dir(n);
         } else if (fs::exists(n, ec)) {
             fs::path canonical = fs::weakly_canonical(n, ec);
             if (seen.insert(canonical).second) paths.push_back(n);
@@ -178,7 +169,7 @@ bool resolve_packs(const std::vector<std::string>& names, const fs::path& instal
                    n.find(".rdo") == std::string::npos) {
             std::vector<std::string> tried;
             if (auto found = find(n, tried)) {
-                add_pack_dir(*found, "");
+                add_pack_dir(*found);
             } else {
                 std::string list;
                 for (const std::string& t : tried) list += (list.empty() ? "" : ", ") + t;

@@ -27,10 +27,10 @@ bool read_pack_toml(const std::filesystem::path& dir, PackInfo& info, SourceMana
 
 // Turns what a user named (pack names, folders, .rule and .rdo files) into
 // paths for the loader, adding the packs each pack requires. Packs whose
-// min_kernel is newer than `kernel_release` get a warning.
+// min_kernel is newer than `kernel_release` (the kernel the rules are
+// checked against; "" when unknown) get a warning.
 bool resolve_packs(const std::vector<std::string>& names, const std::filesystem::path& installed_rules,
-                   const std::string& kernel_release, std::vector<std::string>& paths, std::vector<PackInfo>& packs,
-                   SourceManager& sources, Diagnostics& diags);
+                   const std::string& kernel_release, std::vector<std::string>& paths, SourceManager& sources, Diagnostics& diags);
 
 // "5.17" < "6.1.0-18-amd64": numeric comparison of the dotted prefix.
 int compare_kernel_versions(const std::string& a, const std::string& b);

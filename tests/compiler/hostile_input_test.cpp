@@ -31,7 +31,7 @@ std::string generated_c(const std::vector<std::string>& paths, std::string& diag
     auto typed = type_check(front.rules(), test::fixture_btf(), front.frontend->sources(), d);
     diagnostics = d.render(front.frontend->sources());
     if (d.has_errors()) return {};
-    return emit_c(front.rules(), typed, test::fixture_btf(), front.frontend->sources(), options).source;
+    return lower_and_emit(front.rules(), typed, test::fixture_btf(), front.frontend->sources(), options).source;
 }
 
 class Injection : public testing::TestWithParam<std::string> {};

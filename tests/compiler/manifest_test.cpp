@@ -44,7 +44,7 @@ TEST(Manifest, ReadBackEqualsWhatWasWritten)
     auto btf = Btf::load(RTD_FIXTURE_BTF, error);
     ASSERT_TRUE(btf) << error;
     std::vector<TypedRule> typed = type_check(c.rules(), *btf, c.frontend->sources(), c.frontend->diagnostics(), {});
-    CompiledRuleSet set = emit_c(c.rules(), typed, *btf, c.frontend->sources());
+    CompiledRuleSet set = lower_and_emit(c.rules(), typed, *btf, c.frontend->sources());
     set.filter = "dport == 443";
     std::string written = set.manifest_json();
     std::optional<CompiledRuleSet> read = read_manifest(written, error);

@@ -340,7 +340,7 @@ TEST_P(CodegenGolden, GeneratedCMatches)
         options.filter = compile_filter(text, sources, fd);
         ASSERT_TRUE(options.filter) << fd.render(sources);
     }
-    CompiledRuleSet set = emit_c(front.rules(), typed, fixture(), front.frontend->sources(), options);
+    CompiledRuleSet set = lower_and_emit(front.rules(), typed, fixture(), front.frontend->sources(), options);
     std::string expected = RTD_TEST_DATA "/codegen/" + fs::path(GetParam()).replace_extension(".bpf.c").string();
     if (std::getenv("RTRACE_DROP_UPDATE_GOLDEN")) {
         std::ofstream(expected, std::ios::binary) << set.source;
@@ -359,7 +359,7 @@ TEST(Codegen, AttachPlanAndLayout)
                         " capture s = skb.len\n capture d = skb.dev.name\n packet skb\n stack\n}\n"
                         "monitor t.m {\n layer l1\n source link:rx_dropped\n drop if delta > 0\n}\n");
     ASSERT_TRUE(t.ok) << t.diagnostics;
-    CompiledRuleSet set = emit_c(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
+    CompiledRuleSet set = lower_and_emit(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
     ASSERT_EQ(set.rules.size(), 2u);
     const EventSchema& ev = set.rules[0].event;
     EXPECT_EQ(ev.struct_name, "rtd_ev_0");
@@ -400,7 +400,7 @@ TEST(Codegen, NothingFromRuleTextReachesTheC)
     Typed t = type_text("rule evil.x {\n layer l4\n probe kprobe:tcp_conn_request\n capture while = sk.sk_rcvbuf\n"
                         " message \"*/ #include </etc/passwd> {while}\"\n}\n");
     ASSERT_TRUE(t.ok) << t.diagnostics;
-    CompiledRuleSet set = emit_c(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
+    CompiledRuleSet set = lower_and_emit(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
     EXPECT_EQ(set.source.find("passwd"), std::string::npos);
     EXPECT_EQ(set.source.find("while ="), std::string::npos);
     EXPECT_NE(set.source.find("__s64 c0; /* while: signed */"), std::string::npos) << set.source;
@@ -413,7 +413,7 @@ TEST(Codegen, EnumeratorsOfNamedEnumsGoThroughCoRe)
                         "rule t.b {\n layer l4\n probe tracepoint:skb:kfree_skb\n drop if reason == SKB_DROP_REASON_NOT_SPECIFIED\n}\n"
                         "rule t.all {\n layer l4\n probe tracepoint:skb:kfree_skb\n fallback\n}\n");
     ASSERT_TRUE(t.ok) << t.diagnostics;
-    CompiledRuleSet set = emit_c(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
+    CompiledRuleSet set = lower_and_emit(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
     EXPECT_NE(set.source.find("((__s64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW))"),
               std::string::npos)
         << set.source;
@@ -428,13 +428,13 @@ TEST(Codegen, EnumeratorsOfNamedEnumsGoThroughCoRe)
     EXPECT_NE(set.source.find("(__u64)r2 == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)"),
               std::string::npos);
     ASSERT_EQ(set.rules.size(), 3u);
-    ASSERT_EQ(set.rules[0].enumerators.size(), 2u);
-    EXPECT_EQ(set.rules[0].enumerators[0].enum_name, "skb_drop_reason");
-    EXPECT_EQ(set.rules[0].enumerators[0].name, "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW");
-    EXPECT_EQ(set.rules[0].enumerators[1].enum_name, "tcp_ca_state");
-    EXPECT_EQ(set.rules[0].enumerators[1].name, "TCP_CA_Loss");
-    ASSERT_EQ(set.rules[1].enumerators.size(), 1u);
-    EXPECT_TRUE(set.rules[2].enumerators.empty());  // guarded by bpf_core_enum_value_exists
+    ASSERT_EQ(set.probes[0].enumerators.size(), 2u);
+    EXPECT_EQ(set.probes[0].enumerators[0].enum_name, "skb_drop_reason");
+    EXPECT_EQ(set.probes[0].enumerators[0].name, "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW");
+    EXPECT_EQ(set.probes[0].enumerators[1].enum_name, "tcp_ca_state");
+    EXPECT_EQ(set.probes[0].enumerators[1].name, "TCP_CA_Loss");
+    ASSERT_EQ(set.probes[1].enumerators.size(), 1u);
+    EXPECT_TRUE(set.probes[2].enumerators.empty());  // guarded by bpf_core_enum_value_exists
     std::string manifest = set.manifest_json();
     EXPECT_NE(manifest.find("\"enumerators\": [\n        {\n          \"enum\": \"skb_drop_reason\",\n          \"name\": \"SKB_DROP_REASON_TCP_LISTEN_OVERFLOW\""),
               std::string::npos)
@@ -452,7 +452,7 @@ TEST(Codegen, FilterAndRateLimit)
     EmitOptions options;
     options.filter = compile_filter("dport == 443 && comm != \"x\"", sources, fd);
     ASSERT_TRUE(options.filter) << fd.render(sources);
-    CompiledRuleSet set = emit_c(t.front.rules(), t.rules, fixture(), t.front.frontend->sources(), options);
+    CompiledRuleSet set = lower_and_emit(t.front.rules(), t.rules, fixture(), t.front.frontend->sources(), options);
     EXPECT_EQ(set.filter, "dport == 443 && comm != \"x\"");
     ASSERT_EQ(set.rules.size(), 2u);
     EXPECT_FALSE(set.rules[0].filter_lacks_packet);

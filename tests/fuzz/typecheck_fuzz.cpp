@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto typed = rtd::type_check(frontend.rules(), fixture(), frontend.sources(), diags);
     std::string rendered = diags.render(frontend.sources());
     if (diags.has_errors()) return 0;
-    rtd::CompiledRuleSet set = rtd::emit_c(frontend.rules(), typed, fixture(), frontend.sources());
+    rtd::CompiledRuleSet set = rtd::lower_and_emit(frontend.rules(), typed, fixture(), frontend.sources());
     for (const char* forbidden : {"bpf_probe_write_user", "bpf_override_return", "bpf_send_signal", "#include \"/"})
         if (set.source.find(forbidden) != std::string::npos) std::abort();
     return 0;

@@ -25,6 +25,11 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a0;
+    if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
+        if (cnt)
+            cnt->filtered++;
+        return 0;
+    }
     /* the --where filter */
     struct rtd_event_header fh;
     struct rtd_packet fp;
@@ -96,6 +101,11 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a0;
+    if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
+        if (cnt)
+            cnt->filtered++;
+        return 0;
+    }
     /* the --where filter */
     struct rtd_event_header fh;
     struct rtd_packet fp;
@@ -164,6 +174,11 @@ static __noinline int rtd_body_2_0(void *ctx, const __u64 *rv, int dispatched)
         cnt->hits++;
     if (cnt)
         cnt->drops++;
+    if (rtd_netns_only && rtd_drop_netns(0) != rtd_netns_only) {
+        if (cnt)
+            cnt->filtered++;
+        return 0;
+    }
     /* the --where filter */
     struct rtd_event_header fh;
     struct rtd_packet fp;

@@ -31,6 +31,11 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a0;
+    if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
+        if (cnt)
+            cnt->filtered++;
+        return 0;
+    }
     if (rtd_summary_only) {
         if (rtd_count_flow(0, skb)) {
             if (cnt)
@@ -85,8 +90,10 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     ev->h.location = r1;
     ev->h.reason = (__u32)r2;
     ev->h.flags |= RTD_EV_REASON;
-    ev->stack.bytes = bpf_get_stack(ctx, ev->stack.ips, sizeof(ev->stack.ips), 0);
-    ev->h.flags |= RTD_EV_STACK;
+    if (rtd_record_stacks) {
+        ev->stack.bytes = bpf_get_stack(ctx, ev->stack.ips, sizeof(ev->stack.ips), 0);
+        ev->h.flags |= RTD_EV_STACK;
+    }
     ev->c0 = (__u64)(__u32)(v0);
     ev->c1 = (__u64)(__u8)(v1);
     ev->c2 = (__u64)(__u8)(v2);

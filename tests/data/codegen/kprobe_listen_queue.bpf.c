@@ -38,6 +38,11 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a3;
+    if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
+        if (cnt)
+            cnt->filtered++;
+        return 0;
+    }
     if (rtd_summary_only) {
         if (rtd_count_flow(0, skb)) {
             if (cnt)

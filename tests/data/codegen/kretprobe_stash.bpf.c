@@ -29,6 +29,11 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a1;
+    if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
+        if (cnt)
+            cnt->filtered++;
+        return 0;
+    }
     if (rtd_summary_only) {
         if (rtd_count_flow(0, skb)) {
             if (cnt)
@@ -85,6 +90,11 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
         return 0;
     if (cnt)
         cnt->drops++;
+    if (rtd_netns_only && rtd_drop_netns(0) != rtd_netns_only) {
+        if (cnt)
+            cnt->filtered++;
+        return 0;
+    }
     if (rtd_summary_only) {
         if (rtd_count_flow(1, 0)) {
             if (cnt)
