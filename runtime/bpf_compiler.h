@@ -1,6 +1,6 @@
 // BPF C -> BPF ELF object, compiled in process with Clang's libraries inside
-// a forked child (DESIGN §5: LLVM's BPF backend keeps global state between
-// compiles and its fatal errors exit), with an on-disk cache keyed by content.
+// a forked child (compile_child.h says why), with an on-disk cache keyed by
+// content.
 #pragma once
 
 #include <cstdint>
@@ -12,13 +12,6 @@
 struct btf;
 
 namespace rtd {
-
-// vmlinux.h text for `btf` (libbpf btf_dump, with the preserve_access_index
-// pragma and include guard that bpftool's vmlinux.h has): every type, or when
-// `uses` holds texts (a source and its headers) only the structs, unions,
-// enums and typedefs they name, and the enums of the enumerators they name,
-// with the types those need. Empty when libbpf cannot dump the types.
-std::string generate_vmlinux_h(const struct btf* btf, const std::vector<std::string_view>& uses = {});
 
 struct CompileResult {
     bool ok = false;

@@ -32,12 +32,6 @@ int capture_libbpf(enum libbpf_print_level level, const char* format, va_list ar
     return 0;
 }
 
-
-struct ObjectCloser {
-    void operator()(struct bpf_object* o) const { bpf_object__close(o); }
-};
-using Object = std::unique_ptr<struct bpf_object, ObjectCloser>;
-
 Object open_object(const std::string& bytes, std::string& error, const LoadSettings& settings = {})
 {
     return Object(open_for_load(bytes, settings, error));
@@ -82,6 +76,9 @@ int load_set(const std::string& bytes, const std::vector<std::string>& names, st
 }
 
 }  // namespace
+
+void ObjectCloser::operator()(struct bpf_object* o) const { bpf_object__close(o); }
+void LinkDestroyer::operator()(struct bpf_link* l) const { bpf_link__destroy(l); }
 
 LibbpfQuiet::LibbpfQuiet() : previous_(reinterpret_cast<void*>(libbpf_set_print(capture_libbpf))) { g_libbpf_log = &log; }
 

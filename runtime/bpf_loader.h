@@ -5,14 +5,26 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "compiler/compiled.h"
 
 struct bpf_object;
+struct bpf_link;
 
 namespace rtd {
+
+// Owners that close an object and destroy a link (detaching it).
+struct ObjectCloser {
+    void operator()(struct bpf_object* o) const;
+};
+using Object = std::unique_ptr<struct bpf_object, ObjectCloser>;
+struct LinkDestroyer {
+    void operator()(struct bpf_link* l) const;
+};
+using Link = std::unique_ptr<struct bpf_link, LinkDestroyer>;
 
 struct ProgramLoad {
     std::string name;

@@ -93,7 +93,7 @@ std::vector<std::string> cc1_arguments()
         "-mrelocation-model", "static",
         // Paths in DWARF and BTF are relative to "." (the same bytes whatever
         // the caller's cwd), and "." is where the child finds the source's
-        // text for BTF line info (see SourceCopy in bpf_compiler.cpp).
+        // text for BTF line info (see SourceCopy in compile_child.h).
         "-fdebug-compilation-dir=.", fmt::format("-fdebug-prefix-map={}/=", virtual_dir),
         "-nostdsysteminc", "-nobuiltininc",
         "-fgnuc-version=4.2.1", "-ferror-limit", "19",

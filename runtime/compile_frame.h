@@ -10,6 +10,7 @@
 //   status (1 byte) | object size (u64) | diagnostics size (u64) | object | diagnostics
 #pragma once
 
+#include <elf.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -60,6 +61,25 @@ inline bool write_all(int fd, std::string_view data)
         data.remove_prefix(static_cast<std::size_t>(n));
     }
     return true;
+}
+
+inline bool is_elf(std::string_view bytes)
+{
+    return bytes.size() >= SELFMAG && std::memcmp(bytes.data(), ELFMAG, SELFMAG) == 0;
+}
+
+// ELF magic and, for 64-bit objects, a section header table inside the file:
+// LLVM writes that table last, so a truncated cache entry fails this.
+inline bool is_complete_elf(std::string_view bytes)
+{
+    if (!is_elf(bytes))
+        return false;
+    if (bytes.size() < sizeof(Elf64_Ehdr) || bytes[EI_CLASS] != ELFCLASS64)
+        return true;  // not what we produce; let libbpf judge it
+    Elf64_Ehdr eh;
+    std::memcpy(&eh, bytes.data(), sizeof eh);
+    return eh.e_shoff <= bytes.size() &&
+           std::uint64_t{eh.e_shnum} * eh.e_shentsize <= bytes.size() - eh.e_shoff;
 }
 
 inline std::string encode_frame(CompileStatus status, std::string_view object, std::string_view diagnostics)

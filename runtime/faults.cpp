@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -48,18 +47,16 @@ const Faults& Faults::active()
 {
     static const Faults faults = [] {
         const char* spec = std::getenv("RTRACE_DROP_FAULTS");
-        Faults f = spec ? parse(spec) : Faults{};
-        if (!f.error.empty()) std::cerr << "rtrace-drop: warning: RTRACE_DROP_FAULTS: " << f.error << '\n';
-        return f;
+        return spec ? parse(spec) : Faults{};
     }();
     return faults;
 }
 
-bool Faults::stall(const std::string& phase, const volatile int& stop) const
+bool Faults::stall(const std::string& phase, const volatile int& stop, StatusSink& status) const
 {
     auto it = stall_ms.find(phase);
     if (it == stall_ms.end()) return stop != 0;
-    std::cerr << fmt::format("rtrace-drop: fault: stalling {} ms before {}\n", it->second, phase) << std::flush;
+    status.say(fmt::format("fault: stalling {} ms before {}", it->second, phase));
     auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(it->second);
     while (!stop && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     return stop != 0;

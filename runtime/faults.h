@@ -16,6 +16,8 @@
 #include <set>
 #include <string>
 
+#include "runtime/status.h"
+
 struct bpf_program;
 
 namespace rtd {
@@ -25,7 +27,7 @@ struct Faults {
     std::set<std::string> reject;
     std::set<std::string> vanish;
     unsigned stash_entries = 0;  // 0: as built
-    std::string error;  // the variable could not be read ("" when fine)
+    std::string error;  // the variable could not be read ("" when fine; a run warns about it)
 
     static Faults parse(const std::string& spec);
     // The process's faults (parsed once from the environment).
@@ -33,7 +35,8 @@ struct Faults {
 
     // Sleeps before `phase` when asked to, in short steps so that `stop`
     // (a signal's flag) cuts the stall short. True when stopped.
-    bool stall(const std::string& phase, const volatile int& stop) const;
+    // Says so on `status`.
+    bool stall(const std::string& phase, const volatile int& stop, StatusSink& status) const;
 };
 
 // Overwrites the program's first instruction (before load) with one the

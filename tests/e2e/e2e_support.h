@@ -300,6 +300,17 @@ inline bool line_with(const std::string& text, std::initializer_list<std::string
 }
 inline const std::string kTraffic = RTD_SOURCE_DIR "/tests/e2e/traffic.py";
 
+// The status table a run printed: one row per probe and monitor ("  RULE
+// PROBE-OR-SOURCE METHOD-OR-SKIPPED"), in order.
+inline std::vector<std::string> status_rows(const std::string& err)
+{
+    std::vector<std::string> rows;
+    std::istringstream lines(err);
+    for (std::string line; std::getline(lines, line);)
+        if (line.rfind("  ", 0) == 0 && line.size() > 2 && line[2] != ' ') rows.push_back(line);
+    return rows;
+}
+
 
 // The rules that reported a packet matching `match`.
 template <typename Match> std::set<std::string> reporters(const std::vector<json>& events, Match match)
@@ -338,6 +349,17 @@ inline void listen_in_b(const Namespaces& ns, int port, int backlog = 16, double
         if (sh_out(ns.in_b(fmt::format("ss -ltnH sport = :{}", port))).find("LISTEN") != std::string::npos) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+}
+
+// What a run plans on this kernel: its status rows once it is ready.
+inline std::vector<std::string> planned(std::vector<std::string> args, std::string binary = RTD_BINARY, std::vector<std::string> env = {},
+                                        std::chrono::seconds limit = std::chrono::seconds(120))
+{
+    DropTracer run(std::move(args), std::move(binary), std::move(env));
+    bool ready = run.ready(limit);
+    int rc = run.stop();
+    EXPECT_TRUE(ready && rc == 0) << run.err();
+    return status_rows(run.err());
 }
 
 #define NEED_ROOT_AND_BPF()                                                                            \

@@ -243,5 +243,55 @@ TEST(VmE2E, ObjectBuiltOnAnotherKernelRunsHere)
     EXPECT_EQ(status(run, "tcp.syn_queue_full", "kprobe:tcp_conn_request"), "fentry") << run.err();
 }
 
+// The netfilter pack's three function rules each probe a function of its own
+// module (ip_tables, nf_tables, nf_conntrack; the guest loads all three):
+// each is type-checked against its module's BTF, all three are planned
+// together in one run, and check, explain, list and run say the same of them.
+TEST(VmE2E, NetfilterModuleRulesAgreeAcrossCommands)
+{
+    NEED_FUNCTION_PROBES();
+    const std::string pack = RTD_SOURCE_DIR "/rules/netfilter";
+    const std::string check = sh_out(fmt::format("{} check {} 2>&1", RTD_BINARY, pack));
+    EXPECT_NE(check.find("4 rules, 0 monitors OK\n"), std::string::npos) << "none skipped: " << check;
+    const std::string explain = sh_out(fmt::format("{} explain {} 2>&1", RTD_BINARY, pack));
+    const std::string list = sh_out(fmt::format("{} list {} 2>&1", RTD_BINARY, pack));
+    DropTracer run({pack, "--json"});
+    ASSERT_TRUE(run.ready(kReady)) << run.err();
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    const struct {
+        const char *rule, *probe, *function, *module;
+    } rules[] = {{"netfilter.iptables_drop", "kretprobe:ipt_do_table", "ipt_do_table", "ip_tables"},
+                 {"netfilter.nft_drop", "kretprobe:nft_do_chain", "nft_do_chain", "nf_tables"},
+                 {"netfilter.conntrack_drop", "kretprobe:nf_conntrack_in", "nf_conntrack_in", "nf_conntrack"}};
+    for (const auto& r : rules) {
+        EXPECT_NE(explain.find(fmt::format("{} probe {} -> {} (module {})\n    attach fexit:", r.rule, r.probe, r.function, r.module)),
+                  std::string::npos)
+            << explain;
+        EXPECT_TRUE(line_with(list, {std::string(r.rule) + " ", r.probe, "  fexit"})) << list;
+        EXPECT_EQ(status(run, r.rule, r.probe), "fexit") << run.err();
+    }
+    // The tracepoint rule stands in for them only where they cannot run.
+    EXPECT_EQ(status(run, "netfilter.drop", "tracepoint:skb:kfree_skb"), "skipped: not needed: netfilter.nft_drop is used instead")
+        << run.err();
+    EXPECT_TRUE(line_with(list, {"netfilter.drop ", "skipped: not needed: netfilter.nft_drop is used instead"})) << list;
+    EXPECT_NE(explain.find("rule netfilter.drop (" + pack + "/drop_points.rule:41): skipped on this kernel"), std::string::npos)
+        << explain;
+}
+
+// One planner: the packs run from their rules (compiled here, against this
+// kernel's BTF) and from the object built of them on the host plan the same
+// probes the same way.
+TEST(VmE2E, SourceAndPrebuiltRunsPlanTheSameProbes)
+{
+    NEED_FUNCTION_PROBES();
+    const char* object = std::getenv("RTD_VM_PREBUILT");
+    RTD_NEED_KERNEL(object && fs::exists(object), "RTD_VM_PREBUILT names no object (make test-vm builds one)");
+    std::vector<std::string> from_rules =
+        planned({RTD_SOURCE_DIR "/rules/tcp", RTD_SOURCE_DIR "/rules/ip", RTD_SOURCE_DIR "/rules/netfilter"}, RTD_BINARY, {}, kReady);
+    std::vector<std::string> from_object = planned({object}, RTD_BINARY, {"RTRACE_DROP_NO_COMPILER=1"}, kReady);
+    EXPECT_GT(from_rules.size(), 20u);
+    EXPECT_EQ(from_rules, from_object);
+}
+
 }  // namespace
 }  // namespace e2e

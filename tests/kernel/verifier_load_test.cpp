@@ -62,7 +62,7 @@ Built build(const std::vector<std::string>& paths, const std::string& cache, con
         b.problems = b.frontend->diagnostics().render(b.frontend->sources());
         return b;
     }
-    b.set = emit_c(b.frontend->rules(), b.typed, *kernel_btf(), b.frontend->sources(), options);
+    b.set = lower_and_emit(b.frontend->rules(), b.typed, *kernel_btf(), b.frontend->sources(), options);
     BpfCompiler cc(kernel_btf()->raw(), embedded_templates(), cache);
     b.object = cc.compile(b.set.source);
     if (!b.object.ok) b.problems = b.object.diagnostics;
@@ -297,10 +297,10 @@ TEST(VerifierLoad, EnumComparisonUsesCoReAndLoads)
         << b.set.source;
     EXPECT_NE(b.set.source.find("bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP)"), std::string::npos);
     ASSERT_EQ(b.set.rules.size(), 2u);
-    ASSERT_EQ(b.set.rules[0].enumerators.size(), 2u);
-    EXPECT_EQ(b.set.rules[0].enumerators[0].name, "SKB_DROP_REASON_NETFILTER_DROP");
-    EXPECT_EQ(b.set.rules[0].enumerators[1].name, "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW");
-    EXPECT_TRUE(b.set.rules[1].enumerators.empty());
+    ASSERT_EQ(b.set.probes[0].enumerators.size(), 2u);
+    EXPECT_EQ(b.set.probes[0].enumerators[0].name, "SKB_DROP_REASON_NETFILTER_DROP");
+    EXPECT_EQ(b.set.probes[0].enumerators[1].name, "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW");
+    EXPECT_TRUE(b.set.probes[1].enumerators.empty());
     // The object carries enum relocations, not this kernel's numbers.
     EXPECT_NE(b.object.object.find("SKB_DROP_REASON_TCP_LISTEN_OVERFLOW"), std::string::npos);
     std::vector<std::string> names = b.set.program_names();

@@ -4,6 +4,7 @@
 // Tests that need /sys/kernel/btf/vmlinux skip without it, and fail instead
 // when RTRACE_DROP_REQUIRE_KERNEL=1 (the kernel test machines set it).
 #include "runtime/bpf_compiler.h"
+#include "runtime/vmlinux_header.h"
 #include "tests/kernel_support.h"
 
 #include <bpf/btf.h>

@@ -1,0 +1,49 @@
+// Load and attach: a planned rule set's BPF object into the kernel, each
+// probe by the first of its attach methods the kernel accepts. A program the
+// verifier refuses, or the kernel refuses to attach (fentry on a function
+// with too many arguments for its trampolines), moves its probe to its next
+// method (tp_btf -> raw_tp, fexit -> kretprobe, ...) and the object is
+// loaded again; a probe out of methods is skipped with the kernel's reason.
+// Probes that share a tracepoint attach as one dispatcher program when the
+// kernel takes it (compiled.h's DispatchSpec), else as a program each.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/compiled.h"
+#include "runtime/bpf_loader.h"
+#include "runtime/features.h"
+#include "runtime/status.h"
+
+namespace rtd {
+
+// What every opening of the object sets before load (rtd.bpf.h's .rodata).
+struct LoadOptions {
+    std::string core_btf;               // --btf: CO-RE relocates against this file
+    std::uint32_t ring_bytes = 1u << 22;
+    bool report_all = false;            // --all
+    bool summary_only = false;          // --summary counted in the kernel: no events
+    std::uint32_t rate_limit = 0;       // --rate-limit
+    std::uint64_t netns_inode = 0;      // --netns: only this namespace's drops
+    bool record_stacks = true;          // --no-stack clears it
+};
+
+inline constexpr std::size_t kNoMethod = static_cast<std::size_t>(-1);
+
+struct AttachedProbes {
+    Object obj;                        // null when no probe could be loaded
+    std::vector<Link> links;
+    std::vector<std::size_t> method;   // per probe of the set: the index of its method in use, or kNoMethod
+    std::vector<std::string> skip;     // per probe: why it is not used
+    std::vector<DispatchSpec> dispatch;  // dispatchers in use (their members attach through them)
+    std::size_t attached = 0, skipped = 0;
+};
+
+// `object` is the set's BPF ELF; probes not `available` in the set are skipped
+// with their reason. The status table and notes go to `status`.
+Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::string& object, const LoadOptions& options,
+                                         const KernelFeatures& features, StatusSink& status);
+
+}  // namespace rtd

@@ -1,0 +1,50 @@
+#include "runtime/signals.h"
+
+#include <string>
+
+#include "runtime/faults.h"
+
+namespace rtd {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+void on_signal(int sig)
+{
+    if (g_stop) {
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+    }
+    g_stop = 1;
+}
+
+}  // namespace
+
+StopSignals::StopSignals()
+{
+    g_stop = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+StopSignals::~StopSignals()
+{
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) std::signal(sig, SIG_DFL);
+}
+
+bool stop_requested() { return g_stop != 0; }
+void request_stop() { g_stop = 1; }
+const volatile std::sig_atomic_t& stop_flag() { return g_stop; }
+
+bool stopped_before(const char* phase, StatusSink& status)
+{
+    if (!Faults::active().stall(phase, g_stop, status)) return false;
+    status.say(std::string("stopped by a signal before ") + phase + "; nothing was left attached");
+    return true;
+}
+
+}  // namespace rtd

@@ -1,0 +1,34 @@
+// Stopping a run: the first SIGINT, SIGTERM or SIGHUP asks for a clean stop
+// (counters, then detach); a second one ends the process at once. Either way
+// the kernel frees every program, link and map with our file descriptors.
+#pragma once
+
+#include <csignal>
+
+#include "runtime/status.h"
+
+namespace rtd {
+
+// Installed for a whole run, from reading rules to detaching: a stop asked
+// for while compiling, loading or attaching is honoured between those
+// steps. SIGPIPE is ignored so a closed stdout (`| head`) is a write error
+// the run notices, not a silent death without the counters.
+class StopSignals {
+public:
+    StopSignals();
+    ~StopSignals();
+    StopSignals(const StopSignals&) = delete;
+    StopSignals& operator=(const StopSignals&) = delete;
+};
+
+// Set by a signal (or by the run itself: --count reached).
+bool stop_requested();
+void request_stop();
+// The flag itself, for waits that poll it (Faults::stall).
+const volatile std::sig_atomic_t& stop_flag();
+
+// True when a stop was asked for before `phase` (after any stall a test
+// injected there, runtime/faults.h); says so, since nothing has run yet.
+bool stopped_before(const char* phase, StatusSink& status);
+
+}  // namespace rtd
