@@ -1,5 +1,5 @@
 #include "cli/config.h"
-#include "cli/toml_source.h"
+#include "compiler/toml_source.h"
 #include "compiler/suggest.h"
 
 #include <algorithm>

@@ -24,12 +24,12 @@ _rtrace_drop()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="run check list explain build import"
-    local run_opts=" -i --include -e --exclude --config --show-config --json --summary --hints --no-stack --duration --count --interval --where --host --port --proto --dev --netns --rate-limit --once --top --ready-file --ring-size --strict --all --no-cache --btf --no-trampolines --color -h --help "
+    local run_opts=" -i --include -e --exclude --config --show-config --json --summary --hints --no-stack --duration --count --interval --where --host --port --proto --dev --netns --rate-limit --once --top --ready-file --ring-size --strict --all --no-cache --btf --btf-modules --no-trampolines --color -h --help "
     local main_opts=" -l --list --gen -V --version $run_opts "
-    local check_opts=" --btf --strict --dump-ast --dump-types --load -h --help "
-    local explain_opts=" --btf --manifest -h --help "
+    local check_opts=" --btf --btf-modules --strict --dump-ast --dump-types --load -h --help "
+    local explain_opts=" --btf --btf-modules --manifest -h --help "
     local list_opts=" --markdown -h --help "
-    local build_opts=" -o --output --btf --where -i --include -e --exclude -h --help "
+    local build_opts=" -o --output --btf --btf-modules --where -i --include -e --exclude -h --help "
     local import_opts=" -o --output --btf -h --help "
 
     cmd=
@@ -42,6 +42,7 @@ _rtrace_drop()
     case $prev in
     --config | --gen | --ready-file | -o | --output | --btf)
         COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --btf-modules) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
     --proto) COMPREPLY=($(compgen -W "tcp udp icmp icmpv6 sctp" -- "$cur")); return ;;
     --netns) COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | awk '{print $1}')" -- "$cur")); return ;;

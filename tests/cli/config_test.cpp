@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "cli/config.h"
-#include "cli/packs.h"
+#include "compiler/packs.h"
 
 namespace rtd {
 namespace {

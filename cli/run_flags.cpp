@@ -1,0 +1,208 @@
+#include "cli/run_flags.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "runtime/bpf_compiler.h"
+#include "runtime/session.h"
+
+namespace rtd::cli {
+
+namespace {
+
+// "10s", "1.5m", "500ms", "2h"; a bare number is seconds.
+std::optional<std::uint64_t> parse_duration_ms(const std::string& text)
+{
+    std::size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (...) {
+        return std::nullopt;
+    }
+    std::string unit = text.substr(used);
+    double scale = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60000 : unit == "h" ? 3600000 : -1;
+    if (scale < 0 || value < 0) return std::nullopt;
+    return static_cast<std::uint64_t>(value * scale);
+}
+
+// Defaults, then --config, then the flags that were typed.
+Expected<Settings> effective_settings(const RunFlags& f, Globals& g)
+{
+    Settings s;
+    if (!f.config.empty()) {
+        SourceManager sources;
+        Diagnostics diags;
+        if (!load_config(f.config, s, sources, diags)) {
+            g.status.diagnostics(diags, sources, use_color(g.color, STDERR_FILENO));
+            g.status.line(plural(diags.error_count(), "error") + " in " + f.config);
+            return RunError::already_reported(kExitBadInput);
+        }
+    }
+    if (f.given("packs")) s.packs = f.packs;
+    if (f.given("--include")) s.include = f.include;
+    if (f.given("--exclude")) s.exclude = f.exclude;
+    if (f.json && f.summary) return RunError::bad_input("--json and --summary exclude each other");
+    if (f.json) s.format = "json";
+    if (f.summary) s.format = "summary";
+    if (f.hints) s.hints = true;
+    if (f.no_stack) s.stack = false;
+    if (g.color_given) s.color = g.color;
+    if (f.given("--interval")) s.interval = f.interval;
+    if (f.given("--duration")) s.duration = f.duration;
+    if (f.given("--where")) s.where = f.where;
+    if (f.given("--host")) s.host = f.host;
+    if (f.given("--port")) s.port = f.port;
+    if (f.given("--proto")) s.proto = f.proto;
+    if (f.given("--dev")) s.dev = f.dev;
+    if (f.given("--netns")) s.netns = f.netns;
+    if (f.given("--rate-limit")) s.rate_limit = f.rate_limit;
+    return s;
+}
+
+Expected<RunOptions> run_options(const RunFlags& f, const Settings& s)
+{
+    RunOptions opt;
+    opt.paths = s.packs;
+    if (opt.paths.empty()) opt.paths.push_back(shipped_rules_dir().string());
+    opt.cache_dir = f.no_cache ? "" : BpfCompiler::default_cache_dir();
+    opt.json = s.format == "json";
+    opt.summary = s.format == "summary";
+    opt.hints = s.hints;
+    opt.stacks = s.stack;
+    opt.strict = f.strict;
+    opt.all = f.all;
+    opt.no_trampolines = f.no_trampolines;
+    opt.kernel = {f.btf, f.btf_modules};
+    opt.color = use_color(s.color, STDOUT_FILENO) && !opt.json;
+    opt.color_diagnostics = use_color(s.color, STDERR_FILENO);
+    opt.count = f.count;
+    opt.top = f.top;
+    opt.ready_file = f.ready_file;
+    opt.ring_bytes = f.ring_size;
+    opt.once = f.once;
+    opt.netns = s.netns;
+    opt.include = s.include;
+    opt.exclude = s.exclude;
+    opt.params = s.params;
+    opt.rate_limit = s.rate_limit;
+    std::string problem;
+    if (!combined_filter(s, opt.where, problem)) return RunError::bad_input(problem);
+    // The default interval only polls monitors; a chosen one also prints the counters.
+    const std::string interval = f.interval.empty() && s.interval == Settings{}.interval ? "" : s.interval;
+    for (auto [text, target, name] : {std::tuple{&s.duration, &opt.duration_ms, "duration"}, std::tuple{&interval, &opt.interval_ms, "interval"}}) {
+        if (text->empty()) continue;
+        auto ms = parse_duration_ms(*text);
+        if (!ms || *ms == 0) return RunError::bad_input(fmt::format("{} '{}' is not a duration such as 10s, 500ms, 5m", name, *text));
+        *target = *ms;
+    }
+    const long page = sysconf(_SC_PAGESIZE);
+    if (f.ring_size < static_cast<std::uint32_t>(page) || (f.ring_size & (f.ring_size - 1)) != 0)
+        return RunError::bad_input(fmt::format("--ring-size must be a power of two of at least {} bytes", page));
+    return opt;
+}
+
+int write_default_config(const std::string& file, Globals& g)
+{
+    std::error_code ec;
+    if (std::filesystem::exists(file, ec)) return report(g.status, RunError::bad_input(fmt::format("{} exists; remove it or choose another file", file)));
+    std::ofstream out(file);
+    out << config_text(Settings{}, true);
+    if (!out.flush()) return report(g.status, RunError::failure(fmt::format("cannot write {}", file)));
+    g.status.say(fmt::format("wrote the default configuration to {}", file));
+    return kExitOk;
+}
+
+}  // namespace
+
+bool RunFlags::given(const std::string& name) const
+{
+    auto typed = [&](const CLI::App* app) {
+        const CLI::Option* o = app ? app->get_option_no_throw(name) : nullptr;
+        return o && o->count() > 0;
+    };
+    return (name != "packs" && typed(top_level)) || typed(run_command);
+}
+
+void add_run_flags(CLI::App* app, RunFlags& f)
+{
+    app->add_option("-i,--include", f.include, "Run only rules whose id matches one of these globs (e.g. 'tcp.*')")->type_name("GLOB")->expected(1, -1);
+    app->add_option("-e,--exclude", f.exclude, "Leave out rules whose id matches one of these globs; exclude wins over include")
+        ->type_name("GLOB")
+        ->expected(1, -1);
+    app->add_option("--config", f.config, "Read settings from this TOML file (write one with --gen); flags override it")->type_name("FILE");
+    app->add_flag("--show-config", f.show_config, "Print the settings that would be used (defaults < --config < flags) as TOML and exit");
+    app->add_flag("--json", f.json, "One JSON object per event on stdout");
+    app->add_flag("--summary", f.summary, "Print a rule x flow table instead of each event");
+    app->add_flag("--hints", f.hints, "Print each event's hint");
+    app->add_flag("--no-stack", f.no_stack, "Do not record (in the kernel) or print the kernel stacks rules ask for");
+    app->add_option("--duration", f.duration, "Stop after this long (10s, 500ms, 5m)")->type_name("TIME");
+    app->add_option("--count", f.count, "Stop after this many events")->type_name("N");
+    app->add_option("--interval", f.interval,
+                    "Poll monitors this often (default 1s); when given, also print the counters (and the summary) this often")
+        ->type_name("TIME");
+    app->add_option("--where", f.where,
+                    "Report only drops this filter accepts, decided in the kernel (filtered drops are still counted), e.g. "
+                    "'dport == 443 && saddr in 10.0.0.0/8'; builtins saddr daddr sport dport proto dev netns comm pid")
+        ->type_name("EXPR");
+    app->add_option("--host", f.host, "Only packets from or to this address or CIDR (repeatable)")->type_name("ADDR");
+    app->add_option("--port", f.port, "Only packets from or to this port (repeatable)")->type_name("PORT")->check(CLI::Range(0, 65535));
+    app->add_option("--proto", f.proto, "Only this protocol: tcp, udp, icmp, icmpv6, sctp or a number")->type_name("PROTO");
+    app->add_option("--dev", f.dev, "Only packets on this device")->type_name("NAME");
+    app->add_option("--netns", f.netns,
+                    "Only this network namespace, and monitors read it: a name from 'ip netns list' or a path such as "
+                    "/proc/PID/ns/net")
+        ->type_name("NAME|PATH");
+    app->add_option("--rate-limit", f.rate_limit, "At most N events per rule per second, enforced in the kernel (counts stay exact)")
+        ->type_name("N");
+    app->add_flag("--once", f.once,
+                  "Read the monitors once and report what their counters say since boot, with explanations, then exit "
+                  "(no BPF; probe rules are not run)");
+    app->add_option("--top", f.top, "Flows shown in the summary (default 20)")->type_name("N");
+    app->add_option("--ready-file", f.ready_file, "Create this file once every probe is attached")->type_name("PATH");
+    app->add_option("--ring-size", f.ring_size, "Ring buffer bytes, a power of two (default 4 MiB)")->type_name("BYTES");
+    app->add_flag("--strict", f.strict, "Any probe that cannot be used on this kernel is an error");
+    app->add_flag("--all", f.all,
+                  "Report everything: noise ('noise if'), reasons a fallback rule leaves to other rules, and rules "
+                  "declared 'instead of' others");
+    app->add_flag("--no-cache", f.no_cache, "Do not use or fill the compiled-object cache");
+    app->add_option("--btf", f.btf,
+                    "Check rules and relocate programs against this BTF (a vmlinux or a raw .btf file) when the kernel has "
+                    "no /sys/kernel/btf/vmlinux")
+        ->type_name("FILE");
+    app->add_option("--btf-modules", f.btf_modules, "With --btf: the kernel's module tree (see check --help)")->type_name("DIR");
+    app->add_flag("--no-trampolines", f.no_trampolines,
+                  "Attach function probes as kprobe/kretprobe even where the kernel offers fentry/fexit (kretprobe rules "
+                  "then stash their arguments at entry)");
+}
+
+int run_from_flags(const RunFlags& f, Globals& g)
+{
+    if (!f.gen.empty()) return write_default_config(f.gen, g);
+    Expected<Settings> settings = effective_settings(f, g);
+    if (!settings) return report(g.status, settings.error());
+    if (f.show_config) {
+        std::cout << config_text(*settings, false);
+        return kExitOk;
+    }
+    if (f.given("--list")) {
+        ListRequest list;
+        list.targets = settings->packs;
+        list.include = f.list;
+        std::erase(list.include, std::string());  // a bare -l
+        if (list.include.empty()) list.include = settings->include;
+        list.exclude = settings->exclude;
+        return list_rules(list, g);
+    }
+    Expected<RunOptions> options = run_options(f, *settings);
+    if (!options) return report(g.status, options.error());
+    return run_session(*options, g.status);
+}
+
+}  // namespace rtd::cli
