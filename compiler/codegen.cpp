@@ -254,7 +254,7 @@ std::string Generator::body(std::size_t rule, std::size_t probe)
         for (std::size_t i = 0; i < p.signature.params.size(); ++i)
             if (p.signature.params[i].name == "reason") {
                 std::string test;
-                for (const auto& [v, u] : covered_reasons_) test += (test.empty() ? "" : " || ") + reason_test(i, v, u);
+                for (const auto& [v, u] : covered_reasons_) test += (test.empty() ? "" : " || ") + reason_test(fmt::format("r{}", i), v, u);
                 code += fmt::format("    if (!rtd_report_all && ({}))\n        return 0;\n", test);
             }
     }
@@ -305,7 +305,11 @@ void Generator::emit_method(std::size_t plan_index, const AttachMethod& m)
     const bool void_ret = btf_.is_void(p.signature.ret);
     switch (m.form) {
     case AttachForm::TpBtf:
-    case AttachForm::RawTp:
+    case AttachForm::RawTp: {
+        const std::size_t read = arguments_read(p);
+        wrapper(m.programs[0], "BPF_PROG", params(read), call(read, "0"));
+        break;
+    }
     case AttachForm::Fentry: wrapper(m.programs[0], "BPF_PROG", params(n), call(n, "0")); break;
     case AttachForm::Kprobe: wrapper(m.programs[0], "BPF_KPROBE", params(k), call(k, "0")); break;
     case AttachForm::Fexit:
@@ -358,7 +362,7 @@ std::string Generator::reason_guard(const TypedProbe& p) const
             conjuncts.push_back(e.kids[0].get());
             conjuncts.push_back(e.kids[1].get());
         } else if (const TExpr* c = reason_constant(e)) {
-            return reason_test(reason, c->value, core_enumerator(btf_, *c));
+            return reason_test(fmt::format("ctx[{}]", reason), c->value, core_enumerator(btf_, *c));
         }
     }
     return {};
@@ -372,21 +376,21 @@ std::size_t Generator::emit_dispatchers()
                           "const volatile __u8 rtd_dispatch_on[{}] = {{}};\n\n",
                           set_.probes.size());
     for (const DispatchSpec& d : specs) {
-        const ProbePlan& first = set_.probes[d.members.front()];
-        const std::size_t n = typed_[first.rule]->probes[first.probe].signature.params.size();
-        std::string params, args;
-        for (std::size_t i = 0; i < n; ++i) {
-            params += fmt::format(", __u64 r{}", i);
-            args += fmt::format("r{}, ", i);
-        }
-        // Hits once for all its rules (the runtime adds them to each).
-        progs_ += fmt::format("SEC(\"{}/{}\")\nint BPF_PROG({}{})\n{{\n    __u64 rv[] = {{{}0}};\n\n    rtd_count_dispatch({});\n",
-                              d.form == AttachForm::TpBtf ? "tp_btf" : "raw_tp", d.target, d.name, params, args, d.index);
+        // Each member reads the arguments it needs, and only when it is on:
+        // the verifier sees no read of an argument no running rule needs.
+        // Hits are counted once for all its rules (the runtime adds them to each).
+        progs_ += fmt::format("SEC(\"{}/{}\")\nint {}(unsigned long long *ctx)\n{{\n    rtd_count_dispatch({});\n",
+                              d.form == AttachForm::TpBtf ? "tp_btf" : "raw_tp", d.target, d.name, d.index);
         for (std::size_t m : d.members) {
             const ProbePlan& p = set_.probes[m];
-            const std::string guard = reason_guard(typed_[p.rule]->probes[p.probe]);
-            progs_ += fmt::format("    if (rtd_dispatch_on[{}]{})\n        rtd_body_{}_{}(ctx, rv, 1);\n", m,
-                                  guard.empty() ? "" : " && " + guard, p.rule, p.probe);
+            const TypedProbe& tp = typed_[p.rule]->probes[p.probe];
+            const std::string guard = reason_guard(tp);
+            std::string rv;
+            for (std::size_t i = 0, read = arguments_read(tp); i <= tp.signature.params.size(); ++i)
+                rv += i < read ? fmt::format("ctx[{}], ", i) : std::string("0, ");
+            rv.resize(rv.size() - 2);
+            progs_ += fmt::format("    if (rtd_dispatch_on[{}]{}) {{\n        __u64 rv[] = {{{}}};\n\n        rtd_body_{}_{}(ctx, rv, 1);\n    }}\n",
+                                  m, guard.empty() ? "" : " && " + guard, rv, p.rule, p.probe);
         }
         progs_ += "    return 0;\n}\n\n";
     }

@@ -90,18 +90,29 @@ const TExpr* reason_constant(const TExpr& e)
     return nullptr;
 }
 
-std::string reason_test(std::size_t arg, std::uint64_t value, const std::optional<EnumeratorUse>& u)
+std::string reason_test(const std::string& reason, std::uint64_t value, const std::optional<EnumeratorUse>& u)
 {
     if (u)
-        return fmt::format("(bpf_core_enum_value_exists(enum {0}, {1}) && (__u64)r{2} == (__u64)(__u32)bpf_core_enum_value(enum {0}, {1}))",
-                           u->enum_name, u->name, arg);
-    return fmt::format("(__u64)r{} == 0x{:x}ULL", arg, value);
+        return fmt::format("(bpf_core_enum_value_exists(enum {0}, {1}) && (__u64){2} == (__u64)(__u32)bpf_core_enum_value(enum {0}, {1}))",
+                           u->enum_name, u->name, reason);
+    return fmt::format("(__u64){} == 0x{:x}ULL", reason, value);
 }
 
-void collect_enumerators(const Btf& btf, const TExpr& e, std::set<EnumeratorUse>& out)
+std::size_t arguments_read(const TypedProbe& p)
 {
+    std::size_t n = 0;
+    for (unsigned a : uses_of(p).args) n = std::max<std::size_t>(n, a + 1);
+    if (is_kfree_skb(*p.probe))
+        for (std::size_t i = 0; i < p.signature.params.size(); ++i)
+            if (p.signature.params[i].name == "reason" || p.signature.params[i].name == "location") n = std::max(n, i + 1);
+    return n;
+}
+
+void collect_enumerators(const Btf& btf, const TExpr& e, std::set<EnumeratorUse>& out, bool required_only)
+{
+    if (required_only && e.coalesce_fallback) return;  // tested for in the code
     if (auto u = core_enumerator(btf, e)) out.insert(*u);
-    for (const TExprPtr& k : e.kids) collect_enumerators(btf, *k, out);
+    for (const TExprPtr& k : e.kids) collect_enumerators(btf, *k, out, required_only);
 }
 
 std::string BodyWriter::temp() { return fmt::format("t{}", next_++); }
@@ -127,8 +138,29 @@ std::string BodyWriter::load(const Value& v)
     return t;
 }
 
+// A '??' alternative with a constant to fall back on: where the target
+// kernel lacks one of its enumerators, the constant. The tests are constant
+// after CO-RE relocation, so the verifier never sees the other branch (whose
+// relocations failed).
+BodyWriter::Value BodyWriter::with_fallback(const TExpr& e)
+{
+    std::set<EnumeratorUse> uses;
+    collect_enumerators(btf_, e, uses);
+    falling_back_ = true;
+    Value inner = lower(e);
+    falling_back_ = false;
+    if (uses.empty()) return inner;
+    std::string test;
+    for (const EnumeratorUse& u : uses) test += fmt::format("{}bpf_core_enum_value_exists(enum {}, {})", test.empty() ? "" : " && ", u.enum_name, u.name);
+    Value v;
+    v.type = e.type;
+    v.c = fmt::format("(({}) ? (__s64)({}) : (__s64)0x{:x}ULL)", test, inner.c, *e.coalesce_fallback);
+    return v;
+}
+
 BodyWriter::Value BodyWriter::lower(const TExpr& e)
 {
+    if (e.coalesce_fallback && !falling_back_) return with_fallback(e);
     Value v;
     v.type = e.type;
     switch (e.kind) {

@@ -35,13 +35,14 @@ std::optional<EnumeratorUse> core_enumerator(const Btf& btf, const TExpr& e);
 // The constant of `reason == X` (either way round), or null.
 const TExpr* reason_constant(const TExpr& e);
 
-// C that tests kfree_skb's reason argument r<arg> against one reason: the
-// target kernel's value of its enumerator (false where the kernel lacks it:
-// that enumerator names no drop there), else the number.
-std::string reason_test(std::size_t arg, std::uint64_t value, const std::optional<EnumeratorUse>& u);
+// C that tests kfree_skb's reason argument (the C `reason` reads it) against
+// one reason: the target kernel's value of its enumerator (false where the
+// kernel lacks it: that enumerator names no drop there), else the number.
+std::string reason_test(const std::string& reason, std::uint64_t value, const std::optional<EnumeratorUse>& u);
 
-// Every CO-RE enumerator `e` uses.
-void collect_enumerators(const Btf& btf, const TExpr& e, std::set<EnumeratorUse>& out);
+// Every CO-RE enumerator `e` uses; `required_only`: not those a '??'
+// fallback stands in for where they are missing (TExpr::coalesce_fallback).
+void collect_enumerators(const Btf& btf, const TExpr& e, std::set<EnumeratorUse>& out, bool required_only = false);
 
 // The arguments a probe's expressions read, and whether they read `ret`.
 struct ProbeUses {
@@ -50,6 +51,12 @@ struct ProbeUses {
 };
 
 ProbeUses uses_of(const TypedProbe& p);
+
+// How many of a probe's arguments its programs read: those its expressions
+// use, and for kfree_skb the reason and location every event carries. A
+// tracepoint's later arguments (newer kernels add some) are then not read,
+// so an object built on a newer kernel loads on an older one.
+std::size_t arguments_read(const TypedProbe& p);
 
 // The captures `e` reads, by name.
 void collect_captures(const TExpr& e, std::set<std::string>& names);
@@ -94,10 +101,12 @@ private:
     std::string temp();
     std::string c_or_typeof(const Type& t, const std::string& expr);
     std::string binary(const TExpr& e);
+    Value with_fallback(const TExpr& e);
 
     const Btf& btf_;
     std::string& out_;
     unsigned next_ = 0;
+    bool falling_back_ = false;  // lowering the alternative with_fallback guards
 };
 
 }  // namespace rtd

@@ -86,13 +86,14 @@ std::vector<AttachMethod> attach_methods(const TypedProbe& p, const Btf& btf, co
     return out;
 }
 
+// The enumerators a kernel must have for the probe to run.
 std::vector<EnumeratorUse> enumerators_of(const TypedProbe& p, const Btf& btf)
 {
     std::set<EnumeratorUse> uses;
     for (const TExprPtr& c : p.captures)
-        if (c) collect_enumerators(btf, *c, uses);
+        if (c) collect_enumerators(btf, *c, uses, true);
     for (const TExprPtr* t : {&p.condition, &p.noise, &p.packet})
-        if (*t) collect_enumerators(btf, **t, uses);
+        if (*t) collect_enumerators(btf, **t, uses, true);
     return {uses.begin(), uses.end()};
 }
 

@@ -565,6 +565,11 @@ TExprPtr Checker::check_coalesce(const Expr& e)
         if (ok) {
             LineCol lc = sources_.file(e.range.file).line_col(e.range.begin);
             probe_->choices.push_back(fmt::format("{}:{}: '??' took alternative {} of {}", lc.line, lc.col, i + 1, e.kids.size()));
+            for (std::size_t j = i + 1; j < e.kids.size() && reads_no_memory(*t); ++j)
+                if (e.kids[j]->kind == ExprKind::Int) {
+                    t->coalesce_fallback = e.kids[j]->value;
+                    break;
+                }
             return t;
         }
         if (lacks && !erred) {
@@ -743,6 +748,12 @@ TypedRule Checker::check_rule(const RuleDecl& r)
 }
 
 }  // namespace
+
+bool reads_no_memory(const TExpr& e)
+{
+    if (e.kind == TKind::Member || e.kind == TKind::Index || e.kind == TKind::Capture) return false;
+    return std::all_of(e.kids.begin(), e.kids.end(), [](const TExprPtr& k) { return reads_no_memory(*k); });
+}
 
 std::vector<TypedRule> type_check(const std::vector<const RuleDecl*>& rules, const Btf& btf, const SourceManager& sources,
                                   Diagnostics& diags, TypeCheckOptions options)

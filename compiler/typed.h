@@ -37,7 +37,16 @@ struct TExpr {
     BinaryOp binary_op = BinaryOp::Add;
     // Member: {base}; Index: {base, index}; Unary: {operand}; Binary: {lhs, rhs}; Cast: {operand}
     std::vector<TExprPtr> kids;
+    // Set on the alternative a '??' took when a later one is a constant
+    // (`reason == X ?? 0`) and this one reads no kernel memory: a kernel
+    // without the enumerators it names (a built object run elsewhere) gets
+    // the constant instead, tested in the code, so they are not required.
+    std::optional<std::uint64_t> coalesce_fallback;
 };
+
+// Whether `e` reads only arguments, `ret` and constants (no kernel memory,
+// no capture): what a '??' fallback may stand in for.
+bool reads_no_memory(const TExpr& e);
 
 // How a capture is stored in an event and printed.
 enum class ValueKind : std::uint8_t { Signed, Unsigned, Enum, String, Pointer };

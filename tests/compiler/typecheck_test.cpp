@@ -442,6 +442,27 @@ TEST(Codegen, EnumeratorsOfNamedEnumsGoThroughCoRe)
     EXPECT_NE(manifest.find("\"filter\": \"\""), std::string::npos);
 }
 
+// `reason == X ?? 0`: on a kernel without X the comparison is the constant.
+// The code tests X's existence itself, so X is not required of the kernel
+// (a built object keeps running where X is missing); X outside a '??' is.
+TEST(Codegen, CoalesceFallbackMakesItsEnumeratorsOptional)
+{
+    Typed t = type_text("rule t.a {\n layer l4\n probe tracepoint:skb:kfree_skb\n"
+                        " drop if reason == SKB_DROP_REASON_NOT_SPECIFIED || (reason == SKB_DROP_REASON_TCP_LISTEN_OVERFLOW ?? 0)\n}\n");
+    ASSERT_TRUE(t.ok) << t.diagnostics;
+    CompiledRuleSet set = lower_and_emit(t.front.rules(), t.rules, fixture(), t.front.frontend->sources());
+    EXPECT_NE(set.source.find("((bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)) ? (__s64)("),
+              std::string::npos)
+        << set.source;
+    EXPECT_NE(set.source.find(") : (__s64)0x0ULL)"), std::string::npos) << set.source;
+    ASSERT_EQ(set.probes.size(), 1u);
+    ASSERT_EQ(set.probes[0].enumerators.size(), 1u);
+    EXPECT_EQ(set.probes[0].enumerators[0].name, "SKB_DROP_REASON_NOT_SPECIFIED");
+    // The programs read the tracepoint's arguments up to the last one used
+    // (reason, location): not rx_sk, which older kernels do not pass.
+    EXPECT_NE(set.source.find("int BPF_PROG(rtd_0_0_tb, __u64 r0, __u64 r1, __u64 r2)\n"), std::string::npos) << set.source;
+}
+
 TEST(Codegen, FilterAndRateLimit)
 {
     Typed t = type_text("rule t.pkt {\n layer l4\n probe tracepoint:skb:kfree_skb\n packet skb\n}\n"

@@ -263,10 +263,11 @@ TEST(VmE2E, NetfilterModuleRulesAgreeAcrossCommands)
     } rules[] = {{"netfilter.iptables_drop", "kretprobe:ipt_do_table", "ipt_do_table", "ip_tables"},
                  {"netfilter.nft_drop", "kretprobe:nft_do_chain", "nft_do_chain", "nf_tables"},
                  {"netfilter.conntrack_drop", "kretprobe:nf_conntrack_in", "nf_conntrack_in", "nf_conntrack"}};
-    for (const auto& r : rules) {
-        EXPECT_NE(explain.find(fmt::format("{} probe {} -> {} (module {})\n    attach fexit:", r.rule, r.probe, r.function, r.module)),
-                  std::string::npos)
+    for (std::size_t i = 0; i < std::size(rules); ++i) {
+        const auto& r = rules[i];
+        EXPECT_NE(explain.find(fmt::format("{} probe {} -> {} (module {})\n", r.rule, r.probe, r.function, r.module)), std::string::npos)
             << explain;
+        EXPECT_NE(explain.find(fmt::format("    attach fexit: rtd_{}_0_fx fexit/{}\n", i, r.function)), std::string::npos) << explain;
         EXPECT_TRUE(line_with(list, {std::string(r.rule) + " ", r.probe, "  fexit"})) << list;
         EXPECT_EQ(status(run, r.rule, r.probe), "fexit") << run.err();
     }

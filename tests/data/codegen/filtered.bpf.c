@@ -232,33 +232,33 @@ static __noinline int rtd_body_2_0(void *ctx, const __u64 *rv, int dispatched)
 }
 
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(rtd_0_0_tb, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
+int BPF_PROG(rtd_0_0_tb, __u64 r0, __u64 r1, __u64 r2)
 {
-    __u64 rv[] = {r0, r1, r2, r3, 0};
+    __u64 rv[] = {r0, r1, r2, 0, 0};
 
     return rtd_body_0_0(ctx, rv, 0);
 }
 
 SEC("raw_tp/kfree_skb")
-int BPF_PROG(rtd_0_0_rt, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
+int BPF_PROG(rtd_0_0_rt, __u64 r0, __u64 r1, __u64 r2)
 {
-    __u64 rv[] = {r0, r1, r2, r3, 0};
+    __u64 rv[] = {r0, r1, r2, 0, 0};
 
     return rtd_body_0_0(ctx, rv, 0);
 }
 
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(rtd_1_0_tb, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
+int BPF_PROG(rtd_1_0_tb, __u64 r0, __u64 r1, __u64 r2)
 {
-    __u64 rv[] = {r0, r1, r2, r3, 0};
+    __u64 rv[] = {r0, r1, r2, 0, 0};
 
     return rtd_body_1_0(ctx, rv, 0);
 }
 
 SEC("raw_tp/kfree_skb")
-int BPF_PROG(rtd_1_0_rt, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
+int BPF_PROG(rtd_1_0_rt, __u64 r0, __u64 r1, __u64 r2)
 {
-    __u64 rv[] = {r0, r1, r2, r3, 0};
+    __u64 rv[] = {r0, r1, r2, 0, 0};
 
     return rtd_body_1_0(ctx, rv, 0);
 }
@@ -283,28 +283,36 @@ int BPF_KPROBE(rtd_2_0_kp, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
 const volatile __u8 rtd_dispatch_on[3] = {};
 
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(rtd_d_kfree_skb_tb, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
+int rtd_d_kfree_skb_tb(unsigned long long *ctx)
 {
-    __u64 rv[] = {r0, r1, r2, r3, 0};
-
     rtd_count_dispatch(0);
-    if (rtd_dispatch_on[0] && (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW) && (__u64)r2 == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)))
+    if (rtd_dispatch_on[0] && (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW) && (__u64)ctx[2] == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW))) {
+        __u64 rv[] = {ctx[0], ctx[1], ctx[2], 0, 0};
+
         rtd_body_0_0(ctx, rv, 1);
-    if (rtd_dispatch_on[1])
+    }
+    if (rtd_dispatch_on[1]) {
+        __u64 rv[] = {ctx[0], ctx[1], ctx[2], 0, 0};
+
         rtd_body_1_0(ctx, rv, 1);
+    }
     return 0;
 }
 
 SEC("raw_tp/kfree_skb")
-int BPF_PROG(rtd_d_kfree_skb_rt, __u64 r0, __u64 r1, __u64 r2, __u64 r3)
+int rtd_d_kfree_skb_rt(unsigned long long *ctx)
 {
-    __u64 rv[] = {r0, r1, r2, r3, 0};
-
     rtd_count_dispatch(1);
-    if (rtd_dispatch_on[0] && (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW) && (__u64)r2 == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)))
+    if (rtd_dispatch_on[0] && (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW) && (__u64)ctx[2] == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW))) {
+        __u64 rv[] = {ctx[0], ctx[1], ctx[2], 0, 0};
+
         rtd_body_0_0(ctx, rv, 1);
-    if (rtd_dispatch_on[1])
+    }
+    if (rtd_dispatch_on[1]) {
+        __u64 rv[] = {ctx[0], ctx[1], ctx[2], 0, 0};
+
         rtd_body_1_0(ctx, rv, 1);
+    }
     return 0;
 }
 
