@@ -69,29 +69,23 @@ Expected<Settings> effective_settings(const RunFlags& f, Globals& g)
 Expected<RunOptions> run_options(const RunFlags& f, const Settings& s)
 {
     RunOptions opt;
-    opt.paths = s.packs;
-    if (opt.paths.empty()) opt.paths.push_back(shipped_rules_dir().string());
+    opt.rules.inputs = s.packs.empty() ? std::vector<std::string>{shipped_rules_dir().string()} : s.packs;
+    opt.rules.include = s.include;
+    opt.rules.exclude = s.exclude;
+    opt.rules.params = s.params;
+    opt.rules.kernel = {f.btf, f.btf_modules};
+    opt.rules.strict = f.strict;
+    opt.output = {.json = s.format == "json", .summary = s.format == "summary", .hints = s.hints,
+                  .color = use_color(s.color, STDOUT_FILENO) && s.format != "json", .stacks = s.stack, .top = f.top, .count = f.count};
+    opt.load.ring_bytes = f.ring_size;
+    opt.load.rate_limit = s.rate_limit;
     opt.cache_dir = f.no_cache ? "" : BpfCompiler::default_cache_dir();
-    opt.json = s.format == "json";
-    opt.summary = s.format == "summary";
-    opt.hints = s.hints;
-    opt.stacks = s.stack;
-    opt.strict = f.strict;
     opt.all = f.all;
     opt.no_trampolines = f.no_trampolines;
-    opt.kernel = {f.btf, f.btf_modules};
-    opt.color = use_color(s.color, STDOUT_FILENO) && !opt.json;
     opt.color_diagnostics = use_color(s.color, STDERR_FILENO);
-    opt.count = f.count;
-    opt.top = f.top;
     opt.ready_file = f.ready_file;
-    opt.ring_bytes = f.ring_size;
     opt.once = f.once;
     opt.netns = s.netns;
-    opt.include = s.include;
-    opt.exclude = s.exclude;
-    opt.params = s.params;
-    opt.rate_limit = s.rate_limit;
     std::string problem;
     if (!combined_filter(s, opt.where, problem)) return RunError::bad_input(problem);
     // The default interval only polls monitors; a chosen one also prints the counters.

@@ -12,24 +12,18 @@ namespace rtd {
 
 namespace {
 
-Expected<RunRules> from_rule_files(const RuleSource& source, StatusSink& status)
+Expected<RunRules> from_rule_files(const RunOptions& opt, StatusSink& status)
 {
-    PipelineOptions po;
-    po.inputs = source.paths;
-    po.include = source.include;
-    po.exclude = source.exclude;
-    po.params = source.params;
-    po.kernel = source.kernel;
-    po.strict = source.strict;
-    po.kernel_types = source.need_btf;
+    PipelineOptions po = opt.rules;
+    po.kernel_types = !opt.once;
     RunRules rules;
     rules.pipeline = std::make_unique<Pipeline>(std::move(po));
     Pipeline& p = *rules.pipeline;
     const bool ok = p.run(Pipeline::Pass::Lower);
     for (const std::string& note : p.notes()) status.note(note);
-    status.diagnostics(p.diagnostics(), p.sources(), source.color_diagnostics);
+    status.diagnostics(p.diagnostics(), p.sources(), opt.color_diagnostics);
     // No BTF for the running kernel is the machine's problem, not the rules'.
-    if (!ok) return RunError::already_reported(!p.btf_error().empty() && source.kernel.running() ? kExitFailure : kExitBadInput);
+    if (!ok) return RunError::already_reported(!p.btf_error().empty() && opt.rules.kernel.running() ? kExitFailure : kExitBadInput);
     rules.decls = p.rules();
     rules.set = p.plan();
     rules.btf = p.btf();
@@ -40,14 +34,14 @@ Expected<RunRules> from_rule_files(const RuleSource& source, StatusSink& status)
 // A built object's monitors, parsed back and lined up with its rule table;
 // probe rules (and monitors -i/-e leave out) get a stand-in that is not a
 // monitor.
-Status parse_prebuilt_monitors(RunRules& rules, const RuleSource& source, StatusSink& status)
+Status parse_prebuilt_monitors(RunRules& rules, const RunOptions& opt, StatusSink& status)
 {
     static const RuleDecl probe_rule;  // is_monitor = false
-    const std::string& path = source.paths.front();
+    const std::string& path = opt.rules.inputs.front();
     rules.prebuilt_monitors = std::make_unique<Frontend>(default_search_paths());
     Frontend& frontend = *rules.prebuilt_monitors;
     if (!rules.prebuilt->monitors.empty() && !frontend.load_text(path + ":monitors", rules.prebuilt->monitors)) {
-        status.diagnostics(frontend.diagnostics(), frontend.sources(), source.color_diagnostics);
+        status.diagnostics(frontend.diagnostics(), frontend.sources(), opt.color_diagnostics);
         return RunError::failure(fmt::format("{}: the monitors in the object do not parse with this rtrace-drop", path));
     }
     std::map<std::string, const RuleDecl*> monitors;
@@ -59,37 +53,37 @@ Status parse_prebuilt_monitors(RunRules& rules, const RuleSource& source, Status
         }
         auto it = monitors.find(e.id);
         if (it == monitors.end()) return RunError::failure(fmt::format("{}: damaged object: monitor {} is in the rule table but not in the monitors", path, e.id));
-        rules.decls.push_back(rule_selected(e.id, source.include, source.exclude) ? it->second : &probe_rule);
+        rules.decls.push_back(rule_selected(e.id, opt.rules.include, opt.rules.exclude) ? it->second : &probe_rule);
     }
     return kDone;
 }
 
-Expected<RunRules> from_prebuilt(const RuleSource& source, StatusSink& status)
+Expected<RunRules> from_prebuilt(const RunOptions& opt, StatusSink& status)
 {
-    const std::string& path = source.paths.front();
+    const std::string& path = opt.rules.inputs.front();
     RunRules rules;
     std::string problem;
     rules.prebuilt = read_prebuilt(path, problem);
     if (!rules.prebuilt) return RunError::bad_input(problem);
     const Prebuilt& pre = *rules.prebuilt;
-    if (!source.where.empty() && source.where != pre.filter)
+    if (!opt.where.empty() && opt.where != pre.filter)
         return RunError::bad_input(fmt::format("{} was built {}; filters are compiled into the object", path,
                                                pre.filter.empty() ? "without a filter" : "with the filter '" + pre.filter + "'"),
                                    {"rebuild it with 'rtrace-drop build --where EXPR ...', or run the packs themselves"});
-    if (!source.params.empty())
+    if (!opt.rules.params.empty())
         status.warning("[params] of the config do not apply to a built object: its params were fixed when it was built");
     rules.set = pre.set;
-    if (Status s = parse_prebuilt_monitors(rules, source, status)) return *s;
+    if (Status s = parse_prebuilt_monitors(rules, opt, status)) return *s;
     rules.reason_hints.assign(rules.set.rules.size(), nullptr);
     for (const auto& [rule, table] : pre.reason_hints)
         if (rule < rules.reason_hints.size()) rules.reason_hints[rule] = &table;
-    if (!source.need_btf || rules.set.probes.empty()) return rules;
+    if (opt.once || rules.set.probes.empty()) return rules;
     // The running kernel's types, with the modules its function probes need,
     // as the pipeline chooses them for rule files.
     std::vector<std::string> functions;
     for (const ProbePlan& p : rules.set.probes)
         if (p.target.kind != ProbeKind::Tracepoint) functions.push_back(p.target.function);
-    KernelBtf kernel = load_kernel_btf(source.kernel, functions);
+    KernelBtf kernel = load_kernel_btf(opt.rules.kernel, functions);
     for (const std::string& note : kernel.notes) status.note(note);
     if (!kernel.btf)
         return RunError::failure(fmt::format("cannot read the kernel's BTF at {}: {}", kernel.path, kernel.error),
@@ -107,12 +101,13 @@ bool RunRules::has_probes() const
     return std::any_of(set.rules.begin(), set.rules.end(), [](const RuleEntry& r) { return !r.is_monitor; });
 }
 
-Expected<RunRules> load_run_rules(const RuleSource& source, StatusSink& status)
+Expected<RunRules> load_run_rules(const RunOptions& opt, StatusSink& status)
 {
-    const bool prebuilt = std::any_of(source.paths.begin(), source.paths.end(), [](const std::string& p) { return is_prebuilt(p); });
-    if (prebuilt && source.paths.size() != 1)
+    const std::vector<std::string>& paths = opt.rules.inputs;
+    const bool prebuilt = std::any_of(paths.begin(), paths.end(), [](const std::string& p) { return is_prebuilt(p); });
+    if (prebuilt && paths.size() != 1)
         return RunError::bad_input("an object built by 'rtrace-drop build' runs alone: build the other packs into it");
-    return prebuilt ? from_prebuilt(source, status) : from_rule_files(source, status);
+    return prebuilt ? from_prebuilt(opt, status) : from_rule_files(opt, status);
 }
 
 std::vector<const std::map<std::string, std::string>*> reason_hint_tables(const CompiledRuleSet& set,

@@ -15,23 +15,13 @@
 #include "compiler/btf.h"
 #include "compiler/compiled.h"
 #include "compiler/frontend.h"
-#include "compiler/kernel_btf.h"
 #include "compiler/pipeline.h"
 #include "runtime/prebuilt.h"
+#include "runtime/session.h"
 #include "runtime/status.h"
 
 namespace rtd {
 
-struct RuleSource {
-    std::vector<std::string> paths;             // packs, folders, .rule files; or one .rdo
-    std::vector<std::string> include, exclude;  // -i/-e
-    ParamOverrides params;                      // the config's [params]
-    KernelTarget kernel;                        // --btf, --btf-modules
-    std::string where;                          // the filter, to check against a .rdo's
-    bool strict = false;
-    bool need_btf = true;                       // false: monitors only (--once)
-    bool color_diagnostics = false;
-};
 
 struct RunRules {
     std::unique_ptr<Pipeline> pipeline;   // rule files
@@ -50,9 +40,10 @@ struct RunRules {
     bool has_probes() const;
 };
 
-// Bad rules are reported (clang-style) to `status`; the error then says only
-// how to exit.
-Expected<RunRules> load_run_rules(const RuleSource& source, StatusSink& status);
+// The rules `options` name (`once`: monitors only, no BTF read). Bad rules
+// are reported (clang-style) to `status`; the error then says only how to
+// exit.
+Expected<RunRules> load_run_rules(const RunOptions& options, StatusSink& status);
 
 // The drop-reason hints of the packs whose rules use {reason_hint}, by rule
 // index, into `tables` (keyed by the rules' folders); problems go to `status`.

@@ -24,49 +24,18 @@ namespace rtd {
 
 namespace {
 
-RuleSource rule_source(const RunOptions& opt)
-{
-    RuleSource s;
-    s.paths = opt.paths;
-    s.include = opt.include;
-    s.exclude = opt.exclude;
-    s.params = opt.params;
-    s.kernel = opt.kernel;
-    s.where = opt.where;
-    s.strict = opt.strict;
-    s.need_btf = !opt.once;
-    s.color_diagnostics = opt.color_diagnostics;
-    return s;
-}
-
-OutputOptions output_options(const RunOptions& opt)
-{
-    OutputOptions o;
-    o.json = opt.json;
-    o.summary = opt.summary;
-    o.hints = opt.hints;
-    o.color = opt.color;
-    o.stacks = opt.stacks;
-    o.top = opt.top;
-    o.count = opt.count;
-    o.out = opt.out;
-    o.observer = opt.observer;
-    return o;
-}
-
 // --summary counts flows in the kernel, but --count needs events to count.
-bool summary_in_kernel(const RunOptions& opt) { return opt.summary && !opt.count; }
+bool summary_in_kernel(const RunOptions& opt) { return opt.output.summary && !opt.output.count; }
 
+// What the object's .rodata says, from the options that decide it.
 LoadOptions load_options(const RunOptions& opt)
 {
-    LoadOptions l;
-    l.core_btf = opt.kernel.btf_file;
-    l.ring_bytes = opt.ring_bytes;
+    LoadOptions l = opt.load;
+    l.core_btf = opt.rules.kernel.btf_file;
     l.report_all = opt.all;
     l.summary_only = summary_in_kernel(opt);
-    l.rate_limit = opt.rate_limit;
     l.netns_inode = opt.netns.empty() ? 0 : netns_inode(opt.netns);
-    l.record_stacks = opt.stacks;
+    l.record_stacks = opt.output.stacks;
     return l;
 }
 
@@ -95,14 +64,14 @@ int run_once(const RunRules& rules, const RunOptions& opt, StatusSink& status)
     std::vector<MonitorFinding> findings = monitors.start(true);
     print_monitor_status(status, rules, monitors, "read once");
     if (probe_rules) status.say(fmt::format("--once reads monitors only; {} probe rule(s) not run", probe_rules));
-    if (opt.strict && !monitors.skipped().empty())
+    if (opt.rules.strict && !monitors.skipped().empty())
         return report(status, RunError::bad_input(fmt::format("{} monitor(s) skipped and --strict is set", monitors.skipped().size())));
-    OutputOptions output = output_options(opt);
+    OutputOptions output = opt.output;
     output.hints = true;  // a snapshot is read by a person: explain each finding
     Reporting reporting(rules.set, nullptr, rules.reason_hints, output);
     reporting.monitor(findings);
     reporting.print_summary(false);
-    std::fflush(opt.out);
+    std::fflush(opt.output.out);
     status.say(fmt::format("{} finding(s) from {} monitor(s) since boot{}", findings.size(), monitors.active(),
                            monitors.skipped().empty() ? "" : fmt::format(", {} skipped", monitors.skipped().size())));
     return kExitOk;
@@ -140,8 +109,8 @@ Expected<AttachedProbes> start_probes(RunRules& rules, const RunOptions& opt, St
         features.trampolines = false;
         features.trampoline_error = "not used: --no-trampolines";
     }
-    plan_for_kernel(rules.set, *rules.btf, features, {opt.include, opt.exclude, opt.all});
-    rules.set.ring_bytes = opt.ring_bytes;
+    plan_for_kernel(rules.set, *rules.btf, features, {opt.rules.include, opt.rules.exclude, opt.all});
+    rules.set.ring_bytes = opt.load.ring_bytes;
     Expected<std::string> object = object_for(rules, opt, status);
     if (!object) return object.error();
     return load_and_attach(rules.set, *object, load_options(opt), features, status);
@@ -150,7 +119,7 @@ Expected<AttachedProbes> start_probes(RunRules& rules, const RunOptions& opt, St
 Status something_runs(const RunOptions& opt, const AttachedProbes& probes, const Monitors& monitors)
 {
     const std::size_t skipped = probes.skipped + monitors.skipped().size();
-    if (opt.strict && skipped) return RunError::bad_input(fmt::format("{} rule probe(s) or monitor(s) skipped and --strict is set", skipped));
+    if (opt.rules.strict && skipped) return RunError::bad_input(fmt::format("{} rule probe(s) or monitor(s) skipped and --strict is set", skipped));
     if (probes.attached == 0 && monitors.active() == 0)
         return RunError::failure("nothing could be attached on this kernel (see the reasons above)");
     return kDone;
@@ -172,7 +141,7 @@ void say_ready(const RunOptions& opt, const AttachedProbes& probes, const Monito
     status.say(fmt::format("ready: {}{}", what,
                            opt.duration_ms ? fmt::format(", running for {:.1f} s", opt.duration_ms / 1000.0) : ", Ctrl-C to stop"));
     reporting.monitor(first_findings);
-    std::fflush(opt.out);  // the loop flushes after each batch of events and each poll
+    std::fflush(opt.output.out);  // the loop flushes after each batch of events and each poll
 }
 
 void say_what_was_counted(const CompiledRuleSet& set, AttachedProbes& probes, const Monitors& monitors,
@@ -191,7 +160,7 @@ int run_session(const RunOptions& opt, StatusSink& status)
 {
     StopSignals stop_signals;
     if (!Faults::active().error.empty()) status.warning("RTRACE_DROP_FAULTS: " + Faults::active().error);
-    Expected<RunRules> rules = load_run_rules(rule_source(opt), status);
+    Expected<RunRules> rules = load_run_rules(opt, status);
     if (!rules) return report(status, rules.error());
     if (!opt.once)
         if (Status s = check_probe_count(rules->set)) return report(status, *s);
@@ -207,7 +176,7 @@ int run_session(const RunOptions& opt, StatusSink& status)
     print_monitor_status(status, *rules, monitors, fmt::format("polled every {:.1f} s", poll_ms / 1000.0));
     if (Status s = something_runs(opt, *probes, monitors)) return report(status, *s);
 
-    Reporting reporting(rules->set, rules->btf, rules->reason_hints, output_options(opt));
+    Reporting reporting(rules->set, rules->btf, rules->reason_hints, opt.output);
     // The compile's garbage (typed trees, generated C, the compile child's
     // pipes) is freed: give those pages back before the long run.
     ::malloc_trim(0);

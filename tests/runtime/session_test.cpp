@@ -51,11 +51,11 @@ TEST(SessionAsLibrary, OnceSaysWhatItReadThroughTheSink)
 {
     OutputFile out;
     RunOptions opt;
-    opt.paths = {RTD_SOURCE_DIR "/rules/snmp"};
+    opt.rules.inputs = {RTD_SOURCE_DIR "/rules/snmp"};
     opt.once = true;
-    opt.out = out.file;
+    opt.output.out = out.file;
     Observer observer;
-    opt.observer = &observer;
+    opt.output.observer = &observer;
     StringStatus status;
     EXPECT_EQ(run_session(opt, status), kExitOk) << status.text;
     EXPECT_NE(status.text.find("  snmp.listen_overflows"), std::string::npos) << status.text;
@@ -70,7 +70,7 @@ TEST(SessionAsLibrary, BadRulesAreDiagnosedInClangStyleAndExitTwo)
     const std::string file = dir.path + "/bad.rule";
     std::ofstream(file) << "rule t.x {\n    layer l9\n    probe tracepoint:skb:kfree_skb\n}\n";
     RunOptions opt;
-    opt.paths = {file};
+    opt.rules.inputs = {file};
     StringStatus status;
     EXPECT_EQ(run_session(opt, status), kExitBadInput);
     EXPECT_NE(status.text.find("bad.rule:2:"), std::string::npos) << status.text;
@@ -80,8 +80,8 @@ TEST(SessionAsLibrary, BadRulesAreDiagnosedInClangStyleAndExitTwo)
 TEST(SessionAsLibrary, NothingSelectedIsBadInput)
 {
     RunOptions opt;
-    opt.paths = {RTD_TEST_DATA "/e2e/drops.rule"};
-    opt.include = {"no.such.*"};
+    opt.rules.inputs = {RTD_TEST_DATA "/e2e/drops.rule"};
+    opt.rules.include = {"no.such.*"};
     StringStatus status;
     EXPECT_EQ(run_session(opt, status), kExitBadInput);
     EXPECT_NE(status.text.find("no rule matches no.such.*"), std::string::npos) << status.text;
@@ -105,16 +105,16 @@ void run_with_stacks(bool stacks, StackRun& r)
                            "    drop if reason == SKB_DROP_REASON_NO_SOCKET\n    packet skb\n    stack\n}\n";
     OutputFile out;
     RunOptions opt;
-    opt.paths = {rule};
+    opt.rules.inputs = {rule};
     opt.netns = ns.b;
     opt.where = "dport == 5571";
-    opt.count = 1;
+    opt.output.count = 1;
     opt.duration_ms = 30000;
-    opt.stacks = stacks;
+    opt.output.stacks = stacks;
     opt.ready_file = dir.path + "/ready";
     opt.cache_dir = dir.path + "/cache";
-    opt.out = out.file;
-    opt.observer = &r.observer;
+    opt.output.out = out.file;
+    opt.output.observer = &r.observer;
     std::thread traffic([&] {
         for (int i = 0; i < 300 && !fs::exists(opt.ready_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
         for (int i = 0; i < 20 && r.observer.seen() == 0; ++i) {
