@@ -21,10 +21,7 @@ public:
     Locator(const SourceManager& sources, FileId file) : sources_(sources), file_(file) {}
 
     SourceRange range(const toml::source_region& r) const { return toml_range(sources_, file_, r); }
-    std::string where(const toml::source_region& r) const
-    {
-        return fmt::format("{}:{}:{}", sources_.file(file_).path(), r.begin.line, r.begin.column);
-    }
+    std::string where(const toml::source_region& r) const { return sources_.describe(range(r)); }
 
 private:
     const SourceManager& sources_;

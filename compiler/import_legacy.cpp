@@ -1,5 +1,7 @@
 #include "compiler/import_legacy.h"
 
+#include "compiler/toml_source.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <exception>
@@ -254,34 +256,12 @@ class Locator {
 public:
     Locator(FileId file, const SourceFile& src) : file_(file), src_(src) {}
 
-    // toml++ counts lines from 1 and columns in code points from 1.
-    std::uint32_t offset(const toml::source_position& p) const
-    {
-        std::string_view text = src_.text();
-        if (p.line == 0) return 0;
-        if (p.line > src_.line_count()) return static_cast<std::uint32_t>(text.size());
-        std::string_view line = src_.line_text(p.line);
-        std::size_t at = static_cast<std::size_t>(line.data() - text.data());
-        std::size_t i = 0;
-        for (std::uint32_t col = 1; col < p.column && i < line.size(); ++col) {
-            ++i;
-            while (i < line.size() && (static_cast<unsigned char>(line[i]) & 0xC0) == 0x80) ++i;
-        }
-        return static_cast<std::uint32_t>(at + i);
-    }
     SourceRange point(const toml::source_position& p) const
     {
-        std::uint32_t o = offset(p);
+        std::uint32_t o = toml_offset(src_, p);
         return {file_, o, o};
     }
-    SourceRange range(const toml::source_region& r) const
-    {
-        std::uint32_t b = offset(r.begin);
-        std::uint32_t e = r.end ? offset(r.end) : b;
-        if (e <= b) e = std::min<std::uint32_t>(b + 1, static_cast<std::uint32_t>(src_.text().size()));
-        if (e < b) e = b;
-        return {file_, b, e};
-    }
+    SourceRange range(const toml::source_region& r) const { return toml_range(file_, src_, r); }
     std::string where(SourceRange r) const
     {
         LineCol lc = src_.line_col(r.begin);

@@ -54,6 +54,18 @@ TEST(Config, ValuesAreChecked)
     EXPECT_NE(errors.find("'rules' must be a table, not an integer"), std::string::npos) << errors;
 }
 
+// toml++ counts columns in characters; the diagnostic must underline the
+// bytes of the value even after non-ASCII text on the same line.
+TEST(Config, PositionsAfterNonAsciiTextPointAtTheValue)
+{
+    Settings s;
+    std::string errors;
+    EXPECT_FALSE(load("[params.\"r.x\"]\nmin = 1\n[params]\n\"r.\u00e9\u00e9\" = { min = \"big\" }\n", s, errors));
+    // line 4: "r.éé" is 4 characters but 6 bytes: "big" is at bytes 20-24.
+    EXPECT_NE(errors.find("c.toml:4:20-24: error: 'min' must be an integer"), std::string::npos) << errors;
+    EXPECT_NE(errors.find("~~~~~"), std::string::npos) << errors;
+}
+
 TEST(Config, ParamsRememberWhereTheyWereSet)
 {
     Settings s;
