@@ -1,5 +1,7 @@
 #include "compiler/ast.h"
 
+#include "compiler/language.h"
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -128,6 +130,24 @@ std::optional<Probe> Probe::from_spelling(std::string_view text)
 
 bool is_kfree_skb(const Probe& p) { return p.kind == ProbeKind::Tracepoint && p.category == "skb" && p.event == "kfree_skb"; }
 
+std::string TextTemplate::quoted() const
+{
+    std::string out = "\"";
+    for (const TextTemplate::Piece& p : pieces) {
+        if (p.placeholder) {
+            out += "{" + p.text + "}";
+            continue;
+        }
+        for (char c : p.text) {
+            const Escape* e = std::find_if(std::begin(kEscapes), std::end(kEscapes), [c](const Escape& k) { return k.byte == c; });
+            if (c == '{' || c == '}') out += std::string(2, c);  // not a placeholder
+            else if (e != std::end(kEscapes)) out += std::string("\\") + e->letter;
+            else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+            else out += c;  // UTF-8 as it is: '\x' names ASCII only
+        }
+    }
+    return out + "\"";
+}
 std::string MonitorSource::spelling() const
 {
     switch (kind) {

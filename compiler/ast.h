@@ -144,6 +144,9 @@ struct TextTemplate {
     };
     std::vector<Piece> pieces;
     SourceRange range;
+
+    // As the rule language writes it: quoted, escaped, placeholders in braces.
+    std::string quoted() const;
 };
 
 struct Binding {  // capture NAME = EXPR, param NAME = EXPR, const NAME = EXPR

@@ -61,28 +61,6 @@ void dump(const Expr& e, FileId home, const SourceManager& sources, std::string&
     out += ')';
 }
 
-std::string text(const TextTemplate& t)
-{
-    std::string out = "\"";
-    for (const auto& p : t.pieces) {
-        if (p.placeholder) {
-            out += "{" + p.text + "}";
-            continue;
-        }
-        for (char c : p.text) {
-            switch (c) {
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '{': out += "{{"; break;
-            case '}': out += "}}"; break;
-            default: out += c;
-            }
-        }
-    }
-    return out + "\"";
-}
 
 }  // namespace
 
@@ -118,8 +96,8 @@ std::string dump_rule(const RuleDecl& r, const SourceManager& sources)
     }
     if (r.packet) out += fmt::format("  packet {}\n", expr(r.packet));
     if (r.stack) out += "  stack\n";
-    if (r.message) out += fmt::format("  message {}\n", text(*r.message));
-    if (r.hint) out += fmt::format("  hint {}\n", text(*r.hint));
+    if (r.message) out += fmt::format("  message {}\n", r.message->quoted());
+    if (r.hint) out += fmt::format("  hint {}\n", r.hint->quoted());
     return out;
 }
 

@@ -10,6 +10,15 @@
 
 namespace rtd {
 
+// The backslash escapes of strings: the character after '\' and the byte it
+// stands for ('\xHH' aside: two hex digits, ASCII only).
+struct Escape {
+    char letter;
+    char byte;
+};
+inline constexpr Escape kEscapes[] = {{'n', '\n'}, {'t', '\t'}, {'r', '\r'}, {'0', '\0'}, {'\\', '\\'},
+                                      {'"', '"'},   {'\'', '\''}, {'{', '{'},  {'}', '}'}};
+
 const std::vector<std::string>& top_level_keywords();  // rule, monitor, const, def, use
 const std::vector<std::string>& clause_keywords();     // layer, probe, capture, ...
 const std::vector<std::string>& probe_kinds();         // kprobe, kretprobe, tracepoint

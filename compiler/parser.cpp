@@ -212,6 +212,8 @@ private:
     ExprPtr finish(ExprPtr e);
     TypeRef type_ref(const Node& n);
     std::optional<TextTemplate> text(const Node& n, bool placeholders);
+    template <typename Bad>
+    std::uint32_t escape(std::uint32_t i, std::uint32_t e, std::string& literal, Bad& bad) const;
     Binding binding(const Node& n);
 
     void use(const Node& n);
@@ -439,6 +441,40 @@ ExprPtr Converter::expr(const Node& n)
     return lhs;
 }
 
+// The escape at `i` (a backslash) appended to `literal`; how many bytes it
+// takes. A bad one is reported through `bad`.
+template <typename Bad>
+std::uint32_t Converter::escape(std::uint32_t i, std::uint32_t e, std::string& literal, Bad& bad) const
+{
+    const char x = text_[i + 1];
+    const Escape* known = std::find_if(std::begin(kEscapes), std::end(kEscapes), [x](const Escape& k) { return k.letter == x; });
+    if (known != std::end(kEscapes)) {
+        literal += known->byte;
+        return 2;
+    }
+    if (x == 'x') {
+        auto hex = [](char h) -> int {
+            if (h >= '0' && h <= '9') return h - '0';
+            if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+            if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+            return -1;
+        };
+        int hi = i + 2 < e ? hex(text_[i + 2]) : -1;
+        int lo = i + 3 < e ? hex(text_[i + 3]) : -1;
+        if (hi < 0 || lo < 0 || hi > 7) {
+            bad(i, std::min(i + 4, e), "'\\x' needs two hex digits naming an ASCII character (00 to 7f)");
+            return 2;
+        }
+        literal += static_cast<char>(hi * 16 + lo);
+        return 4;
+    }
+    std::uint32_t end = i + 2;
+    while (end < e && (static_cast<unsigned char>(text_[end]) & 0xC0) == 0x80) ++end;
+    bad(i, end, fmt::format("unknown escape sequence '\\{}'", text_.substr(i + 1, end - i - 1)))
+        .hint("escapes are \\n \\t \\r \\0 \\\\ \\\" \\' \\{ \\} and \\xHH");
+    return end - i;
+}
+
 std::optional<TextTemplate> Converter::text(const Node& n, bool placeholders)
 {
     TextTemplate t;
@@ -458,45 +494,7 @@ std::optional<TextTemplate> Converter::text(const Node& n, bool placeholders)
     for (std::uint32_t i = b; i < e;) {
         char c = text_[i];
         if (c == '\\') {
-            char x = text_[i + 1];
-            std::uint32_t len = 2;
-            switch (x) {
-            case 'n': literal += '\n'; break;
-            case 't': literal += '\t'; break;
-            case 'r': literal += '\r'; break;
-            case '0': literal += '\0'; break;
-            case '\\': literal += '\\'; break;
-            case '"': literal += '"'; break;
-            case '\'': literal += '\''; break;
-            case '{': literal += '{'; break;
-            case '}': literal += '}'; break;
-            case 'x': {
-                auto hex = [](char h) -> int {
-                    if (h >= '0' && h <= '9') return h - '0';
-                    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-                    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-                    return -1;
-                };
-                int hi = i + 2 < e ? hex(text_[i + 2]) : -1;
-                int lo = i + 3 < e ? hex(text_[i + 3]) : -1;
-                if (hi < 0 || lo < 0 || hi > 7) {
-                    bad(i, std::min(i + 4, e), "'\\x' needs two hex digits naming an ASCII character (00 to 7f)");
-                    len = 2;
-                    break;
-                }
-                literal += static_cast<char>(hi * 16 + lo);
-                len = 4;
-                break;
-            }
-            default: {
-                std::uint32_t end = i + 2;
-                while (end < e && (static_cast<unsigned char>(text_[end]) & 0xC0) == 0x80) ++end;
-                bad(i, end, fmt::format("unknown escape sequence '\\{}'", text_.substr(i + 1, end - i - 1)))
-                    .hint("escapes are \\n \\t \\r \\0 \\\\ \\\" \\' \\{ \\} and \\xHH");
-                len = end - i;
-            }
-            }
-            i += len;
+            i += escape(i, e, literal, bad);
         } else if (c == '{' && placeholders) {
             if (i + 1 < e && text_[i + 1] == '{') {
                 literal += '{';

@@ -29,29 +29,6 @@ std::optional<std::string> expr_text(const Expr& e)
     }
 }
 
-std::string string_text(const TextTemplate& t)
-{
-    std::string out = "\"";
-    for (const TextTemplate::Piece& p : t.pieces) {
-        if (p.placeholder) {
-            out += "{" + p.text + "}";
-            continue;
-        }
-        for (unsigned char c : p.text) {
-            switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            case '{': out += "{{"; break;
-            case '}': out += "}}"; break;
-            default: out += c < 0x20 || c >= 0x7f ? fmt::format("\\x{:02x}", c) : std::string(1, static_cast<char>(c));
-            }
-        }
-    }
-    return out + "\"";
-}
 
 }  // namespace
 
@@ -89,8 +66,8 @@ std::optional<std::string> monitor_text(const RuleDecl& d, std::string& error)
         if (!v) return std::nullopt;
         out += fmt::format("    noise if {}\n", *v);
     }
-    if (d.message) out += "    message " + string_text(*d.message) + "\n";
-    if (d.hint) out += "    hint    " + string_text(*d.hint) + "\n";
+    if (d.message) out += "    message " + d.message->quoted() + "\n";
+    if (d.hint) out += "    hint    " + d.hint->quoted() + "\n";
     return out + "}\n";
 }
 

@@ -61,15 +61,8 @@ std::optional<DecodedEvent> EventDecoder::decode(const void* data, std::size_t s
     const EventSchema& schema = set_.rules[h.rule].event;
     if (size < schema.size) return std::nullopt;
 
-    DecodedEvent e;
-    e.rule = h.rule;
-    e.probe = h.probe;
-    e.mono_ns = h.time_ns;
-    e.pid = h.pid;
-    e.tid = h.tid;
-    e.cpu = h.cpu;
-    e.comm = bounded(h.comm, sizeof h.comm);
-    e.netns = h.netns;
+    DecodedEvent e{.rule = h.rule, .probe = h.probe, .mono_ns = h.time_ns, .pid = h.pid, .tid = h.tid, .cpu = h.cpu,
+                   .comm = bounded(h.comm, sizeof h.comm), .netns = h.netns};
     if (h.flags & RTD_EV_REASON) {
         e.has_reason = true;
         e.reason = h.reason;
@@ -78,20 +71,9 @@ std::optional<DecodedEvent> EventDecoder::decode(const void* data, std::size_t s
     if (schema.has_packet && (h.flags & RTD_EV_PACKET)) {
         rtd_packet p;
         std::memcpy(&p, bytes + schema.packet_offset, sizeof p);
-        PacketInfo info;
-        info.family = p.family;
-        info.proto = p.proto;
-        info.saddr = address(p.family, p.saddr);
-        info.daddr = address(p.family, p.daddr);
-        info.sport = p.sport;
-        info.dport = p.dport;
-        info.tcp_flags = p.tcp_flags;
-        info.len = p.len;
-        info.mark = p.mark;
-        info.ifindex = p.ifindex;
-        info.l3proto = p.l3proto;
-        info.dev = bounded(p.dev, sizeof p.dev);
-        e.packet = std::move(info);
+        e.packet = PacketInfo{.family = p.family, .proto = p.proto, .saddr = address(p.family, p.saddr),
+                              .daddr = address(p.family, p.daddr), .sport = p.sport, .dport = p.dport, .tcp_flags = p.tcp_flags,
+                              .len = p.len, .mark = p.mark, .ifindex = p.ifindex, .l3proto = p.l3proto, .dev = bounded(p.dev, sizeof p.dev)};
     }
     if (schema.has_stack && (h.flags & RTD_EV_STACK)) {
         rtd_stack s;
@@ -143,13 +125,8 @@ std::string tcp_flags_text(std::uint8_t flags)
 std::optional<PacketInfo> flow_packet(const rtd_flow_key& k)
 {
     if (k.family != 2 && k.family != 10) return std::nullopt;
-    PacketInfo info;
-    info.family = k.family;
-    info.proto = k.proto;
-    info.saddr = address(k.family, k.saddr);
-    info.daddr = address(k.family, k.daddr);
-    info.dport = k.dport;
-    return info;
+    return PacketInfo{.family = k.family, .proto = k.proto, .saddr = address(k.family, k.saddr), .daddr = address(k.family, k.daddr),
+                      .dport = k.dport};
 }
 
 std::string format_packet(const PacketInfo& p)
