@@ -1,4 +1,4 @@
-// BPF compile speed (DESIGN §5): vmlinux.h generation from the running
+// BPF compile speed: vmlinux.h generation from the running
 // kernel's BTF, a cold in-process compile (forked child) of N tp_btf
 // programs, and a cache hit. Prints medians of several runs; wall time for
 // the caller, plus the children's CPU time and peak RSS for the cold compiles.

@@ -100,7 +100,7 @@ TEST(Corpus, HasEnoughFailureCases)
 }
 
 // What we ship must check: the standard library, the examples (which hold
-// DESIGN §2's examples) and the rule packs, against the real stdlib.
+// examples/design.rule) and the rule packs, against the real stdlib.
 TEST(Shipped, StdlibExamplesAndRulesCheck)
 {
     SearchPaths paths;

@@ -262,7 +262,7 @@ TEST(Identifiers, CapturesMayUseEachOtherWithoutCycles)
 
 TEST(Identifiers, ACaptureNamedLikeAnArgumentReadsTheArgument)
 {
-    // DESIGN's iptables rule: the capture 'table' reads the kernel argument 'table'.
+    // examples/design.rule's iptables rule: the capture 'table' reads the kernel argument 'table'.
     auto c = check_text("rule a.b {\n layer l3\n probe kretprobe:f\n capture table = ((struct xt_table *)priv).name ?? table.name\n"
                         " drop if table == 0\n}\n");
     ASSERT_TRUE(c.ok) << c.diagnostics;

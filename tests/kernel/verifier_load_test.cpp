@@ -144,7 +144,7 @@ std::string load_with_rodata(const std::string& object, const CompiledRuleSet& s
 }
 
 // The files that must compile and load on every kernel the project supports:
-// DESIGN §2's examples, the seed 001 case, and a file that walks every code
+// examples/ (one rule of each kind, the multicast field case), and a file that walks every code
 // generation path (strings, bitfields, variable indexes, stash, casts).
 const std::vector<std::string> kFiles = {
     "examples/design.rule",

@@ -403,7 +403,7 @@ TEST(BpfCompiler, AnUnusableTempDirOnlyLosesLineText)
 TEST(BpfCompiler, RepeatedCoreCompilesKeepTheirRelocations)
 {
     // In one LLVM process the second compile of the same CO-RE access can
-    // lose its relocation (DESIGN §5). Each child starts clean.
+    // lose its relocation (runtime/compile_child.h). Each child starts clean.
     NEED_KERNEL_BTF();
     rtd::BpfCompiler compiler(kernel_vmlinux_h(), {}, "");
     rtd::CompileResult a = compiler.compile(program_source(core_program));
