@@ -9,17 +9,14 @@ namespace rtd::cli {
 
 namespace {
 
-class BuildCommand final : public Command {
-public:
+struct BuildCommand final : Command {
     explicit BuildCommand(CLI::App& app)
+        : Command(app, "build",
+                  "Compile packs into one self-describing object (.rdo) that 'run' loads on another machine without a compiler")
     {
-        app_ = app.add_subcommand(
-            "build", "Compile packs into one self-describing object (.rdo) that 'run' loads on another machine without a compiler");
         app_->add_option("packs", request_.paths, "pack names, folders or .rule files")->required()->type_name("PACK");
         app_->add_option("-o,--output", request_.output, "The object to write (e.g. tcp.rdo)")->required()->type_name("FILE");
-        app_->add_option("--btf", request_.kernel.btf_file, "Type-check against this BTF instead of the running kernel's")->type_name("FILE");
-        app_->add_option("--btf-modules", request_.kernel.modules_dir, "With --btf: the kernel's module tree (see check --help)")
-            ->type_name("DIR");
+        add_kernel_options(app_, request_.kernel, "Type-check against this BTF instead of the running kernel's");
         app_->add_option("--where", request_.where, "Compile this filter into the object (see run --where)")->type_name("EXPR");
         app_->add_option("-i,--include", request_.include, "Only rules whose id matches one of these globs")->type_name("GLOB")->expected(1, -1);
         app_->add_option("-e,--exclude", request_.exclude, "Leave out rules whose id matches one of these globs")

@@ -12,18 +12,12 @@ namespace rtd::cli {
 
 namespace {
 
-class CheckCommand final : public Command {
-public:
+struct CheckCommand final : Command {
     explicit CheckCommand(CLI::App& app)
+        : Command(app, "check", "Parse and resolve .rule files and pack folders; print 'N rules, M monitors OK' or the errors")
     {
-        app_ = app.add_subcommand("check", "Parse and resolve .rule files and pack folders; print 'N rules, M monitors OK' or the errors");
         app_->add_option("paths", paths_, ".rule files, folders of them or pack names")->required()->type_name("PATH");
-        app_->add_option("--btf", kernel_.btf_file, "Type-check against this BTF (vmlinux ELF or raw BTF) instead of the running kernel's")
-            ->type_name("FILE");
-        app_->add_option("--btf-modules", kernel_.modules_dir,
-                         "With --btf: the kernel's module tree (lib/modules/RELEASE of its package), for functions that live in "
-                         "modules; by default found next to the --btf file")
-            ->type_name("DIR");
+        add_kernel_options(app_, kernel_, "Type-check against this BTF (vmlinux ELF or raw BTF) instead of the running kernel's");
         app_->add_flag("--strict", strict_, "A function or tracepoint missing from the kernel is an error, not a warning");
         app_->add_flag("--dump-ast", dump_ast_, "Print each resolved rule as an S-expression");
         app_->add_flag("--dump-types", dump_types_, "Print each rule's typed expressions, probe by probe");

@@ -28,6 +28,9 @@ bool use_color(const std::string& setting, int fd);
 
 class Command {
 public:
+    Command() = default;
+    // A subcommand NAME of `app`, whose options the derived command adds.
+    Command(CLI::App& app, const std::string& name, const std::string& description) : app_(app.add_subcommand(name, description)) {}
     virtual ~Command() = default;
     bool parsed() const { return app_ && app_->parsed(); }
     virtual int run(Globals& globals) = 0;
@@ -70,5 +73,8 @@ struct Targets {
 Targets split_targets(const std::vector<std::string>& args);
 
 std::string plural(std::size_t n, const char* word);
+
+// --btf FILE (described by `btf_help`) and --btf-modules DIR, into `kernel`.
+void add_kernel_options(CLI::App* app, KernelTarget& kernel, const std::string& btf_help);
 
 }  // namespace rtd::cli

@@ -14,19 +14,15 @@ namespace rtd::cli {
 
 namespace {
 
-class ExplainCommand final : public Command {
-public:
+struct ExplainCommand final : Command {
     explicit ExplainCommand(CLI::App& app)
+        : Command(app, "explain", "Print the BPF C generated for rules, with the attach methods and '??' choices for this kernel")
     {
-        app_ = app.add_subcommand("explain",
-                                  "Print the BPF C generated for rules, with the attach methods and '??' choices for this kernel");
-        app_->add_option("targets", targets_, "rule files or folders, and/or rule ids or globs (e.g. 'tcp.*')")->type_name("RULE_OR_FILE");
-        app_->add_option("--btf", kernel_.btf_file,
-                         "Generate for this BTF instead of the running kernel's, in every attach form (the running kernel's "
-                         "features are not asked)")
-            ->type_name("FILE");
-        app_->add_option("--btf-modules", kernel_.modules_dir, "With --btf: the kernel's module tree (see check --help)")->type_name("DIR");
         app_->add_flag("--manifest", manifest_, "Print the event layout manifest (JSON) instead of the C");
+        add_kernel_options(app_, kernel_,
+                           "Generate for this BTF instead of the running kernel's, in every attach form (the running kernel's "
+                           "features are not asked)");
+        app_->add_option("targets", targets_, "rule files or folders, and/or rule ids or globs (e.g. 'tcp.*')")->type_name("RULE_OR_FILE");
         app_->footer("Without a file, rule ids are looked up in the shipped packs.");
     }
 

@@ -15,15 +15,14 @@ namespace rtd::cli {
 
 namespace {
 
-class ImportCommand final : public Command {
-public:
+struct ImportCommand final : Command {
     explicit ImportCommand(CLI::App& app)
+        : Command(app, "import", "Turn the original rtrace-drop's TOML configuration into a .rule file")
     {
-        app_ = app.add_subcommand("import", "Turn the original rtrace-drop's TOML configuration into a .rule file");
-        app_->add_option("file", input_, "the old configuration ([[function]] entries)")->required()->type_name("OLD.toml");
         app_->add_option("-o,--output", output_, "Write the rules here instead of standard output")->type_name("FILE");
         app_->add_option("--btf", btf_, "Name the packet argument and check functions against this BTF (default: the running kernel's)")
             ->type_name("FILE");
+        app_->add_option("file", input_, "the old configuration ([[function]] entries)")->required()->type_name("OLD.toml");
     }
 
     int run(Globals& g) override

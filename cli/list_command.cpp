@@ -97,11 +97,10 @@ std::vector<std::string> methods_here(Pipeline& pipeline, Globals& g)
     return rule_methods(set);
 }
 
-class ListCommand final : public Command {
-public:
+struct ListCommand final : Command {
     explicit ListCommand(CLI::App& app)
+        : Command(app, "list", "List rules by layer, with the attach method each would use here")
     {
-        app_ = app.add_subcommand("list", "List rules by layer, with the attach method each would use here");
         app_->add_option("targets", request_.targets, "rule files or folders, and/or rule id globs")->type_name("PATH_OR_GLOB");
         app_->add_flag("--markdown", request_.markdown, "Write the catalogue as Markdown (docs/rules.md)");
     }

@@ -7,9 +7,9 @@ namespace rtd::cli {
 
 namespace {
 
-class OriginalCommandLine final : public Command {
+class OriginalCommandLine final : public RunFlagsCommand {
 public:
-    OriginalCommandLine(CLI::App& app, RunFlags& flags) : flags_(flags)
+    OriginalCommandLine(CLI::App& app, RunFlags& flags) : RunFlagsCommand(flags)
     {
         app.add_option("-l,--list", flags.list,
                        "List the rules (those matching PATTERN, a glob over ids) by layer, with the attach method each would use here, "
@@ -20,10 +20,6 @@ public:
         add_run_flags(&app, flags);
         flags.top_level = &app;
     }
-    int run(Globals& g) override { return run_from_flags(flags_, g); }
-
-private:
-    const RunFlags& flags_;
 };
 
 }  // namespace

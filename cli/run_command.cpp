@@ -14,20 +14,15 @@ constexpr const char* kFooter =
     "the summary at the end says how many were.\n"
     "Exit status: 0 ok, 1 nothing could attach or the kernel refused, 2 bad rules, config or options.";
 
-class RunCommand final : public Command {
+class RunCommand final : public RunFlagsCommand {
 public:
-    RunCommand(CLI::App& app, RunFlags& flags) : flags_(flags)
+    RunCommand(CLI::App& app, RunFlags& flags) : RunFlagsCommand(flags, app, "run", "Attach rules and report drops as they happen (needs root)")
     {
-        app_ = app.add_subcommand("run", "Attach rules and report drops as they happen (needs root)");
         app_->add_option("packs", flags.packs, "pack names, folders, .rule files or a built .rdo object")->type_name("PACK");
         add_run_flags(app_, flags);
         app_->footer(kFooter);
         flags.run_command = app_;
     }
-    int run(Globals& g) override { return run_from_flags(flags_, g); }
-
-private:
-    const RunFlags& flags_;
 };
 
 }  // namespace

@@ -73,7 +73,7 @@ Expected<RunOptions> run_options(const RunFlags& f, const Settings& s)
     opt.rules.include = s.include;
     opt.rules.exclude = s.exclude;
     opt.rules.params = s.params;
-    opt.rules.kernel = {f.btf, f.btf_modules};
+    opt.rules.kernel = f.kernel;
     opt.rules.strict = f.strict;
     opt.output = {.json = s.format == "json", .summary = s.format == "summary", .hints = s.hints,
                   .color = use_color(s.color, STDOUT_FILENO) && s.format != "json", .stacks = s.stack, .top = f.top, .count = f.count};
@@ -166,18 +166,17 @@ void add_run_flags(CLI::App* app, RunFlags& f)
                   "Report everything: noise ('noise if'), reasons a fallback rule leaves to other rules, and rules "
                   "declared 'instead of' others");
     app->add_flag("--no-cache", f.no_cache, "Do not use or fill the compiled-object cache");
-    app->add_option("--btf", f.btf,
-                    "Check rules and relocate programs against this BTF (a vmlinux or a raw .btf file) when the kernel has "
-                    "no /sys/kernel/btf/vmlinux")
-        ->type_name("FILE");
-    app->add_option("--btf-modules", f.btf_modules, "With --btf: the kernel's module tree (see check --help)")->type_name("DIR");
+    add_kernel_options(app, f.kernel,
+                       "Check rules and relocate programs against this BTF (a vmlinux or a raw .btf file) when the kernel has "
+                       "no /sys/kernel/btf/vmlinux");
     app->add_flag("--no-trampolines", f.no_trampolines,
                   "Attach function probes as kprobe/kretprobe even where the kernel offers fentry/fexit (kretprobe rules "
                   "then stash their arguments at entry)");
 }
 
-int run_from_flags(const RunFlags& f, Globals& g)
+int RunFlagsCommand::run(Globals& g)
 {
+    const RunFlags& f = flags_;
     if (!f.gen.empty()) return write_default_config(f.gen, g);
     Expected<Settings> settings = effective_settings(f, g);
     if (!settings) return report(g.status, settings.error());

@@ -17,7 +17,8 @@ namespace rtd::cli {
 struct RunFlags {
     std::vector<std::string> packs, include, exclude, host, list;
     std::vector<std::uint32_t> port;
-    std::string duration, interval, ready_file, netns, where, proto, dev, config, gen, btf, btf_modules;
+    std::string duration, interval, ready_file, netns, where, proto, dev, config, gen;
+    KernelTarget kernel;  // --btf, --btf-modules
     std::uint64_t count = 0;
     std::size_t top = 20;
     std::uint32_t ring_size = 1u << 22;
@@ -34,7 +35,18 @@ struct RunFlags {
 
 void add_run_flags(CLI::App* app, RunFlags& flags);
 
-// --gen, --show-config, -l, else the run the flags and config describe.
-int run_from_flags(const RunFlags& flags, Globals& globals);
+// `run` and the original command line: either runs what the shared flags
+// say (--gen, --show-config, -l, else the run the flags and config describe).
+class RunFlagsCommand : public Command {
+public:
+    explicit RunFlagsCommand(const RunFlags& flags) : flags_(flags) {}
+    RunFlagsCommand(const RunFlags& flags, CLI::App& app, const std::string& name, const std::string& description)
+        : Command(app, name, description), flags_(flags)
+    {}
+    int run(Globals& g) override;
+
+private:
+    const RunFlags& flags_;
+};
 
 }  // namespace rtd::cli

@@ -126,13 +126,16 @@ bool resolve_packs(const std::vector<std::string>& names, const fs::path& instal
     std::size_t errors = diags.error_count();
 
     // A pack name names a folder below one of the search path's folders.
-    auto find = [&](const std::string& name, std::vector<std::string>& tried) -> std::optional<fs::path> {
+    auto find = [&](const std::string& name) -> std::optional<fs::path> {
         std::error_code ec;
-        for (const fs::path& d : search) {
-            tried.push_back((d / name).string());
+        for (const fs::path& d : search)
             if (fs::is_regular_file(d / name / "pack.toml", ec)) return d / name;
-        }
         return std::nullopt;
+    };
+    auto looked_in = [&](const std::string& name) {
+        std::string list;
+        for (const fs::path& d : search) list += (list.empty() ? "" : ", ") + (d / name).string();
+        return "looked in " + list;
     };
     std::function<void(const fs::path&)> add_pack_dir = [&](const fs::path& dir) {
         std::error_code ec;
@@ -146,15 +149,10 @@ bool resolve_packs(const std::vector<std::string>& names, const fs::path& instal
             diags.warning({}, fmt::format("pack '{}' needs kernel {} or newer; this kernel is {}: some of its rules will be skipped",
                                           info.name, info.min_kernel, kernel_release));
         for (const std::string& req : info.requires_packs) {
-            std::vector<std::string> tried;
-            if (auto found = find(req, tried)) {
-                add_pack_dir(*found);
-            } else {
-                std::string list;
-                for (const std::string& t : tried) list += (list.empty() ? "" : ", ") + t;
+            if (auto found = find(req)) add_pack_dir(*found);
+            else
                 diags.error_in((dir / "pack.toml").string(), fmt::format("pack '{}' requires pack '{}', which is not found", info.name, req))
-                    .note("looked in " + list);
-            }
+                    .note(looked_in(req));
         }
     };
 
@@ -167,16 +165,11 @@ bool resolve_packs(const std::vector<std::string>& names, const fs::path& instal
             if (seen.insert(canonical).second) paths.push_back(n);
         } else if (n.find('/') == std::string::npos && !n.empty() && n.find(".rule") == std::string::npos &&
                    n.find(".rdo") == std::string::npos) {
-            std::vector<std::string> tried;
-            if (auto found = find(n, tried)) {
-                add_pack_dir(*found);
-            } else {
-                std::string list;
-                for (const std::string& t : tried) list += (list.empty() ? "" : ", ") + t;
+            if (auto found = find(n)) add_pack_dir(*found);
+            else
                 diags.error_in(n, fmt::format("no pack named '{}'", n))
-                    .note("looked in " + list)
+                    .note(looked_in(n))
                     .hint("give a folder or .rule file, or add the folder holding the pack to $RTRACE_DROP_PATH");
-            }
         } else {
             paths.push_back(n);  // a path: the loader says what is wrong with it
         }

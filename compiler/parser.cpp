@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -59,7 +60,7 @@ g::SyntaxError item_error(std::string_view text, std::size_t off)
     return e;
 }
 
-g::SyntaxError clause_error(std::string_view text, std::size_t off, std::size_t item_begin)
+g::SyntaxError clause_error(std::string_view text, std::size_t off)
 {
     std::string_view w = word_at(text, off);
     if (off >= text.size())
@@ -74,7 +75,6 @@ g::SyntaxError clause_error(std::string_view text, std::size_t off, std::size_t 
         if (auto m = closest_match(w, clause_keywords()))
             return {off, fmt::format("unknown clause '{}'", w), fmt::format("did you mean '{}'?", *m), {}};
     }
-    (void)item_begin;
     return {off, "expected a clause or '}'",
             "clauses are: layer, probe, source, capture, param, drop if, warn if, noise if, fallback, instead of, packet, "
             "stack, message, hint",
@@ -97,7 +97,7 @@ template <typename Rule> struct control : pegtl::normal<Rule> {
         if constexpr (std::is_same_v<Rule, g::item>) {
             throw item_error(text, off);
         } else if constexpr (std::is_same_v<Rule, g::body_close>) {
-            g::SyntaxError e = clause_error(text, off, ps.item_begin);
+            g::SyntaxError e = clause_error(text, off);
             if (!e.note.empty()) e.related = ps.item_begin;
             throw e;
         } else if constexpr (std::is_same_v<Rule, g::paren_close>) {
@@ -193,6 +193,7 @@ public:
 
     void item(const Node& n);
     ExprPtr expr(const Node& n);
+    ExprPtr refuse_in_rule(SourceRange at, const char* message, const char* hint);
 
 private:
     SourceRange range_of(const Node& n) const
@@ -309,18 +310,23 @@ TypeRef Converter::type_ref(const Node& n)
     return t;
 }
 
+// What only filters have (addresses, strings, 'in'), met in a rule.
+ExprPtr Converter::refuse_in_rule(SourceRange at, const char* message, const char* hint)
+{
+    diags_.error(at, message).hint(hint);
+    module_.incomplete = true;
+    return nullptr;
+}
+
 ExprPtr Converter::expr(const Node& n)
 {
     auto e = std::make_unique<Expr>();
     if (n.has_content()) e->range = range_of(n);  // folded operator chains keep no content
     if (n.is_type<g::int_lit>()) return int_literal(n);
     if (n.is_type<g::addr_lit>()) {
-        if (!filter_) {
-            diags_.error(e->range, "an address is only allowed in a --where filter")
-                .hint("rules compare numbers; filter drops by address with 'rtrace-drop run --where \"saddr in 10.0.0.0/8\"'");
-            module_.incomplete = true;
-            return nullptr;
-        }
+        if (!filter_)
+            return refuse_in_rule(e->range, "an address is only allowed in a --where filter",
+                                  "rules compare numbers; filter drops by address with 'rtrace-drop run --where \"saddr in 10.0.0.0/8\"'");
         auto address = parse_address_literal(text_of(n), e->range, diags_);
         if (!address) return nullptr;
         e->kind = ExprKind::Address;
@@ -328,12 +334,9 @@ ExprPtr Converter::expr(const Node& n)
         return e;
     }
     if (n.is_type<g::str_lit>()) {
-        if (!filter_) {
-            diags_.error(e->range, "a string is only allowed in 'message', 'hint', 'use' and --where filters")
-                .hint("expressions in rules compute numbers");
-            module_.incomplete = true;
-            return nullptr;
-        }
+        if (!filter_)
+            return refuse_in_rule(e->range, "a string is only allowed in 'message', 'hint', 'use' and --where filters",
+                                  "expressions in rules compute numbers");
         auto t = text(n, false);
         if (!t) return nullptr;
         e->kind = ExprKind::String;
@@ -415,12 +418,9 @@ ExprPtr Converter::expr(const Node& n)
     }
     // A binary level: operand { operator operand }, folded to the left.
     for (std::size_t i = 1; !filter_ && i + 1 < n.children.size(); i += 2)
-        if (n.children[i]->is_type<g::op_in>()) {
-            diags_.error(range_of(*n.children[i]), "'in' is only allowed in a --where filter")
-                .hint("in a rule, compare with '==' or test bits with '&'");
-            module_.incomplete = true;
-            return nullptr;
-        }
+        if (n.children[i]->is_type<g::op_in>())
+            return refuse_in_rule(range_of(*n.children[i]), "'in' is only allowed in a --where filter",
+                                  "in a rule, compare with '==' or test bits with '&'");
     ExprPtr lhs = expr(*n.children[0]);
     for (std::size_t i = 1; lhs && i + 1 < n.children.size(); i += 2) {
         ExprPtr rhs = expr(*n.children[i + 1]);
@@ -729,6 +729,8 @@ void Converter::rule(const Node& n, bool monitor)
             .hint("monitors read a 'source' in user space; probes, packets and stacks belong to rules");
         return false;
     };
+    // A clause only probe rules take, once.
+    auto rule_clause = [&](const char* clause, SourceRange at) { return not_in_monitor(clause, at) && once(clause, at); };
     for (std::size_t i = 1; i < n.children.size(); ++i) {
         const Node& c = *n.children[i];
         SourceRange at = range_of(c);
@@ -745,7 +747,7 @@ void Converter::rule(const Node& n, bool monitor)
                 d.note("layers are l1 (physical), l2 (link), l3 (network) and l4 (transport)");
             }
         } else if (c.is_type<g::probe_clause>()) {
-            if (!not_in_monitor("probe", at) || !once("probe", at)) continue;
+            if (!rule_clause("probe", at)) continue;
             r.probe_clause = at;
             for (const auto& spec : c.children) probe(*spec, r);
         } else if (c.is_type<g::source_clause>()) {
@@ -782,29 +784,19 @@ void Converter::rule(const Node& n, bool monitor)
             r.condition_kind = drop ? ConditionKind::Drop : ConditionKind::Warn;
             r.condition_clause = at;
             r.condition = expr(*c.children[0]);
-        } else if (c.is_type<g::noise_clause>()) {
-            if (!not_in_monitor("noise if", at) || !once("noise if", at)) continue;
-            r.noise_clause = at;
-            r.noise = expr(*c.children[0]);
-        } else if (c.is_type<g::fallback_clause>()) {
-            if (!not_in_monitor("fallback", at) || !once("fallback", at)) continue;
-            r.fallback = true;
-            r.fallback_range = at;
-        } else if (c.is_type<g::instead_clause>()) {
-            if (!not_in_monitor("instead of", at) || !once("instead of", at)) continue;
+        } else if (c.is_type<g::noise_clause>() && rule_clause("noise if", at)) {
+            std::tie(r.noise_clause, r.noise) = std::pair(at, expr(*c.children[0]));
+        } else if (c.is_type<g::fallback_clause>() && rule_clause("fallback", at)) {
+            std::tie(r.fallback, r.fallback_range) = std::pair(true, at);
+        } else if (c.is_type<g::instead_clause>() && rule_clause("instead of", at)) {
             for (const auto& k : c.children) r.instead_of.push_back({k->string(), range_of(*k)});
-        } else if (c.is_type<g::packet_clause>()) {
-            if (!not_in_monitor("packet", at) || !once("packet", at)) continue;
-            r.packet_clause = at;
-            r.packet = expr(*c.children[0]);
-        } else if (c.is_type<g::stack_clause>()) {
-            if (!not_in_monitor("stack", at) || !once("stack", at)) continue;
+        } else if (c.is_type<g::packet_clause>() && rule_clause("packet", at)) {
+            std::tie(r.packet_clause, r.packet) = std::pair(at, expr(*c.children[0]));
+        } else if (c.is_type<g::stack_clause>() && rule_clause("stack", at)) {
             r.stack = true;
-        } else if (c.is_type<g::message_clause>()) {
-            if (!once("message", at)) continue;
+        } else if (c.is_type<g::message_clause>() && once("message", at)) {
             r.message = text(*c.children[0], true);
-        } else if (c.is_type<g::hint_clause>()) {
-            if (!once("hint", at)) continue;
+        } else if (c.is_type<g::hint_clause>() && once("hint", at)) {
             r.hint = text(*c.children[0], true);
         }
     }

@@ -109,12 +109,15 @@ private:
     void note_missing_enumerators(TypedProbe& tp);
     void report_missing_enumerators(const RuleDecl& r);
 
-    TExprPtr node(TKind k, Type type, const Expr& e)
+    // A typed node for `e` over its typed operands.
+    template <typename... Kids>
+    TExprPtr node(TKind k, Type type, const Expr& e, Kids&&... kids)
     {
         auto t = std::make_unique<TExpr>();
         t->kind = k;
         t->type = type;
         t->range = e.range;
+        (t->kids.push_back(std::forward<Kids>(kids)), ...);
         return t;
     }
     Type widened(const Type& t) const { return Type::of(btf_.is_signed(t) || !btf_.is_integer(t) ? Builtin::S64 : Builtin::U64); }
@@ -380,11 +383,10 @@ TExprPtr Checker::check_member(const Expr& e)
         if (!dym.empty()) d.hint(dym);
         return nullptr;
     }
-    auto t = node(TKind::Member, m->type, e);
+    auto t = node(TKind::Member, m->type, e, std::move(base));
     t->name = e.name;
     t->through_pointer = through;
     t->bitfield_size = m->bitfield_size;
-    t->kids.push_back(std::move(base));
     return t;
 }
 
@@ -405,10 +407,7 @@ TExprPtr Checker::check_index(const Expr& e)
         error(*e.kids[1], fmt::format("an index must be an integer, not '{}'", spell(index->type)));
         return nullptr;
     }
-    auto t = node(TKind::Index, element, e);
-    t->kids.push_back(std::move(base));
-    t->kids.push_back(std::move(index));
-    return t;
+    return node(TKind::Index, element, e, std::move(base), std::move(index));
 }
 
 TExprPtr Checker::check_unary(const Expr& e)
@@ -430,9 +429,8 @@ TExprPtr Checker::check_unary(const Expr& e)
         }
         result = widened(ot);
     }
-    auto t = node(TKind::Unary, result, e);
+    auto t = node(TKind::Unary, result, e, std::move(operand));
     t->unary_op = e.unary_op;
-    t->kids.push_back(std::move(operand));
     return t;
 }
 
@@ -491,10 +489,8 @@ TExprPtr Checker::check_binary(const Expr& e)
             result = Type::of(uns ? Builtin::U64 : Builtin::S64);
         }
     }
-    auto t = node(TKind::Binary, result, e);
+    auto t = node(TKind::Binary, result, e, std::move(lhs), std::move(rhs));
     t->binary_op = op;
-    t->kids.push_back(std::move(lhs));
-    t->kids.push_back(std::move(rhs));
     return t;
 }
 
@@ -535,9 +531,7 @@ TExprPtr Checker::check_cast(const Expr& e)
         error(e, fmt::format("cannot cast '{}' to '{}'", spell(from), spell(target)));
         return nullptr;
     }
-    auto t = node(TKind::Cast, target, e);
-    t->kids.push_back(std::move(operand));
-    return t;
+    return node(TKind::Cast, target, e, std::move(operand));
 }
 
 TExprPtr Checker::check_coalesce(const Expr& e)

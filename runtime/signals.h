@@ -17,8 +17,7 @@ class StopSignals {
 public:
     StopSignals();
     ~StopSignals();
-    StopSignals(const StopSignals&) = delete;
-    StopSignals& operator=(const StopSignals&) = delete;
+    StopSignals(StopSignals&&) = delete;  // and with it every copy: one owner restores the handlers
 };
 
 // Set by a signal (or by the run itself: --count reached).

@@ -29,4 +29,4 @@ done
 printf '| rule | %s (this machine) | %s | %s |\n| --- | --- | --- | --- |\n' "$host_release" "$(cat "$work/release-6.1")" "$(cat "$work/release-6.12")"
 join -t $'\t' -a 1 -e '—' -o 0,1.2,2.2 <(sort "$work/host") <(sort "$work/6.1") > "$work/j1"
 join -t $'\t' -a 1 -e '—' -o 0,1.2,1.3,2.2 "$work/j1" <(sort "$work/6.12") |
-    awk -F'\t' '{ printf "| `%s` | %s | %s | %s |\n", $1, $2, $3, $4 }'
+    awk -F'\t' '$2 != "polled" { printf "| `%s` | %s | %s | %s |\n", $1, $2, $3, $4 }'  # monitors: polled everywhere
