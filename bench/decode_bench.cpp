@@ -17,6 +17,7 @@
 
 #include "bpf-templates/rtd_event.h"
 #include "compiler/btf.h"
+#include "compiler/kernel_btf.h"
 #include "compiler/codegen.h"
 #include "compiler/lower.h"
 #include "compiler/frontend.h"
@@ -31,7 +32,7 @@ int main(int argc, char** argv)
 {
     const std::size_t events = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
     std::string error;
-    auto btf = rtd::Btf::load("/sys/kernel/btf/vmlinux", error);
+    auto btf = rtd::Btf::load(rtd::kRunningKernelBtf, error);
     if (!btf) {
         std::fprintf(stderr, "no kernel BTF: %s\n", error.c_str());
         return 1;

@@ -41,7 +41,7 @@ struct CheckCommand final : Command {
         Pipeline pipeline(std::move(po));
         if (!run_pipeline(pipeline, load_ ? Pipeline::Pass::Lower : Pipeline::Pass::TypeCheck, g)) {
             const Diagnostics& d = pipeline.diagnostics();
-            std::cerr << plural(d.error_count(), "error") << (d.warning_count() ? ", " + plural(d.warning_count(), "warning") : "") << '\n';
+            g.status.line(plural(d.error_count(), "error") + (d.warning_count() ? ", " + plural(d.warning_count(), "warning") : ""));
             return kExitBadInput;
         }
         summarise(pipeline);

@@ -133,7 +133,7 @@ void store_atomically(const std::string& dir, const std::string& path, std::stri
 BpfCompiler::BpfCompiler(std::string vmlinux_h, std::map<std::string, std::string> headers, std::string cache_dir)
     : vmlinux_h_(std::move(vmlinux_h)), headers_(std::move(headers)), cache_dir_(std::move(cache_dir))
 {
-    hash_inputs("vmlinux.h", vmlinux_h_);
+    hash_inputs("vmlinux.h", {vmlinux_h_});
 }
 
 BpfCompiler::BpfCompiler(const struct btf* btf, std::map<std::string, std::string> headers, std::string cache_dir)
@@ -143,16 +143,16 @@ BpfCompiler::BpfCompiler(const struct btf* btf, std::map<std::string, std::strin
     // generated when a compile actually runs (tens of milliseconds). Split
     // BTF (modules' types on the kernel's) holds only its own part: the
     // kernel's is hashed with it.
-    std::string types;
+    std::vector<std::string_view> types;
     for (const struct btf* b = btf; b; b = btf__base_btf(b)) {
         std::uint32_t size = 0;
         const void* raw = btf__raw_data(b, &size);
-        if (raw) types.append(static_cast<const char*>(raw), size);
+        types.emplace_back(static_cast<const char*>(raw), raw ? size : 0);
     }
     hash_inputs("btf", types);
 }
 
-void BpfCompiler::hash_inputs(std::string_view kind, std::string_view types)
+void BpfCompiler::hash_inputs(std::string_view kind, const std::vector<std::string_view>& types)
 {
     // Everything but the source is fixed per compiler: hash it once.
     Hasher h;
@@ -160,7 +160,7 @@ void BpfCompiler::hash_inputs(std::string_view kind, std::string_view types)
     h.field(RTD_VERSION);
     h.field(CLANG_VERSION_STRING);
     h.field(kind);
-    h.field(types);
+    for (std::string_view t : types) h.field(t);
     // The embedded headers change with the libbpf we were built against.
     for (const auto& group : {std::cref(embedded_bpf_headers()), std::cref(headers_)}) {
         h.field(std::to_string(group.get().size()));

@@ -48,7 +48,7 @@ private:
         std::uint64_t a, b;
     };
     Key cache_key(const std::string& source) const;
-    void hash_inputs(std::string_view kind, std::string_view types);
+    void hash_inputs(std::string_view kind, const std::vector<std::string_view>& types);
     std::string cache_path(const Key& key) const;
 
     const struct btf* btf_ = nullptr;

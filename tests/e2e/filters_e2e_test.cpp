@@ -119,6 +119,32 @@ TEST(PrebuiltE2E, SourceAndBuiltObjectPlanTheSameProbes)
     for (const std::string& row : selected_object) EXPECT_EQ(row.find("tcp.no_socket "), std::string::npos) << row;
 }
 
+// --netns with a built object: the namespace is a .rodata value, not code
+// compiled in, so the object reports the drops of B and counts A's as
+// filtered.
+TEST(PrebuiltE2E, NetnsAppliesToABuiltObject)
+{
+    NEED_ROOT_AND_BPF();
+    TempFiles scratch("rdo-netns");
+    const std::string object = scratch.path + "/drops.rdo";
+    ASSERT_EQ(sh(fmt::format("{} build {} -o {} -i e2e.no_socket", RTD_BINARY, kDrops, object)), 0);
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    DropTracer run({object, "--json", "--netns", ns.b});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(ns.in_a(fmt::format("/usr/bin/python3 {} tcp-connect {} 5567 1", kTraffic, ns.addr_b)));  // dropped in B
+    sh(ns.in_b(fmt::format("/usr/bin/python3 {} tcp-connect {} 5567 1", kTraffic, ns.addr_a)));  // dropped in A
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    std::vector<json> events = run.events();
+    ASSERT_FALSE(events.empty()) << run.err();
+    for (const json& e : events) EXPECT_EQ(e["netns"], ns.inode_b) << e.dump();
+    EXPECT_FALSE(first(events, "e2e.no_socket", [&](const json& e) { return to_port(e, ns, 5567); }).is_null()) << run.out();
+    auto c = run.counter_columns("e2e.no_socket");
+    ASSERT_TRUE(c.count("FILTERED")) << run.err();
+    EXPECT_GE(c["FILTERED"], 1u) << "A's drop is counted, not reported: " << run.err();
+    EXPECT_NE(run.err().find(fmt::format("only drops in network namespace {}", ns.inode_b)), std::string::npos) << run.err();
+}
+
 // `build` on this machine, `run` of the object by a copy of the binary in
 // a process that cannot compile (and has an empty cache): the drop is
 // reported as the rule file would report it.

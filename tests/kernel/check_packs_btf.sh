@@ -14,5 +14,17 @@ for kernel in "$@"; do
     echo "== $kernel: $btf"
     # A function or tracepoint missing there is a warning (its rule is skipped
     # on that kernel); any error fails.
-    "$bin" check --btf "$btf" rules
+    out=$("$bin" check --btf "$btf" rules 2>&1) || { echo "$out"; exit 1; }
+    echo "$out" | tail -n 1
+    # The package's modules are read too: the netfilter rules' functions
+    # (ip_tables, nf_tables, nf_conntrack) are type-checked, not skipped.
+    if [ "$kernel" != host ]; then
+        for fn in ipt_do_table nft_do_chain nf_conntrack_in; do
+            if echo "$out" | grep -q "function '$fn' is not in this kernel's BTF"; then
+                echo "$out"
+                echo "check_packs_btf: $fn (a module function) was not found in $kernel's module tree" >&2
+                exit 1
+            fi
+        done
+    fi
 done
