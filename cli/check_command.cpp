@@ -37,6 +37,7 @@ struct CheckCommand final : Command {
         po.inputs = paths_;
         po.kernel = kernel_;
         po.btf_need = BtfNeed::Optional;
+        po.require_rules = false;  // a file of constants and macros checks too
         po.strict = strict_;
         Pipeline pipeline(std::move(po));
         if (!run_pipeline(pipeline, load_ ? Pipeline::Pass::Lower : Pipeline::Pass::TypeCheck, g)) {

@@ -34,11 +34,12 @@ Targets split_targets(const std::vector<std::string>& args)
 
 void add_kernel_options(CLI::App* app, KernelTarget& kernel, const std::string& btf_help)
 {
-    app->add_option("--btf", kernel.btf_file, btf_help)->type_name("FILE");
+    CLI::Option* btf = app->add_option("--btf", kernel.btf_file, btf_help)->type_name("FILE");
     app->add_option("--btf-modules", kernel.modules_dir,
                     "With --btf: the kernel's module tree (lib/modules/RELEASE of its package), for functions that live in modules; "
                     "by default found next to the --btf file")
-        ->type_name("DIR");
+        ->type_name("DIR")
+        ->needs(btf);
 }
 
 std::string plural(std::size_t n, const char* word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }

@@ -36,9 +36,15 @@ struct ExplainCommand final : Command {
         Pipeline pipeline(std::move(po));
         if (!run_pipeline(pipeline, Pipeline::Pass::Lower, g)) return kExitBadInput;
         CompiledRuleSet set = pipeline.plan();
-        // The running kernel: what it offers, as run plans it.
-        if (kernel_.running() && pipeline.btf())
-            plan_for_kernel(set, *pipeline.btf(), probe_kernel_features(*pipeline.btf()), {});
+        // The running kernel: what it offers, as run plans it (which only
+        // a process allowed to load BPF can find out).
+        if (kernel_.running() && pipeline.btf()) {
+            if (std::string missing = missing_bpf_capabilities(); missing.empty())
+                plan_for_kernel(set, *pipeline.btf(), probe_kernel_features(*pipeline.btf()), {});
+            else
+                g.status.note("without " + missing + " what this kernel offers cannot be probed: every attach form is shown (run as root "
+                              "to see what run would load)");
+        }
         pipeline.emit(set, {});
         if (manifest_) {
             std::cout << set.manifest_json() << '\n';

@@ -2,6 +2,7 @@
 // turned into a .rule file.
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -34,8 +35,15 @@ struct ImportCommand final : Command {
         Diagnostics diags;
         // Without a kernel BTF the functions are not checked (the importer says so).
         std::string btf_error;
-        std::unique_ptr<Btf> btf = Btf::load(btf_.empty() ? kRunningKernelBtf : btf_, btf_error);
-        if (!btf && !btf_.empty()) diags.error_in(btf_, "cannot read BTF: " + btf_error);
+        std::error_code ec;
+        const bool running = btf_.empty();
+        std::unique_ptr<Btf> btf = running && !std::filesystem::exists(kRunningKernelBtf, ec) ? nullptr
+                                                                                              : Btf::load(running ? kRunningKernelBtf : btf_, btf_error);
+        if (!btf && running && btf_error.empty())
+            diags.warning({}, fmt::format("no kernel BTF at {}: functions are not checked against it", kRunningKernelBtf))
+                .hint("give the kernel's BTF with --btf FILE (a vmlinux or a raw .btf file)");
+        else if (!btf)
+            diags.error_in(running ? kRunningKernelBtf : btf_, "cannot read BTF: " + btf_error);
         std::optional<ImportResult> result =
             diags.has_errors() ? std::nullopt : import_legacy_config(text, input_, btf.get(), diags, sources);
         g.status.diagnostics(diags, sources, use_color(g.color, STDERR_FILENO));

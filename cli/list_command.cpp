@@ -87,11 +87,14 @@ void print_markdown(const std::vector<const RuleDecl*>& rules, const std::vector
 std::vector<std::string> methods_here(Pipeline& pipeline, Globals& g)
 {
     pipeline.run(Pipeline::Pass::Lower);
+    for (const std::string& note : pipeline.notes()) g.status.note(note);
     if (!pipeline.has_probe_rules()) return rule_methods(pipeline.plan());
     if (!pipeline.btf()) {
         g.status.note("attach methods not shown: cannot read the kernel's BTF at " + pipeline.btf_path() + ": " + pipeline.btf_error());
         return {};
     }
+    if (std::string missing = missing_bpf_capabilities(); !missing.empty())
+        g.status.note("without " + missing + " BPF trampolines cannot be probed: run as root to see the methods run would use");
     CompiledRuleSet set = pipeline.plan();
     plan_for_kernel(set, *pipeline.btf(), probe_kernel_features(*pipeline.btf()), {});
     return rule_methods(set);

@@ -19,6 +19,15 @@ std::string running_kernel_release()
 
 std::string KernelTarget::release() const { return running() ? running_kernel_release() : kernel_release_in(btf_file); }
 
+BtfProblem btf_problem(const KernelTarget& target, const std::string& path, const std::string& error)
+{
+    if (!target.running()) return {path, "cannot read BTF: " + error, "give a vmlinux with BTF or a raw .btf file", false};
+    return {"rtrace-drop", fmt::format("cannot read the kernel's BTF at {}: {}", path, error),
+            "this kernel may be built without CONFIG_DEBUG_INFO_BTF; give its BTF with --btf FILE (a vmlinux with .BTF, or a raw .btf file "
+            "such as BTFHub's for this kernel)",
+            true};
+}
+
 KernelBtf load_kernel_btf(const KernelTarget& target, const std::vector<std::string>& functions)
 {
     KernelBtf out;

@@ -34,6 +34,17 @@ struct KernelBtf {
     std::vector<std::string> notes;  // module BTF that could not be used, and why
 };
 
+// Why a kernel's BTF could not be read, worded once for diagnostics and run
+// errors: the running kernel's is the machine's problem (exit 1), a --btf
+// file the user's (exit 2).
+struct BtfProblem {
+    std::string where;    // "rtrace-drop", or the file
+    std::string message;
+    std::string hint;
+    bool of_the_machine = false;
+};
+BtfProblem btf_problem(const KernelTarget& target, const std::string& path, const std::string& error);
+
 // vmlinux's BTF, merged with the BTF of every module that defines one of
 // `functions` (the selected rules' function probes) and vmlinux lacks.
 KernelBtf load_kernel_btf(const KernelTarget& target, const std::vector<std::string>& functions);

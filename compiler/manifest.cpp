@@ -1,6 +1,7 @@
 #include "compiler/manifest.h"
 
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -40,6 +41,21 @@ AttachForm form_from(const std::string& name)
     throw std::invalid_argument("unknown attach form '" + name + "'");
 }
 
+json enumerators_json(const std::vector<EnumeratorUse>& uses)
+{
+    json out = json::array();
+    for (const EnumeratorUse& e : uses) out.push_back({{"enum", e.enum_name}, {"name", e.name}});
+    return out;
+}
+
+std::vector<EnumeratorUse> rule_enumerators(const CompiledRuleSet& set, std::size_t rule)
+{
+    std::set<EnumeratorUse> all;
+    for (const ProbePlan& p : set.probes)
+        if (p.rule == rule) all.insert(p.enumerators.begin(), p.enumerators.end());
+    return {all.begin(), all.end()};
+}
+
 std::vector<EnumeratorUse> enumerators_from(const json& j)
 {
     std::vector<EnumeratorUse> out;
@@ -65,7 +81,8 @@ std::string CompiledRuleSet::manifest_json() const
     j["filter"] = set.filter;
     j["rules"] = json::array();
     j["probes"] = json::array();
-    for (const RuleEntry& r : rules) {
+    for (std::size_t ri = 0; ri < rules.size(); ++ri) {
+        const RuleEntry& r = rules[ri];
         json fields = json::array();
         for (const EventField& f : r.event.fields)
             fields.push_back({{"name", f.name}, {"kind", value_kind_name(f.kind)}, {"offset", f.offset}, {"size", f.size},
@@ -86,6 +103,9 @@ std::string CompiledRuleSet::manifest_json() const
                      {"fallback", r.fallback},
                      {"skipped", r.skipped},
                      {"filter_lacks_packet", r.filter_lacks_packet},
+                     // What a reader from before probes listed their own reads:
+                     // every enumerator the rule's probes need.
+                     {"enumerators", enumerators_json(rule_enumerators(set, ri))},
                      {"event",
                       {{"struct", r.event.struct_name},
                        {"size", r.event.size},
@@ -102,8 +122,6 @@ std::string CompiledRuleSet::manifest_json() const
             for (const ProgramSpec& s : m.programs) progs.push_back({{"name", s.name}, {"form", attach_form_name(s.form)}, {"target", s.target}});
             methods.push_back({{"form", attach_form_name(m.form)}, {"programs", progs}});
         }
-        json enumerators = json::array();
-        for (const EnumeratorUse& e : p.enumerators) enumerators.push_back({{"enum", e.enum_name}, {"name", e.name}});
         j["probes"].push_back({{"rule", p.rule},
                                {"probe", p.probe},
                                {"spelling", p.spelling},
@@ -112,7 +130,7 @@ std::string CompiledRuleSet::manifest_json() const
                                {"skip_reason", p.skip_reason},
                                {"choices", p.choices},
                                {"methods", methods},
-                               {"enumerators", enumerators}});
+                               {"enumerators", enumerators_json(p.enumerators)}});
     }
     return j.dump(2);
 }
@@ -126,7 +144,7 @@ std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::
             return std::nullopt;
         }
         CompiledRuleSet set;
-        std::vector<std::vector<EnumeratorUse>> rule_enumerators;
+        std::vector<std::vector<EnumeratorUse>> per_rule;
         set.ring_bytes = j.at("ring_bytes").get<std::uint32_t>();
         set.filter = j.at("filter").get<std::string>();
         for (const json& r : j.at("rules")) {
@@ -147,8 +165,8 @@ std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::
             e.filter_lacks_packet = r.at("filter_lacks_packet").get<bool>();
             // Objects built before probes listed their own enumerators listed
             // them per rule: each probe of the rule then needs them all.
-            if (r.contains("enumerators")) rule_enumerators.push_back(enumerators_from(r.at("enumerators")));
-            else rule_enumerators.emplace_back();
+            if (r.contains("enumerators")) per_rule.push_back(enumerators_from(r.at("enumerators")));
+            else per_rule.emplace_back();
             if (e.is_monitor) e.source = r.at("source").get<std::string>();
             const json& ev = r.at("event");
             e.event.struct_name = ev.at("struct").get<std::string>();
@@ -200,7 +218,7 @@ std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::
                                                s.at("target").get<std::string>()});
                 plan.methods.push_back(std::move(method));
             }
-            plan.enumerators = p.contains("enumerators") ? enumerators_from(p.at("enumerators")) : rule_enumerators[plan.rule];
+            plan.enumerators = p.contains("enumerators") ? enumerators_from(p.at("enumerators")) : per_rule[plan.rule];
             set.probes.push_back(std::move(plan));
         }
         return set;

@@ -44,7 +44,7 @@ bool Pipeline::load()
     const std::vector<const RuleDecl*> loaded = frontend_.rules();
     for (const RuleDecl* r : loaded)
         if (rule_selected(r->id, options_.include, options_.exclude)) rules_.push_back(r);
-    if (!rules_.empty()) return true;
+    if (!rules_.empty() || (!options_.require_rules && options_.include.empty() && options_.exclude.empty())) return true;
     std::string patterns;
     for (const std::string& p : options_.include) patterns += (patterns.empty() ? "" : ", ") + p;
     bool none_matches = !options_.include.empty() && std::none_of(loaded.begin(), loaded.end(), [&](const RuleDecl* r) {
@@ -77,13 +77,8 @@ bool Pipeline::choose_btf()
             .hint("give the kernel's BTF with --btf FILE (a vmlinux or a raw .btf file)");
         return true;
     }
-    if (options_.kernel.running())
-        diagnostics()
-            .error_in("rtrace-drop", fmt::format("cannot read the kernel's BTF at {}: {}", btf_path_, btf_error_))
-            .hint("this kernel may be built without CONFIG_DEBUG_INFO_BTF; give its BTF with --btf FILE (a vmlinux with .BTF, or a "
-                  "raw .btf file such as BTFHub's for this kernel)");
-    else
-        diagnostics().error_in(btf_path_, "cannot read BTF: " + btf_error_).hint("give a vmlinux with BTF or a raw .btf file");
+    const BtfProblem problem = btf_problem(options_.kernel, btf_path_, btf_error_);
+    diagnostics().error_in(problem.where, problem.message).hint(problem.hint);
     return false;
 }
 

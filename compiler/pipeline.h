@@ -44,6 +44,7 @@ struct PipelineOptions {
     KernelTarget kernel;
     BtfNeed btf_need = BtfNeed::Required;
     bool kernel_types = true;    // false: no BTF is read and nothing type-checked (run --once: monitors only)
+    bool require_rules = true;   // false: a file of constants and macros alone is fine (check)
     bool strict = false;         // a probe this kernel lacks is an error
     bool report_types = true;    // false: type errors are kept quiet (list shows "skipped" instead)
     SearchPaths search = default_search_paths();                // where `use` looks
@@ -70,7 +71,6 @@ public:
     bool has_probe_rules() const;
     // Null when no probe rule needed it, or it could not be read.
     const Btf* btf() const { return btf_.get(); }
-    std::unique_ptr<Btf> take_btf() { return std::move(btf_); }
     // Why the kernel's BTF could not be read ("" when it was, or was not needed).
     const std::string& btf_error() const { return btf_error_; }
     const std::string& btf_path() const { return btf_path_; }

@@ -26,13 +26,15 @@ constexpr int kLoadAttempts = 8;
 // chose the same form, when the object has its dispatcher and the kernel has
 // not refused it. Rules under a reject= or vanish= fault keep their own
 // programs, so the fault hits them alone.
-std::vector<DispatchSpec> active_dispatchers(const CompiledRuleSet& set, const AttachedProbes& p, const std::set<std::string>& refused,
-                                             struct bpf_object* obj)
+std::vector<DispatchSpec> active_dispatchers(const CompiledRuleSet& set, const std::vector<DispatchSpec>& as_built,
+                                             const AttachedProbes& p, const std::set<std::string>& refused, struct bpf_object* obj)
 {
     const Faults& faults = Faults::active();
     std::vector<DispatchSpec> out;
     for (DispatchSpec d : dispatchers(set)) {
-        if (refused.count(d.name) || !bpf_object__find_program_by_name(obj, d.name.c_str())) continue;
+        auto built = std::find_if(as_built.begin(), as_built.end(), [&](const DispatchSpec& b) { return b.name == d.name; });
+        if (built == as_built.end() || refused.count(d.name) || !bpf_object__find_program_by_name(obj, d.name.c_str())) continue;
+        d.index = built->index;  // the object's slot for its hits
         std::erase_if(d.members, [&](std::size_t i) {
             const std::string& id = set.rules[set.probes[i].rule].id;
             return p.method[i] == kNoMethod || set.probes[i].methods[p.method[i]].form != d.form || faults.reject.count(id) ||
@@ -124,15 +126,15 @@ bool next_method(const CompiledRuleSet& set, AttachedProbes& p, std::size_t i, s
 // Opens and loads the object with the chosen programs. When the kernel
 // refuses some, those probes move on and loading is retried; when each
 // loads alone, the dispatchers are what is too much for this verifier.
-Status load_object(const std::string& bytes, const CompiledRuleSet& set, AttachedProbes& p, const LoadSettings& settings,
-                   std::set<std::string>& refused_dispatchers, StatusSink& status)
+Status load_object(const std::string& bytes, const CompiledRuleSet& set, const std::vector<DispatchSpec>& as_built, AttachedProbes& p,
+                   const LoadSettings& settings, std::set<std::string>& refused_dispatchers, StatusSink& status)
 {
     for (int attempt = 0; attempt < kLoadAttempts; ++attempt) {
         std::vector<std::string> names = chosen_programs(set, p);
         std::string error;
         p.obj.reset(open_for_load(bytes, settings, error));
         if (!p.obj) return RunError::failure(error);
-        p.dispatch = active_dispatchers(set, p, refused_dispatchers, p.obj.get());
+        p.dispatch = active_dispatchers(set, as_built, p, refused_dispatchers, p.obj.get());
         std::set<std::string> autoload;
         for (std::size_t i = 0; i < set.probes.size(); ++i)
             if (p.method[i] != kNoMethod && !dispatched(p, i))
@@ -255,8 +257,8 @@ void print_status_table(const CompiledRuleSet& set, AttachedProbes& p, const Loa
 
 }  // namespace
 
-Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::string& object, const LoadOptions& options,
-                                         const KernelFeatures& features, StatusSink& status)
+Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::string& object, const std::vector<DispatchSpec>& as_built,
+                                         const LoadOptions& options, const KernelFeatures& features, StatusSink& status)
 {
     // A prebuilt object is a file anyone could have written; a compiled one
     // is checked too, against a code generator bug.
@@ -282,7 +284,7 @@ Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::
         p.dispatch.clear();
         if (stopped_before("load", status)) return RunError::already_reported(kExitFailure);
         if (!chosen_programs(set, p).empty())
-            if (Status s = load_object(object, set, p, settings, refused_dispatchers, status)) return *s;
+            if (Status s = load_object(object, set, as_built, p, settings, refused_dispatchers, status)) return *s;
         if (stopped_before("attach", status)) return RunError::already_reported(kExitFailure);
         again = p.obj && attach_all(set, p);
     }

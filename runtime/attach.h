@@ -41,9 +41,11 @@ struct AttachedProbes {
     std::size_t attached = 0, skipped = 0;
 };
 
-// `object` is the set's BPF ELF; probes not `available` in the set are skipped
-// with their reason. The status table and notes go to `status`.
-Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::string& object, const LoadOptions& options,
-                                         const KernelFeatures& features, StatusSink& status);
+// `object` is the set's BPF ELF, built with the dispatchers `as_built` (a
+// built object's plan before this kernel narrowed it: their slots in
+// rtd_dispatch_hits are the object's); probes not `available` in the set are
+// skipped with their reason. The status table and notes go to `status`.
+Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::string& object, const std::vector<DispatchSpec>& as_built,
+                                         const LoadOptions& options, const KernelFeatures& features, StatusSink& status);
 
 }  // namespace rtd

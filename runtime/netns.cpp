@@ -37,12 +37,18 @@ Expected<NetnsScope> enter_netns(const std::string& spec)
         if (err == EACCES || err == EPERM) return RunError::failure(message, {"entering a namespace needs root (CAP_SYS_ADMIN)"});
         return RunError::bad_input(message, {"give a name that 'ip netns list' shows, or a path such as /proc/PID/ns/net"});
     }
+    // The way back, taken before leaving: a run ends where it began.
     int previous = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (previous < 0) {
+        int err = errno;
+        close(fd);
+        return RunError::failure(fmt::format("--netns {}: cannot remember the current namespace: {}", spec, std::strerror(err)));
+    }
     int rc = setns(fd, CLONE_NEWNET);
     int err = errno;
     close(fd);
     if (rc == 0) return NetnsScope(previous);
-    if (previous >= 0) close(previous);
+    close(previous);
     std::string message = fmt::format("--netns {}: cannot enter the namespace: {}", spec, std::strerror(err));
     if (err == EINVAL) return RunError::bad_input(message, {path + " is not a network namespace"});
     if (err == EPERM) return RunError::failure(message, {"entering a namespace needs CAP_SYS_ADMIN (run as root)"});

@@ -85,10 +85,11 @@ Expected<RunRules> from_prebuilt(const RunOptions& opt, StatusSink& status)
         if (p.target.kind != ProbeKind::Tracepoint) functions.push_back(p.target.function);
     KernelBtf kernel = load_kernel_btf(opt.rules.kernel, functions);
     for (const std::string& note : kernel.notes) status.note(note);
-    if (!kernel.btf)
-        return RunError::failure(fmt::format("cannot read the kernel's BTF at {}: {}", kernel.path, kernel.error),
-                                 {"this kernel may be built without CONFIG_DEBUG_INFO_BTF; give its BTF with --btf FILE (a vmlinux with "
-                                  ".BTF, or a raw .btf file such as BTFHub's for this kernel)"});
+    if (!kernel.btf) {
+        const BtfProblem p = btf_problem(opt.rules.kernel, kernel.path, kernel.error);
+        const std::string message = p.of_the_machine ? p.message : p.where + ": " + p.message;
+        return p.of_the_machine ? RunError::failure(message, {p.hint}) : RunError::bad_input(message, {p.hint});
+    }
     rules.own_btf = std::move(kernel.btf);
     rules.btf = rules.own_btf.get();
     return rules;

@@ -55,8 +55,9 @@ void print_monitor_status(StatusSink& status, const RunRules& rules, const Monit
 // since boot. No BPF, no BTF: probe rules are not run.
 int run_once(const RunRules& rules, const RunOptions& opt, StatusSink& status)
 {
-    const std::size_t probe_rules =
-        std::count_if(rules.set.rules.begin(), rules.set.rules.end(), [](const RuleEntry& r) { return !r.is_monitor; });
+    const std::size_t probe_rules = std::count_if(rules.set.rules.begin(), rules.set.rules.end(), [&](const RuleEntry& r) {
+        return !r.is_monitor && rule_selected(r.id, opt.rules.include, opt.rules.exclude);
+    });
     Monitors monitors(rules.decls);
     if (!monitors.has_monitors())
         return report(status, RunError::bad_input("--once reads monitors, and the rules given have none",
@@ -109,11 +110,15 @@ Expected<AttachedProbes> start_probes(RunRules& rules, const RunOptions& opt, St
         features.trampolines = false;
         features.trampoline_error = "not used: --no-trampolines";
     }
+    // A built object's dispatchers are those of its plan before this kernel
+    // narrows it; rule files are compiled after.
+    std::vector<DispatchSpec> as_built = dispatchers(rules.set);
     plan_for_kernel(rules.set, *rules.btf, features, {opt.rules.include, opt.rules.exclude, opt.all});
     rules.set.ring_bytes = opt.load.ring_bytes;
     Expected<std::string> object = object_for(rules, opt, status);
     if (!object) return object.error();
-    return load_and_attach(rules.set, *object, load_options(opt), features, status);
+    if (!rules.prebuilt) as_built = dispatchers(rules.set);
+    return load_and_attach(rules.set, *object, as_built, load_options(opt), features, status);
 }
 
 Status something_runs(const RunOptions& opt, const AttachedProbes& probes, const Monitors& monitors)
@@ -176,7 +181,8 @@ int run_session(const RunOptions& opt, StatusSink& status)
     print_monitor_status(status, *rules, monitors, fmt::format("polled every {:.1f} s", poll_ms / 1000.0));
     if (Status s = something_runs(opt, *probes, monitors)) return report(status, *s);
 
-    Reporting reporting(rules->set, rules->btf, rules->reason_hints, opt.output);
+    // Without an object there is nothing to decode (nor kallsyms to read).
+    Reporting reporting(rules->set, probes->obj ? rules->btf : nullptr, rules->reason_hints, opt.output);
     // The compile's garbage (typed trees, generated C, the compile child's
     // pipes) is freed: give those pages back before the long run.
     ::malloc_trim(0);

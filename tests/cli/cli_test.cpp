@@ -477,6 +477,40 @@ TEST(Cli, WhereErrorsAreBadInput)
     EXPECT_EQ(host.status, 2) << host.err;
 }
 
+// A file of constants and macros has no rules and still checks; a run or
+// build of it has nothing to do.
+TEST(Cli, CheckOfALibraryFileWithoutRules)
+{
+    Result lib = run({"check", RTD_SOURCE_DIR "/stdlib/tcp.rule"});
+    EXPECT_EQ(lib.status, 0) << lib.err;
+    EXPECT_EQ(lib.out, "0 rules, 0 monitors OK\n");
+    Scratch s;
+    Result build = run({"build", RTD_SOURCE_DIR "/stdlib/tcp.rule", "-o", s.path("x.rdo")});
+    EXPECT_EQ(build.status, 2);
+    EXPECT_NE(build.err.find("no rules found"), std::string::npos) << build.err;
+}
+
+// A --btf the user names that cannot be read is bad input, for rule files
+// and built objects alike; --btf-modules goes with --btf.
+TEST(Cli, UnreadableBtfFileIsBadInputForRulesAndObjects)
+{
+    RTD_NEED_KERNEL(rtd::test::have_kernel_btf(), "no usable /sys/kernel/btf/vmlinux");
+    Scratch s;
+    const std::string object = s.path("drops.rdo");
+    Result built = run({"build", RTD_TEST_DATA "/e2e/drops.rule", "-o", object, "-i", "e2e.no_socket"}, {"XDG_CACHE_HOME=/tmp/rtd-cli-cache"});
+    ASSERT_EQ(built.status, 0) << built.err;
+    for (const std::string& input : {std::string(RTD_TEST_DATA "/e2e/drops.rule"), object}) {
+        Result r = run({"run", input, "--btf", "/nonexistent.btf"}, {}, true);
+        EXPECT_EQ(r.status, 2) << input << "\n" << r.err;
+        EXPECT_NE(r.err.find("/nonexistent.btf: "), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("cannot read BTF: "), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("hint: give a vmlinux with BTF or a raw .btf file"), std::string::npos) << r.err;
+    }
+    Result modules = run({"check", "--btf-modules", "/tmp", RTD_TEST_DATA "/e2e/drops.rule"});
+    EXPECT_EQ(modules.status, 2);
+    EXPECT_NE(modules.err.find("--btf-modules requires --btf"), std::string::npos) << modules.err;
+}
+
 TEST(Cli, BuildRejectsBadInput)
 {
     Scratch s;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "compiler/codegen.h"
 #include "compiler/manifest.h"
@@ -53,6 +54,31 @@ TEST(Manifest, ReadBackEqualsWhatWasWritten)
     EXPECT_EQ(read->rules.at(0).params, (std::vector<std::pair<std::string, std::string>>{{"max", "7"}}));
     EXPECT_EQ(read->probes.size(), set.probes.size());
     EXPECT_EQ(read->filter, "dport == 443");
+}
+
+// Objects travel between machines with different rtrace-drop versions: an
+// older reader takes a rule's enumerators from the rule (every one its
+// probes need), a newer one from each probe; one written before probes had
+// their own gives each probe its rule's.
+TEST(Manifest, EnumeratorsAreWrittenForOlderReadersAndReadFromThem)
+{
+    test::Checked c = test::check_text("rule t.a {\n layer l4\n probe tracepoint:skb:kfree_skb\n"
+                                       " drop if reason == SKB_DROP_REASON_TCP_LISTEN_OVERFLOW\n}\n");
+    ASSERT_TRUE(c.ok) << c.diagnostics;
+    std::string error;
+    auto btf = Btf::load(RTD_FIXTURE_BTF, error);
+    ASSERT_TRUE(btf) << error;
+    std::vector<TypedRule> typed = type_check(c.rules(), *btf, c.frontend->sources(), c.frontend->diagnostics(), {});
+    CompiledRuleSet set = lower_and_emit(c.rules(), typed, *btf, c.frontend->sources());
+    nlohmann::json j = nlohmann::json::parse(set.manifest_json());
+    const nlohmann::json expected = nlohmann::json::array({{{"enum", "skb_drop_reason"}, {"name", "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW"}}});
+    EXPECT_EQ(j["rules"][0]["enumerators"], expected);
+    EXPECT_EQ(j["probes"][0]["enumerators"], expected);
+    j["probes"][0].erase("enumerators");  // as an older rtrace-drop wrote it
+    std::optional<CompiledRuleSet> old = read_manifest(j.dump(), error);
+    ASSERT_TRUE(old) << error;
+    ASSERT_EQ(old->probes.at(0).enumerators.size(), 1u);
+    EXPECT_EQ(old->probes[0].enumerators[0].name, "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW");
 }
 
 TEST(Manifest, DamageIsRefused)
