@@ -37,16 +37,24 @@ monitor t.counter {
 }
 )";
 
-TEST(Manifest, ReadBackEqualsWhatWasWritten)
+// `text` checked, typed against the fixture BTF, lowered and emitted.
+CompiledRuleSet compiled(const std::string& text)
 {
-    test::Checked c = test::check_text(kRules);
-    ASSERT_TRUE(c.ok) << c.diagnostics;
+    test::Checked c = test::check_text(text);
+    EXPECT_TRUE(c.ok) << c.diagnostics;
     std::string error;
     auto btf = Btf::load(RTD_FIXTURE_BTF, error);
-    ASSERT_TRUE(btf) << error;
+    EXPECT_TRUE(btf) << error;
+    if (!c.ok || !btf) return {};
     std::vector<TypedRule> typed = type_check(c.rules(), *btf, c.frontend->sources(), c.frontend->diagnostics(), {});
-    CompiledRuleSet set = lower_and_emit(c.rules(), typed, *btf, c.frontend->sources());
+    return lower_and_emit(c.rules(), typed, *btf, c.frontend->sources());
+}
+
+TEST(Manifest, ReadBackEqualsWhatWasWritten)
+{
+    CompiledRuleSet set = compiled(kRules);
     set.filter = "dport == 443";
+    std::string error;
     std::string written = set.manifest_json();
     std::optional<CompiledRuleSet> read = read_manifest(written, error);
     ASSERT_TRUE(read) << error;
@@ -62,14 +70,9 @@ TEST(Manifest, ReadBackEqualsWhatWasWritten)
 // their own gives each probe its rule's.
 TEST(Manifest, EnumeratorsAreWrittenForOlderReadersAndReadFromThem)
 {
-    test::Checked c = test::check_text("rule t.a {\n layer l4\n probe tracepoint:skb:kfree_skb\n"
-                                       " drop if reason == SKB_DROP_REASON_TCP_LISTEN_OVERFLOW\n}\n");
-    ASSERT_TRUE(c.ok) << c.diagnostics;
+    CompiledRuleSet set = compiled("rule t.a {\n layer l4\n probe tracepoint:skb:kfree_skb\n"
+                                   " drop if reason == SKB_DROP_REASON_TCP_LISTEN_OVERFLOW\n}\n");
     std::string error;
-    auto btf = Btf::load(RTD_FIXTURE_BTF, error);
-    ASSERT_TRUE(btf) << error;
-    std::vector<TypedRule> typed = type_check(c.rules(), *btf, c.frontend->sources(), c.frontend->diagnostics(), {});
-    CompiledRuleSet set = lower_and_emit(c.rules(), typed, *btf, c.frontend->sources());
     nlohmann::json j = nlohmann::json::parse(set.manifest_json());
     const nlohmann::json expected = nlohmann::json::array({{{"enum", "skb_drop_reason"}, {"name", "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW"}}});
     EXPECT_EQ(j["rules"][0]["enumerators"], expected);
