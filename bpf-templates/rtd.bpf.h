@@ -94,6 +94,31 @@ struct {
     __type(value, __u64);
 } rtd_flows SEC(".maps");
 
+/* Set by the runtime before loading (`run --metrics`): RTD_METRICS_ON and
+ * the RTD_LABEL_* bits the drop counter keeps (rtd_count_drop). */
+const volatile __u32 rtd_metrics_labels = 0;
+
+/* Set by the runtime before loading (`run --quiet`): no output asks for
+ * events, so none is sent; the kernel's counters are all there is. */
+const volatile __u32 rtd_events_off = 0;
+
+/* Drops by rule and labels, shared by all CPUs (an atomic add). The
+ * runtime sizes it (--metrics-max-series); once it is full, new label sets
+ * count per rule in rtd_drops_other (the series dev="other"). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct rtd_drop_key);
+    __type(value, __u64);
+} rtd_drops SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, RTD_RULES);
+    __type(key, __u32);
+    __type(value, __u64);
+} rtd_drops_other SEC(".maps");
+
 /* Per-rule one-second windows for rtd_rate_limit. Tracing programs cannot
  * take bpf_spin_lock: the count is an atomic add, and two CPUs that open a
  * new window at once may let a few more events through (a benign race). */
@@ -395,6 +420,38 @@ static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb)
         k.family = RTD_FLOW_OVERFLOW;
     }
     return 0;
+}
+
+/* One drop of `rule` into rtd_drops under the labels chosen; `reason` is
+ * the skb:kfree_skb reason (has_reason) or nothing. */
+static __always_inline void rtd_count_drop(__u32 rule, struct sk_buff *skb, int has_reason, __u32 reason)
+{
+    struct rtd_drop_key k;
+    struct net_device *dev;
+    __u64 one = 1, *n;
+
+    __builtin_memset(&k, 0, sizeof(k));
+    k.rule = rule;
+    if ((rtd_metrics_labels & RTD_LABEL_REASON) && has_reason) {
+        k.reason = reason;
+        k.flags = RTD_DROP_HAS_REASON;
+    }
+    if (rtd_metrics_labels & RTD_LABEL_NETNS)
+        k.netns = (__u32)rtd_drop_netns(skb);
+    if ((rtd_metrics_labels & RTD_LABEL_DEV) && skb) {
+        dev = BPF_CORE_READ(skb, dev);
+        if (dev)
+            bpf_core_read_str(k.dev, sizeof(k.dev), &dev->name);
+    }
+    n = bpf_map_lookup_elem(&rtd_drops, &k);
+    if (!n && bpf_map_update_elem(&rtd_drops, &k, &one, BPF_NOEXIST) == 0)
+        return;
+    if (!n) /* another CPU inserted it meanwhile, else the table is full */
+        n = bpf_map_lookup_elem(&rtd_drops, &k);
+    if (!n)
+        n = bpf_map_lookup_elem(&rtd_drops_other, &rule);
+    if (n)
+        __sync_fetch_and_add(n, 1);
 }
 
 #endif /* RTD_BPF_H */

@@ -63,6 +63,21 @@ struct rtd_flow_key {
     __u8 daddr[16];
 }; /* 40 bytes */
 
+/* `run --metrics`: drops counted in the kernel by rule and by the labels
+ * chosen (rtd_metrics_labels); a label not chosen stays zero. */
+#define RTD_METRICS_ON 1
+#define RTD_LABEL_REASON 2
+#define RTD_LABEL_DEV 4
+#define RTD_LABEL_NETNS 8
+#define RTD_DROP_HAS_REASON 1
+struct rtd_drop_key {
+    __u32 rule;
+    __u32 reason; /* enum skb_drop_reason, when flags has RTD_DROP_HAS_REASON */
+    __u32 netns;  /* inode */
+    __u32 flags;
+    char dev[16]; /* the packet's device, "" when unknown */
+}; /* 32 bytes */
+
 /* Per-rule, per-CPU counters: exact even when events are lost. */
 struct rtd_counter {
     __u64 hits;    /* the probe fired */

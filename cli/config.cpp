@@ -170,7 +170,18 @@ void read_output(const toml::table& t, Settings& s, Reader& r)
         else if (k == "hints") r.boolean(v, "hints", s.hints);
         else if (k == "interval") r.string(v, "interval", s.interval);
         else if (k == "duration") r.string(v, "duration", s.duration);
-        else r.unknown(k, "output", {"format", "color", "stack", "hints", "interval", "duration"});
+        else if (k == "quiet") r.boolean(v, "quiet", s.quiet);
+        else r.unknown(k, "output", {"format", "color", "stack", "hints", "interval", "duration", "quiet"});
+    }
+}
+
+void read_metrics(const toml::table& t, Settings& s, Reader& r)
+{
+    for (const auto& [k, v] : t) {
+        if (k == "listen") r.string(v, "listen", s.metrics);
+        else if (k == "labels") r.strings(v, "labels", s.metrics_labels);
+        else if (k == "max_series") r.count(v, "max_series", s.metrics_max_series);
+        else r.unknown(k, "metrics", {"listen", "labels", "max_series"});
     }
 }
 
@@ -214,14 +225,15 @@ bool load_config_text(const std::string& display_path, std::string text, Setting
                 .hint(fmt::format("convert it to a rule file with 'rtrace-drop import {}'", display_path));
             continue;
         }
-        if (k != "rules" && k != "filter" && k != "output" && k != "params") {
-            r.unknown(k, "", {"rules", "filter", "output", "params"});
+        if (k != "rules" && k != "filter" && k != "output" && k != "metrics" && k != "params") {
+            r.unknown(k, "", {"rules", "filter", "output", "metrics", "params"});
             continue;
         }
         if (!(t = r.section(v, k.str()))) continue;
         if (k == "rules") read_rules(*t, s, r);
         else if (k == "filter") read_filter(*t, s, r);
         else if (k == "output") read_output(*t, s, r);
+        else if (k == "metrics") read_metrics(*t, s, r);
         else read_params(*t, s, r);
     }
     if (diags.error_count() != errors) return false;
@@ -300,6 +312,14 @@ std::string config_text(const Settings& s, bool c)
     line("Print each drop's hint.", std::string("hints = ") + (s.hints ? "true" : "false"));
     line("How often monitors are polled.", "interval = " + quoted(s.interval));
     line("Stop after this long (\"30s\", \"5m\"); \"\" runs until Ctrl-C.", "duration = " + quoted(s.duration));
+    line("No line per drop or finding: the metrics and the counters are the output.", std::string("quiet = ") + (s.quiet ? "true" : "false"));
+    out += c ? "[metrics]\n" : "\n[metrics]\n";
+    line("Serve Prometheus metrics at http://ADDR:PORT/metrics (\":9977\" for every\n# address); \"\" serves none.",
+         "listen = " + quoted(s.metrics));
+    line("The labels of rtrace_drop_drops_total: rule, layer, reason, dev, netns (with\n# netns_name). Those left out are summed.",
+         "labels = " + list(s.metrics_labels));
+    line("Label sets the kernel counts apart; once its table is full, new ones count\n# under dev=\"other\" (rtrace_drop_drops_unitemized_total).",
+         "max_series = " + std::to_string(s.metrics_max_series));
     if (c)
         out += "# Per-rule parameters: a rule that declares 'param min = 1024' takes its value\n"
                "# from here instead, e.g.\n"

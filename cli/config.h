@@ -36,6 +36,11 @@ struct Settings {
     bool hints = false;                // print each event's hint
     std::string interval = "1s";       // monitor poll (and, when given, the counters' period)
     std::string duration;              // empty: until Ctrl-C
+    bool quiet = false;                // no event or finding lines (metrics and counters only)
+    // [metrics]
+    std::string metrics;               // "[ADDR]:PORT" to serve /metrics on; empty: no exporter
+    std::vector<std::string> metrics_labels = {"rule", "layer", "reason", "dev", "netns"};  // of rtrace_drop_drops_total
+    std::uint32_t metrics_max_series = 4096;  // label sets the kernel counts apart; the rest count as dev="other"
     // [params."rule.id"] name = value
     ParamOverrides params;
 };

@@ -24,7 +24,7 @@ _rtrace_drop()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="run check list explain build import"
-    local run_opts=" -i --include -e --exclude --config --show-config --json --summary --hints --no-stack --duration --count --interval --where --host --port --proto --dev --netns --rate-limit --once --top --ready-file --ring-size --strict --all --no-cache --btf --btf-modules --no-trampolines --color -h --help "
+    local run_opts=" -i --include -e --exclude --config --show-config --json --summary --hints --no-stack --duration --count --interval --where --host --port --proto --dev --netns --rate-limit --once --metrics --metrics-labels --metrics-max-series -q --quiet --top --ready-file --ring-size --strict --all --no-cache --btf --btf-modules --no-trampolines --color -h --help "
     local main_opts=" -l --list --gen -V --version $run_opts "
     local check_opts=" --btf --btf-modules --strict --dump-ast --dump-types --load -h --help "
     local explain_opts=" --btf --btf-modules --manifest -h --help "
@@ -47,6 +47,7 @@ _rtrace_drop()
     --proto) COMPREPLY=($(compgen -W "tcp udp icmp icmpv6 sctp" -- "$cur")); return ;;
     --netns) COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | awk '{print $1}')" -- "$cur")); return ;;
     --dev) COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur")); return ;;
+    --metrics-labels) COMPREPLY=($(compgen -W "rule,layer,reason,dev,netns rule,reason,dev rule,reason" -- "$cur")); return ;;
     esac
 
     if [[ $cur == -* ]]; then

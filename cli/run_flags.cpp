@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "runtime/bpf_compiler.h"
+#include "runtime/metrics.h"
 #include "runtime/session.h"
 
 namespace rtd::cli {
@@ -63,6 +64,11 @@ Expected<Settings> effective_settings(const RunFlags& f, Globals& g)
     if (f.given("--dev")) s.dev = f.dev;
     if (f.given("--netns")) s.netns = f.netns;
     if (f.given("--rate-limit")) s.rate_limit = f.rate_limit;
+    if (f.quiet) s.quiet = true;
+    if (f.given("--metrics")) s.metrics = f.metrics;
+    if (f.given("--metrics-labels")) s.metrics_labels = f.metrics_labels;
+    if (f.given("--metrics-max-series")) s.metrics_max_series = f.metrics_max_series;
+    if (s.quiet && s.format != "text") return RunError::bad_input(fmt::format("--quiet and format '{}' exclude each other", s.format));
     return s;
 }
 
@@ -77,6 +83,13 @@ Expected<RunOptions> run_options(const RunFlags& f, const Settings& s)
     opt.rules.strict = f.strict;
     opt.output = {.json = s.format == "json", .summary = s.format == "summary", .hints = s.hints,
                   .color = use_color(s.color, STDOUT_FILENO) && s.format != "json", .stacks = s.stack, .top = f.top, .count = f.count};
+    opt.output.quiet = s.quiet;
+    if (!s.metrics.empty()) {
+        Expected<MetricLabels> labels = parse_metric_labels(s.metrics_labels);
+        if (!labels) return labels.error();
+        if (s.metrics_max_series == 0) return RunError::bad_input("--metrics-max-series must be at least 1");
+        opt.metrics = {.listen = s.metrics, .labels = *labels, .max_series = s.metrics_max_series};
+    }
     opt.load.ring_bytes = f.ring_size;
     opt.load.rate_limit = s.rate_limit;
     opt.cache_dir = f.no_cache ? "" : BpfCompiler::default_cache_dir();
@@ -158,6 +171,18 @@ void add_run_flags(CLI::App* app, RunFlags& f)
     app->add_flag("--once", f.once,
                   "Read the monitors once and report what their counters say since boot, with explanations, then exit "
                   "(no BPF; probe rules are not run)");
+    app->add_option("--metrics", f.metrics,
+                    "Serve Prometheus metrics at http://ADDR:PORT/metrics (':9977' listens on every address); drops are counted "
+                    "in the kernel by rule, reason, device and namespace (docs/OPERATIONS.md)")
+        ->type_name("[ADDR]:PORT");
+    app->add_option("--metrics-labels", f.metrics_labels,
+                    "The labels rtrace_drop_drops_total keeps, of rule,layer,reason,dev,netns (default all); the others are summed")
+        ->type_name("LIST")
+        ->delimiter(',');
+    app->add_option("--metrics-max-series", f.metrics_max_series,
+                    "Label sets the kernel counts apart (default 4096); once its table is full, new ones count under dev=\"other\"")
+        ->type_name("N");
+    app->add_flag("-q,--quiet", f.quiet, "No line per drop or finding (with --metrics: no event leaves the kernel)");
     app->add_option("--top", f.top, "Flows shown in the summary (default 20)")->type_name("N");
     app->add_option("--ready-file", f.ready_file, "Create this file once every probe is attached")->type_name("PATH");
     app->add_option("--ring-size", f.ring_size, "Ring buffer bytes, a power of two (default 4 MiB)")->type_name("BYTES");

@@ -17,14 +17,16 @@ namespace rtd::cli {
 struct RunFlags {
     std::vector<std::string> packs, include, exclude, host, list;
     std::vector<std::uint32_t> port;
-    std::string duration, interval, ready_file, netns, where, proto, dev, config, gen;
+    std::string duration, interval, ready_file, netns, where, proto, dev, config, gen, metrics;
+    std::vector<std::string> metrics_labels;
+    std::uint32_t metrics_max_series = 4096;
     KernelTarget kernel;  // --btf, --btf-modules
     std::uint64_t count = 0;
     std::size_t top = 20;
     std::uint32_t ring_size = 1u << 22;
     std::uint32_t rate_limit = 0;
     bool json = false, summary = false, hints = false, no_stack = false, strict = false, no_cache = false, all = false, once = false,
-         show_config = false, no_trampolines = false;
+         show_config = false, no_trampolines = false, quiet = false;
 
     // Where they were declared: a typed flag is told from its default by
     // asking both (plain rtrace-drop takes no pack arguments).

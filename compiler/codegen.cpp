@@ -266,11 +266,18 @@ std::string Generator::body(std::size_t rule, std::size_t probe)
     if (p.packet) code += fmt::format("    struct sk_buff *skb = {};\n", w.rvalue(*p.packet));
     bool locals = false, decoded = false;
     filters(code, rule, probe, p, locals, decoded);
+    // --metrics: counted by rule and labels in the kernel, events or not.
+    std::string reason = "0, 0";
+    if (is_kfree_skb(*p.probe))
+        for (std::size_t i = 0; i < p.signature.params.size(); ++i)
+            if (p.signature.params[i].name == "reason") reason = fmt::format("1, (__u32)r{}", i);
+    code += fmt::format("    if (rtd_metrics_labels)\n        rtd_count_drop({}, {}, {});\n", rule, p.packet ? "skb" : "0", reason);
     // --summary: counted by flow in the kernel, no event (and no rate limit:
     // nothing is sent).
     code += fmt::format("    if (rtd_summary_only) {{\n        if (rtd_count_flow({}, {})) {{\n            if (cnt)\n                cnt->emitted++;\n"
                         "        }} else if (cnt) {{\n            cnt->lost++;\n        }}\n        return 0;\n    }}\n",
                         rule, p.packet ? "skb" : "0");
+    code += "    if (rtd_events_off)\n        return 0;\n";
     for (std::size_t i : r.capture_order)
         if (!early.count(decl.captures[i].name)) lower_capture(w, code, r, p, i);
     code += fmt::format("    if (!rtd_rate_ok({})) {{\n        if (cnt)\n            cnt->suppressed++;\n        return 0;\n    }}\n", rule);

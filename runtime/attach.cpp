@@ -99,6 +99,11 @@ LoadSettings load_settings(const CompiledRuleSet& set, const LoadOptions& opt)
         if (opt.netns_inode && !set_rodata(obj, "rtd_netns_only", &opt.netns_inode, sizeof opt.netns_inode))
             return "this object has no namespace filter (built by an older rtrace-drop?): rebuild it to use --netns";
         if (!opt.record_stacks) set_rodata_u32(obj, "rtd_record_stacks", 0);
+        if (opt.metrics_labels && !set_rodata_u32(obj, "rtd_metrics_labels", opt.metrics_labels))
+            return "this object counts no drop metrics (built by an older rtrace-drop?): rebuild it to use --metrics";
+        if (opt.events_off) set_rodata_u32(obj, "rtd_events_off", 1);  // an older object sends them; nothing reads them
+        if (struct bpf_map* drops = opt.metrics_series ? bpf_object__find_map_by_name(obj, "rtd_drops") : nullptr)
+            bpf_map__set_max_entries(drops, opt.metrics_series);
         struct bpf_program* prog;
         bpf_object__for_each_program(prog, obj)
         {

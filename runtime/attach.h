@@ -28,6 +28,9 @@ struct LoadOptions {
     std::uint32_t rate_limit = 0;       // --rate-limit
     std::uint64_t netns_inode = 0;      // --netns: only this namespace's drops
     bool record_stacks = true;          // --no-stack clears it
+    std::uint32_t metrics_labels = 0;   // --metrics: RTD_METRICS_ON | RTD_LABEL_* (rtd_event.h); 0 off
+    std::uint32_t metrics_series = 0;   // --metrics-max-series: rtd_drops' size (0: the object's)
+    bool events_off = false;            // --quiet: no output reads events, send none
 };
 
 inline constexpr std::size_t kNoMethod = static_cast<std::size_t>(-1);

@@ -57,7 +57,8 @@ Reporting::Reporting(const CompiledRuleSet& set, const Btf* btf, std::vector<con
         const bool locations = std::any_of(set.probes.begin(), set.probes.end(), [](const ProbePlan& p) { return is_kfree_skb(p.target); });
         if (stacks || locations) symbols_.load_in_background();
     }
-    sinks_.push_back(options.summary ? static_cast<EventSink*>(&flows_) : options.json ? static_cast<EventSink*>(&json_) : &text_);
+    if (!options.quiet)
+        sinks_.push_back(options.summary ? static_cast<EventSink*>(&flows_) : options.json ? static_cast<EventSink*>(&json_) : &text_);
     if (options.observer) sinks_.push_back(options.observer);
 }
 
@@ -141,7 +142,9 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
         if (monitors.active() && now >= next_poll) {
             next_poll += std::chrono::milliseconds(options.poll_ms);
             if (next_poll < now) next_poll = now + std::chrono::milliseconds(options.poll_ms);  // a slow poll: no burst to catch up
-            reporting.monitor(monitors.poll());
+            std::vector<MonitorFinding> findings = monitors.poll();
+            if (options.polled) options.polled(findings);
+            reporting.monitor(findings);
             ++end.polls;
             std::fflush(out);
         }

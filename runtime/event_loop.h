@@ -32,6 +32,7 @@ struct OutputOptions {
     bool hints = false;     // print each event's hint
     bool color = false;
     bool stacks = true;     // print recorded kernel stacks
+    bool quiet = false;     // no line per event or finding (the observer still sees them)
     std::size_t top = 20;   // flows in the summary
     std::uint64_t count = 0;  // stop after this many events (0: no limit)
     std::FILE* out = stdout;
@@ -74,6 +75,8 @@ struct LoopOptions {
     std::uint64_t interval_ms = 0;  // print counters (and the summary) this often; 0: only at the end
     std::uint64_t poll_ms = 1000;   // monitors
     bool kernel_flows = false;      // --summary counted in the kernel (rtd_flows)
+    // After each monitor poll, with its findings (the exporter's readings).
+    std::function<void(const std::vector<MonitorFinding>&)> polled;
 };
 
 struct LoopEnd {

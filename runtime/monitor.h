@@ -53,6 +53,8 @@ public:
     // reported again only when the value moved: a risky setting is named
     // once, a growing counter at every poll it grows.
     std::vector<MonitorFinding> poll();
+    // The last reading of each (rule index, device) ("" for sources without one).
+    const std::map<std::pair<std::size_t, std::string>, std::int64_t>& last_values() const { return previous_; }
 
     // Evaluates an expression of a monitor for one reading (tests use it).
     static std::optional<std::int64_t> evaluate(const Expr& e, const std::map<std::string, std::int64_t>& names);

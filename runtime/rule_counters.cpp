@@ -78,6 +78,32 @@ void pull_kernel_flows(struct bpf_object* obj, const CompiledRuleSet& set, std::
     }
 }
 
+DropCounts read_drop_counts(struct bpf_object* obj, std::size_t rules)
+{
+    DropCounts out;
+    out.unitemized.assign(rules, 0);
+    struct bpf_map* map = obj ? bpf_object__find_map_by_name(obj, "rtd_drops") : nullptr;
+    if (map && bpf_map__key_size(map) == sizeof(rtd_drop_key) && bpf_map__value_size(map) == 8) {
+        rtd_drop_key key{}, next{};
+        const void* at = nullptr;  // NULL: the first key
+        while (bpf_map__get_next_key(map, at, &next, sizeof next) == 0) {
+            key = next;
+            at = &key;
+            std::uint64_t total = 0;
+            if (bpf_map__lookup_elem(map, &key, sizeof key, &total, sizeof total, 0) == 0 && key.rule < rules)
+                out.labelled.push_back({key, total});
+        }
+    }
+    struct bpf_map* other = obj ? bpf_object__find_map_by_name(obj, "rtd_drops_other") : nullptr;
+    const int cpus = libbpf_num_possible_cpus();
+    if (!other || cpus <= 0 || bpf_map__value_size(other) != 8) return out;
+    std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
+    for (std::uint32_t rule = 0; rule < rules; ++rule)
+        if (bpf_map__lookup_elem(other, &rule, sizeof rule, per_cpu.data(), per_cpu.size() * 8, 0) == 0)
+            for (std::uint64_t v : per_cpu) out.unitemized[rule] += v;
+    return out;
+}
+
 void print_counters(StatusSink& status, const CompiledRuleSet& set, const std::vector<rtd_counter>& counts, double seconds,
                     std::uint64_t undecodable)
 {

@@ -7,6 +7,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <systemd/sd-daemon.h>
 
 #include "runtime/attach.h"
 #include "runtime/compile_object.h"
@@ -36,6 +37,11 @@ LoadOptions load_options(const RunOptions& opt)
     l.summary_only = summary_in_kernel(opt);
     l.netns_inode = opt.netns.empty() ? 0 : netns_inode(opt.netns);
     l.record_stacks = opt.output.stacks;
+    if (!opt.metrics.listen.empty()) {
+        l.metrics_labels = opt.metrics.labels.kernel_bits();
+        l.metrics_series = opt.metrics.max_series;
+    }
+    l.events_off = opt.output.quiet && !opt.output.count;  // --count counts events
     return l;
 }
 
@@ -145,6 +151,8 @@ void say_ready(const RunOptions& opt, const AttachedProbes& probes, const Monito
         what += fmt::format(", {} of {} monitors polled", monitors.active(), monitors.active() + monitors.skipped().size());
     status.say(fmt::format("ready: {}{}", what,
                            opt.duration_ms ? fmt::format(", running for {:.1f} s", opt.duration_ms / 1000.0) : ", Ctrl-C to stop"));
+    // systemd's Type=notify (nothing without $NOTIFY_SOCKET).
+    sd_notifyf(0, "READY=1\nSTATUS=%s", what.c_str());
     reporting.monitor(first_findings);
     std::fflush(opt.output.out);  // the loop flushes after each batch of events and each poll
 }
@@ -159,12 +167,25 @@ void say_what_was_counted(const CompiledRuleSet& set, AttachedProbes& probes, co
     if (end.output_closed) status.say("standard output was closed; stopped");
 }
 
+// Bound before anything is attached (a port in use is bad input), and
+// before --netns enters a namespace: scrapes come from the host's network.
+Expected<std::unique_ptr<MetricsExporter>> start_exporter(const RunOptions& opt, StatusSink& status)
+{
+    if (opt.metrics.listen.empty()) return std::unique_ptr<MetricsExporter>();
+    if (opt.once) return RunError::bad_input("--once reads the monitors once and exits: it serves no metrics", {"drop --once or --metrics"});
+    Expected<std::unique_ptr<MetricsExporter>> exporter = MetricsExporter::start(opt.metrics);
+    if (exporter) status.say(fmt::format("serving metrics on port {} at /metrics", (*exporter)->port()));
+    return exporter;
+}
+
 }  // namespace
 
 int run_session(const RunOptions& opt, StatusSink& status)
 {
     StopSignals stop_signals;
     if (!Faults::active().error.empty()) status.warning("RTRACE_DROP_FAULTS: " + Faults::active().error);
+    Expected<std::unique_ptr<MetricsExporter>> exporter = start_exporter(opt, status);
+    if (!exporter) return report(status, exporter.error());
     Expected<RunRules> rules = load_run_rules(opt, status);
     if (!rules) return report(status, rules.error());
     if (!opt.once)
@@ -191,9 +212,15 @@ int run_session(const RunOptions& opt, StatusSink& status)
     loop.interval_ms = opt.interval_ms;
     loop.poll_ms = poll_ms;
     loop.kernel_flows = summary_in_kernel(opt) && probes->obj;
+    if (MetricsExporter* metrics = exporter->get()) {
+        metrics->serve(rules->set, *probes, rules->btf);
+        metrics->monitor_poll(monitors, first_findings);
+        loop.polled = [&](const std::vector<MonitorFinding>& findings) { metrics->monitor_poll(monitors, findings); };
+    }
     Expected<LoopEnd> end = run_event_loop(
         rules->set, *probes, monitors, reporting, loop, [&] { say_ready(opt, *probes, monitors, reporting, first_findings, status); }, status);
     if (!end) return report(status, end.error());
+    if (*exporter) (*exporter)->retire();  // its last counts, before the object goes
     say_what_was_counted(rules->set, *probes, monitors, reporting, *end, status);
     return kExitOk;
 }

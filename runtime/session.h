@@ -12,6 +12,7 @@
 #include "compiler/pipeline.h"
 #include "runtime/attach.h"
 #include "runtime/event_loop.h"
+#include "runtime/metrics.h"
 #include "runtime/status.h"
 
 namespace rtd {
@@ -20,6 +21,7 @@ struct RunOptions {
     PipelineOptions rules;           // packs, folders, rule files or one .rdo (inputs); -i/-e; [params]; --btf; --strict
     OutputOptions output;            // --json / --summary, --hints, colour, --no-stack, --top, --count; where events go
     LoadOptions load;                // --ring-size, --rate-limit (the rest follows from the options here)
+    MetricsOptions metrics;          // --metrics, --metrics-labels, --metrics-max-series (no listen: no exporter)
     std::string where;               // filter compiled into every program ("" for none)
     std::string netns;               // only this network namespace's drops, and monitors read it (name or path)
     std::string cache_dir;           // empty: no object cache

@@ -245,35 +245,45 @@ TEST(VerifierLoad, FilteredAndRateLimitedRulesLoad)
         // --summary: drops counted by flow in rtd_flows, behind the filter.
         failed = load_with_rodata(b.object.object, b.set, {{"rtd_summary_only", 1}});
         EXPECT_TRUE(failed.empty()) << failed;
+        // --metrics --quiet: drops counted by labels, behind the filter, no event.
+        failed = load_with_rodata(b.object.object, b.set, {{"rtd_metrics_labels", 15}, {"rtd_events_off", 1}});
+        EXPECT_TRUE(failed.empty()) << failed;
     }
 }
 
-// --summary without a filter: every rule's flow counting on its own, and
-// inside the tracepoints' shared programs.
-TEST(VerifierLoad, SummaryCountingLoads)
+// Counting in the kernel without a filter: --summary (by flow) and
+// --metrics (by labels, every label kept, no events) for every rule on its
+// own, and inside the tracepoints' shared programs.
+TEST(VerifierLoad, KernelCountingLoads)
 {
     RTD_NEED_KERNEL(kernel_btf() != nullptr, "no usable /sys/kernel/btf/vmlinux");
     RTD_NEED_KERNEL(test::have_root(), "loading BPF programs needs root");
     TempDir cache;
     Built b = build({RTD_SOURCE_DIR "/rules"}, cache.path());
     ASSERT_TRUE(b.problems.empty()) << b.problems;
-    std::string failed = load_with_rodata(b.object.object, b.set, {{"rtd_summary_only", 1}});
-    EXPECT_TRUE(failed.empty()) << failed;
-    LoadSettings summary_all_on;
-    summary_all_on.before_load = [&](struct bpf_object* obj) -> std::string {
-        std::vector<std::uint8_t> on(b.set.probes.size(), 1);
-        if (!set_rodata(obj, "rtd_dispatch_on", on.data(), on.size())) return "no rtd_dispatch_on in the object";
-        return set_rodata_u32(obj, "rtd_summary_only", 1) ? "" : "no rtd_summary_only in the object";
-    };
-    std::vector<std::string> names;
-    for (const DispatchSpec& d : dispatchers(b.set)) names.push_back(d.name);
-    ASSERT_FALSE(names.empty());
-    VerifyReport report = verify_programs(b.object.object, names, summary_all_on);
-    ASSERT_TRUE(report.open_error.empty()) << report.open_error;
-    for (const std::string& name : names) {
-        const ProgramLoad* r = report.find(name);
-        ASSERT_NE(r, nullptr) << name;
-        EXPECT_TRUE(r->loaded) << name << ": " << describe_load_error(r->error) << "\n" << r->log_tail;
+    const std::map<std::string, std::uint32_t> modes[] = {{{"rtd_summary_only", 1}}, {{"rtd_metrics_labels", 15}, {"rtd_events_off", 1}}};
+    for (const std::map<std::string, std::uint32_t>& rodata : modes) {
+        SCOPED_TRACE(rodata.begin()->first);
+        std::string failed = load_with_rodata(b.object.object, b.set, rodata);
+        EXPECT_TRUE(failed.empty()) << failed;
+        LoadSettings all_on;
+        all_on.before_load = [&](struct bpf_object* obj) -> std::string {
+            std::vector<std::uint8_t> on(b.set.probes.size(), 1);
+            if (!set_rodata(obj, "rtd_dispatch_on", on.data(), on.size())) return "no rtd_dispatch_on in the object";
+            for (const auto& [name, value] : rodata)
+                if (!set_rodata_u32(obj, name.c_str(), value)) return "no " + name + " in the object";
+            return "";
+        };
+        std::vector<std::string> names;
+        for (const DispatchSpec& d : dispatchers(b.set)) names.push_back(d.name);
+        ASSERT_FALSE(names.empty());
+        VerifyReport report = verify_programs(b.object.object, names, all_on);
+        ASSERT_TRUE(report.open_error.empty()) << report.open_error;
+        for (const std::string& name : names) {
+            const ProgramLoad* r = report.find(name);
+            ASSERT_NE(r, nullptr) << name;
+            EXPECT_TRUE(r->loaded) << name << ": " << describe_load_error(r->error) << "\n" << r->log_tail;
+        }
     }
 }
 

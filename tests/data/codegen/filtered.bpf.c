@@ -48,6 +48,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
             return 0;
         }
     }
+    if (rtd_metrics_labels)
+        rtd_count_drop(0, skb, 1, (__u32)r2);
     if (rtd_summary_only) {
         if (rtd_count_flow(0, skb)) {
             if (cnt)
@@ -57,6 +59,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
         }
         return 0;
     }
+    if (rtd_events_off)
+        return 0;
     if (!rtd_rate_ok(0)) {
         if (cnt)
             cnt->suppressed++;
@@ -124,6 +128,8 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
             return 0;
         }
     }
+    if (rtd_metrics_labels)
+        rtd_count_drop(1, skb, 1, (__u32)r2);
     if (rtd_summary_only) {
         if (rtd_count_flow(1, skb)) {
             if (cnt)
@@ -133,6 +139,8 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
         }
         return 0;
     }
+    if (rtd_events_off)
+        return 0;
     if (!rtd_rate_ok(1)) {
         if (cnt)
             cnt->suppressed++;
@@ -196,6 +204,8 @@ static __noinline int rtd_body_2_0(void *ctx, const __u64 *rv, int dispatched)
             return 0;
         }
     }
+    if (rtd_metrics_labels)
+        rtd_count_drop(2, 0, 0, 0);
     if (rtd_summary_only) {
         if (rtd_count_flow(2, 0)) {
             if (cnt)
@@ -205,6 +215,8 @@ static __noinline int rtd_body_2_0(void *ctx, const __u64 *rv, int dispatched)
         }
         return 0;
     }
+    if (rtd_events_off)
+        return 0;
     int t0;
     __builtin_memset(&t0, 0, sizeof(t0));
     if (a2)

@@ -36,6 +36,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
             cnt->filtered++;
         return 0;
     }
+    if (rtd_metrics_labels)
+        rtd_count_drop(0, skb, 1, (__u32)r2);
     if (rtd_summary_only) {
         if (rtd_count_flow(0, skb)) {
             if (cnt)
@@ -45,6 +47,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
         }
         return 0;
     }
+    if (rtd_events_off)
+        return 0;
     u32 t0;
     __builtin_memset(&t0, 0, sizeof(t0));
     if (a3)

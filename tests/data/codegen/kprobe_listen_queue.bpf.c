@@ -43,6 +43,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
             cnt->filtered++;
         return 0;
     }
+    if (rtd_metrics_labels)
+        rtd_count_drop(0, skb, 0, 0);
     if (rtd_summary_only) {
         if (rtd_count_flow(0, skb)) {
             if (cnt)
@@ -52,6 +54,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
         }
         return 0;
     }
+    if (rtd_events_off)
+        return 0;
     int t2;
     __builtin_memset(&t2, 0, sizeof(t2));
     if (a2)

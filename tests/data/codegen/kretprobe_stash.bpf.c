@@ -34,6 +34,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
             cnt->filtered++;
         return 0;
     }
+    if (rtd_metrics_labels)
+        rtd_count_drop(0, skb, 0, 0);
     if (rtd_summary_only) {
         if (rtd_count_flow(0, skb)) {
             if (cnt)
@@ -43,6 +45,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
         }
         return 0;
     }
+    if (rtd_events_off)
+        return 0;
     u8 t0;
     __builtin_memset(&t0, 0, sizeof(t0));
     if (a2)
@@ -95,6 +99,8 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
             cnt->filtered++;
         return 0;
     }
+    if (rtd_metrics_labels)
+        rtd_count_drop(1, 0, 0, 0);
     if (rtd_summary_only) {
         if (rtd_count_flow(1, 0)) {
             if (cnt)
@@ -104,6 +110,8 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
         }
         return 0;
     }
+    if (rtd_events_off)
+        return 0;
     if (!rtd_rate_ok(1)) {
         if (cnt)
             cnt->suppressed++;

@@ -1,0 +1,196 @@
+// `run --metrics` scraped by a real Prometheus server (Debian's
+// `prometheus`), started here on 127.0.0.1 with a 1 s scrape interval: the
+// drop counter it stores equals what the kernel counted (UdpNoPorts in each
+// namespace, the iptables rule's counter), and promtool finds the scrape
+// clean.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "tests/e2e/e2e_support.h"
+
+namespace e2e {
+namespace {
+
+const std::string kPacks = RTD_SOURCE_DIR "/rules";
+
+// A port nothing listens on now (the kernel's choice).
+int free_port()
+{
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        return 0;
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+std::string http_get(const std::string& url) { return sh_out(fmt::format("curl -s --max-time 5 '{}'", url)); }
+
+// A Prometheus server scraping one target every second; stopped (and its
+// data removed) with the object.
+class PrometheusServer {
+public:
+    PrometheusServer(const std::string& target, const std::string& dir) : dir_(dir), port_(free_port())
+    {
+        std::ofstream(dir + "/prometheus.yml") << fmt::format(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: rtrace-drop\n    static_configs:\n      - targets: ['{}']\n",
+            target);
+        pid_ = fork();
+        if (pid_ == 0) {
+            if (!std::freopen((dir + "/prometheus.log").c_str(), "w", stdout) || !std::freopen((dir + "/prometheus.log").c_str(), "a", stderr))
+                _exit(126);
+            execlp("prometheus", "prometheus", ("--config.file=" + dir + "/prometheus.yml").c_str(), ("--storage.tsdb.path=" + dir + "/data").c_str(),
+                   fmt::format("--web.listen-address=127.0.0.1:{}", port_).c_str(), "--storage.tsdb.retention.time=1h", nullptr);
+            _exit(127);
+        }
+    }
+    ~PrometheusServer()
+    {
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            for (int i = 0; i < 100 && waitpid(pid_, nullptr, WNOHANG) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    bool ready()
+    {
+        for (int i = 0; i < 300; ++i) {
+            if (http_get(url("/-/ready")).find("Ready") != std::string::npos) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        return false;
+    }
+    std::string url(const std::string& path) const { return fmt::format("http://127.0.0.1:{}{}", port_, path); }
+    // The instant query's samples: labels -> value.
+    std::vector<std::pair<json, double>> query(const std::string& promql) const
+    {
+        std::string out = sh_out(fmt::format("curl -s --max-time 5 -G --data-urlencode 'query={}' {}", promql, url("/api/v1/query")));
+        std::vector<std::pair<json, double>> samples;
+        json j = json::parse(out, nullptr, false);
+        if (j.is_discarded() || j.value("status", "") != "success") return samples;
+        for (const json& s : j["data"]["result"]) samples.emplace_back(s["metric"], std::stod(s["value"][1].get<std::string>()));
+        return samples;
+    }
+    // The single value of `promql` once it equals `want` (or the last one seen after `limit`).
+    double value_when(const std::string& promql, double want, std::chrono::seconds limit = std::chrono::seconds(30)) const
+    {
+        double last = -1;
+        auto end = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < end) {
+            auto samples = query(promql);
+            if (samples.size() == 1) last = samples[0].second;
+            if (last == want) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        }
+        return last;
+    }
+    std::string log() const { return slurp(dir_ + "/prometheus.log"); }
+
+private:
+    std::string dir_;
+    int port_;
+    pid_t pid_ = -1;
+};
+
+std::uint64_t udp_no_ports(const std::string& which)
+{
+    std::string out = sh_out(fmt::format("ip netns exec {} nstat -az UdpNoPorts", which));  // "UdpNoPorts   N   0.0"
+    std::istringstream words(out.substr(std::min(out.size(), out.find("UdpNoPorts"))));
+    std::string name;
+    std::uint64_t n = 0;
+    words >> name >> n;
+    return n;
+}
+
+TEST(MetricsE2E, PrometheusStoresWhatTheKernelCounted)
+{
+    NEED_ROOT_AND_BPF();
+    ASSERT_EQ(sh("(command -v prometheus && command -v promtool && command -v curl)"), 0) << "needs Debian's prometheus and curl (make deps)";
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    TempFiles tmp("metrics");
+    ASSERT_EQ(sh(ns.in_b("iptables -A INPUT -p udp --dport 7003 -j DROP")), 0);
+    const int port = free_port();
+    DropTracer run({kPacks + "/udp", kPacks + "/netfilter", "--metrics", fmt::format("127.0.0.1:{}", port), "--quiet"});
+    ASSERT_TRUE(run.ready()) << run.err();
+    PrometheusServer prometheus(fmt::format("127.0.0.1:{}", port), tmp.path);
+    ASSERT_TRUE(prometheus.ready()) << prometheus.log();
+
+    // No socket in B (sent from A), no socket in A (sent from B), and the firewall of B.
+    sh(ns.in_a(fmt::format("{} {} udp-flood {} 7001 3000 16", kPy, kTraffic, ns.addr_b)));
+    sh(ns.in_b(fmt::format("{} {} udp-flood {} 7002 2000 16", kPy, kTraffic, ns.addr_a)));
+    sh(ns.in_a(fmt::format("{} {} udp-flood {} 7003 1000 16", kPy, kTraffic, ns.addr_b)));
+    const std::uint64_t no_ports_b = udp_no_ports(ns.b), no_ports_a = udp_no_ports(ns.a);
+    const std::uint64_t firewall = std::stoull(sh_out(ns.in_b("iptables -nvxL INPUT | awk '/dpt:7003/ {print $1}'")));
+    EXPECT_GE(no_ports_b, 3000u);
+    EXPECT_GE(no_ports_a, 2000u);
+    EXPECT_EQ(firewall, 1000u);
+
+    auto drops = [&](const std::string& rule, const std::string& reason, std::uint64_t netns) {
+        return fmt::format("rtrace_drop_drops_total{{rule=\"{}\",reason=\"{}\",netns=\"{}\",layer=~\"l3|l4\"}}", rule, reason, netns);
+    };
+    EXPECT_EQ(prometheus.value_when(drops("udp.no_socket", "NO_SOCKET", ns.inode_b), no_ports_b), no_ports_b) << prometheus.log();
+    EXPECT_EQ(prometheus.value_when(drops("udp.no_socket", "NO_SOCKET", ns.inode_a), no_ports_a), no_ports_a);
+    EXPECT_EQ(prometheus.value_when(drops("netfilter.drop", "NETFILTER_DROP", ns.inode_b), firewall), firewall);
+    // The device label is the packet's device in its namespace.
+    auto by_dev = prometheus.query(fmt::format("rtrace_drop_drops_total{{rule=\"netfilter.drop\",netns=\"{}\"}}", ns.inode_b));
+    ASSERT_EQ(by_dev.size(), 1u);
+    EXPECT_EQ(by_dev[0].first["dev"], ns.dev_b);
+    // The probes and the build, as Prometheus stored them.
+    EXPECT_EQ(prometheus.value_when("rtrace_drop_probe_info{rule=\"udp.no_socket\",state=\"attached\"}", 1), 1);
+    EXPECT_EQ(prometheus.value_when("count(rtrace_drop_build_info{version!=\"\",kernel!=\"\"})", 1), 1);
+    // Quiet: no event crossed to user space.
+    EXPECT_EQ(prometheus.value_when("sum(rtrace_drop_events_total)", 0), 0);
+
+    // promtool on a real scrape: nothing to say.
+    const std::string scrape = tmp.path + "/scrape.txt";
+    ASSERT_EQ(sh(fmt::format("curl -sf --max-time 5 -o {} http://127.0.0.1:{}/metrics", scrape, port)), 0);
+    const std::string lint = sh_out(fmt::format("promtool check metrics < {} 2>&1; echo \"exit $?\"", scrape));
+    EXPECT_EQ(lint, "exit 0\n") << lint;
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    EXPECT_EQ(run.out(), "") << "--quiet prints no event";
+}
+
+// Bad --metrics input is refused before anything is attached: exit 2 and
+// no status table.
+TEST(MetricsE2E, BadInputBeforeAttaching)
+{
+    NEED_ROOT_AND_BPF();
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(listen(fd, 1), 0);
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    const int busy = ntohs(a.sin_port);
+    struct Case {
+        std::vector<std::string> args;
+        std::string says;
+    } cases[] = {
+        {{"--metrics", fmt::format("127.0.0.1:{}", busy)}, fmt::format("cannot listen on 127.0.0.1:{}: Address already in use", busy)},
+        {{"--metrics", "localhost:9977"}, "'localhost' is not an IPv4 address"},
+        {{"--metrics", "127.0.0.1:99999"}, "the port must be a number from 1 to 65535"},
+        {{"--metrics", "192.0.2.1:9977"}, "cannot listen on 192.0.2.1:9977: Cannot assign requested address"},
+        {{"--metrics", ":9977", "--metrics-labels", "rule,flow"}, "'flow' is not a label of rtrace_drop_drops_total"},
+        {{"--metrics", ":9977", "--once"}, "serves no metrics"},
+    };
+    for (const Case& c : cases) {
+        std::vector<std::string> args{kPacks + "/udp"};
+        args.insert(args.end(), c.args.begin(), c.args.end());
+        DropTracer run(args);
+        EXPECT_EQ(run.wait(), 2) << run.err();
+        EXPECT_NE(run.err().find(c.says), std::string::npos) << run.err();
+        EXPECT_EQ(run.err().find("tp_btf"), std::string::npos) << "nothing attached: " << run.err();
+    }
+    close(fd);
+}
+
+}  // namespace
+}  // namespace e2e
