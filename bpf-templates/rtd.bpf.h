@@ -60,6 +60,25 @@ struct {
     __type(value, struct rtd_counter);
 } rtd_counts SEC(".maps");
 
+/* Reloads (SIGHUP): the new object attaches before the old one detaches.
+ * Both share this map (the runtime reuses its fd) and each counts only
+ * while the generation in it is its own; the runtime switches it with one
+ * write, so a drop is counted by exactly one of them. */
+const volatile __u32 rtd_generation = 0;
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} rtd_gate SEC(".maps");
+
+static __always_inline int rtd_gate_open(void)
+{
+    __u32 zero = 0, *generation = bpf_map_lookup_elem(&rtd_gate, &zero);
+
+    return !generation || *generation == rtd_generation;
+}
+
 /* Hits of each dispatcher (one program running every rule on a
  * tracepoint): counted once there, added to each of its rules' HITS. */
 #ifndef RTD_DISPATCHERS

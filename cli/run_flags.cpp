@@ -220,6 +220,12 @@ int RunFlagsCommand::run(Globals& g)
     }
     Expected<RunOptions> options = run_options(f, *settings);
     if (!options) return report(g.status, options.error());
+    // SIGHUP reads the config file again; the flags typed still win.
+    options->reread = [&f, &g]() -> Expected<RunOptions> {
+        Expected<Settings> now = effective_settings(f, g);
+        if (!now) return now.error();
+        return run_options(f, *now);
+    };
     return run_session(*options, g.status);
 }
 

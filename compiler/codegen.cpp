@@ -121,7 +121,10 @@ std::string Generator::prologue(std::size_t rule, std::size_t probe, const Typed
         std::string ct = c_type(btf_, p.signature.ret).value_or("__u64");
         out += fmt::format("    {} = ({}){}rret;\n", declare(ct, "ret"), ct, p.signature.ret.is_pointer() ? "(unsigned long)" : "");
     }
-    out += fmt::format("    struct rtd_counter *cnt = rtd_counter({});\n\n    if (cnt && !dispatched)\n        cnt->hits++;\n", rule);
+    // A dispatcher has looked at the gate and counted the hit already.
+    out += fmt::format("    struct rtd_counter *cnt = rtd_counter({});\n\n    if (!dispatched) {{\n        if (!rtd_gate_open())\n"
+                       "            return 0;\n        if (cnt)\n            cnt->hits++;\n    }}\n",
+                       rule);
     return out;
 }
 
@@ -386,7 +389,7 @@ std::size_t Generator::emit_dispatchers()
         // Each member reads the arguments it needs, and only when it is on:
         // the verifier sees no read of an argument no running rule needs.
         // Hits are counted once for all its rules (the runtime adds them to each).
-        progs_ += fmt::format("SEC(\"{}/{}\")\nint {}(unsigned long long *ctx)\n{{\n    rtd_count_dispatch({});\n",
+        progs_ += fmt::format("SEC(\"{}/{}\")\nint {}(unsigned long long *ctx)\n{{\n    if (!rtd_gate_open())\n        return 0;\n    rtd_count_dispatch({});\n",
                               d.form == AttachForm::TpBtf ? "tp_btf" : "raw_tp", d.target, d.name, d.index);
         for (std::size_t m : d.members) {
             const ProbePlan& p = set_.probes[m];

@@ -1,5 +1,6 @@
 #include "runtime/attach.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <algorithm>
@@ -102,6 +103,12 @@ LoadSettings load_settings(const CompiledRuleSet& set, const LoadOptions& opt)
         if (opt.metrics_labels && !set_rodata_u32(obj, "rtd_metrics_labels", opt.metrics_labels))
             return "this object counts no drop metrics (built by an older rtrace-drop?): rebuild it to use --metrics";
         if (opt.events_off) set_rodata_u32(obj, "rtd_events_off", 1);  // an older object sends them; nothing reads them
+        if (opt.gate_fd >= 0) {
+            struct bpf_map* gate = bpf_object__find_map_by_name(obj, "rtd_gate");
+            if (!gate || !set_rodata_u32(obj, "rtd_generation", opt.generation))
+                return "this object cannot be swapped without a gap (built by an older rtrace-drop?): rebuild it to reload it";
+            if (int err = bpf_map__reuse_fd(gate, opt.gate_fd)) return fmt::format("cannot share the reload gate: {}", std::strerror(-err));
+        }
         if (struct bpf_map* drops = opt.metrics_series ? bpf_object__find_map_by_name(obj, "rtd_drops") : nullptr)
             bpf_map__set_max_entries(drops, opt.metrics_series);
         struct bpf_program* prog;
@@ -295,6 +302,18 @@ Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::
     }
     print_status_table(set, p, options, features, status);
     return p;
+}
+
+int gate_fd(struct bpf_object* obj)
+{
+    struct bpf_map* gate = obj ? bpf_object__find_map_by_name(obj, "rtd_gate") : nullptr;
+    return gate ? bpf_map__fd(gate) : -1;
+}
+
+bool open_gate(int fd, std::uint32_t generation)
+{
+    const std::uint32_t zero = 0;
+    return fd >= 0 && bpf_map_update_elem(fd, &zero, &generation, BPF_ANY) == 0;
 }
 
 }  // namespace rtd

@@ -31,7 +31,16 @@ struct LoadOptions {
     std::uint32_t metrics_labels = 0;   // --metrics: RTD_METRICS_ON | RTD_LABEL_* (rtd_event.h); 0 off
     std::uint32_t metrics_series = 0;   // --metrics-max-series: rtd_drops' size (0: the object's)
     bool events_off = false;            // --quiet: no output reads events, send none
+    // A reload: the running object's rtd_gate (shared) and this object's
+    // generation, which counts once the gate is switched to it.
+    int gate_fd = -1;
+    std::uint32_t generation = 0;
 };
+
+// The object's rtd_gate, -1 if it has none (an object built before reloads).
+int gate_fd(struct bpf_object* obj);
+// Lets objects of `generation` count, and only them: one map write.
+bool open_gate(int gate_fd, std::uint32_t generation);
 
 inline constexpr std::size_t kNoMethod = static_cast<std::size_t>(-1);
 

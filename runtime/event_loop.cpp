@@ -29,10 +29,6 @@ std::int64_t realtime_offset_ns()
     return (static_cast<std::int64_t>(rt.tv_sec) - mono.tv_sec) * 1000000000 + (rt.tv_nsec - mono.tv_nsec);
 }
 
-struct RingBufferFree {
-    void operator()(struct ring_buffer* r) const { ring_buffer__free(r); }
-};
-
 int on_event(void* ctx, void* data, std::size_t size)
 {
     static_cast<Reporting*>(ctx)->event(data, size);
@@ -95,15 +91,21 @@ void Reporting::print_summary(bool clear)
     if (clear) flows_.clear();
 }
 
-Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& probes, Monitors& monitors, Reporting& reporting,
-                                 const LoopOptions& options, const std::function<void()>& ready, StatusSink& status)
+void RingBufferFree::operator()(struct ring_buffer* r) const { ring_buffer__free(r); }
+
+Expected<EventRing> open_event_ring(const AttachedProbes& probes, Reporting& reporting)
 {
-    std::unique_ptr<struct ring_buffer, RingBufferFree> ring;
-    if (probes.attached) {
-        struct bpf_map* events = bpf_object__find_map_by_name(probes.obj.get(), "rtd_events");
-        ring.reset(events ? ring_buffer__new(bpf_map__fd(events), on_event, &reporting, nullptr) : nullptr);
-        if (!ring) return RunError::failure(fmt::format("cannot read the ring buffer: {}", std::strerror(errno)));
-    }
+    EventRing ring;
+    if (!probes.attached) return ring;
+    struct bpf_map* events = bpf_object__find_map_by_name(probes.obj.get(), "rtd_events");
+    ring.reset(events ? ring_buffer__new(bpf_map__fd(events), on_event, &reporting, nullptr) : nullptr);
+    if (!ring) return RunError::failure(fmt::format("cannot read the ring buffer: {}", std::strerror(errno)));
+    return ring;
+}
+
+Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& probes, struct ring_buffer* ring, Monitors& monitors,
+                                 Reporting& reporting, const LoopOptions& options, const std::function<void()>& ready, StatusSink& status)
+{
     std::map<std::string, std::uint64_t> flows_seen;  // rtd_flows' totals at the last summary
     auto summary = [&](bool clear) {
         if (options.kernel_flows) pull_kernel_flows(probes.obj.get(), set, flows_seen, reporting.flows());
@@ -118,11 +120,15 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
     auto next_poll = start + std::chrono::milliseconds(options.poll_ms);
     std::FILE* out = reporting.out();
     while (!stop_requested()) {
+        if (take_reload_request()) {
+            end.reload = true;
+            break;
+        }
         if (ring) {
-            int n = ring_buffer__poll(ring.get(), 100);
+            int n = ring_buffer__poll(ring, 100);
             // Programs wake us only when a quarter of the ring is full
             // (rtd_submit_flags): a quiet ring is read when the wait ends.
-            if (n == 0) n = ring_buffer__consume(ring.get());
+            if (n == 0) n = ring_buffer__consume(ring);
             if (n < 0 && n != -EINTR) {
                 status.error(RunError::failure(fmt::format("reading events failed: {}", std::strerror(-n))));
                 break;
@@ -156,13 +162,13 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
                                std::chrono::duration<double>(now - start).count(), reporting.undecodable());
         }
     }
-    if (ring) ring_buffer__consume(ring.get());  // what arrived before the stop
+    if (ring) ring_buffer__consume(ring);  // what arrived before the stop
+    end.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (end.reload) return end;
 
     // Counters first, then detach: nothing more can fire after this.
     if (probes.obj) end.counts = read_counters(probes.obj.get(), set, probes.dispatch);
-    end.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     probes.links.clear();
-    ring.reset();
     summary(false);
     std::fflush(out);
     return end;

@@ -24,6 +24,8 @@
 #include "runtime/status.h"
 #include "runtime/symbols.h"
 
+struct ring_buffer;  // libbpf's
+
 namespace rtd {
 
 struct OutputOptions {
@@ -80,16 +82,27 @@ struct LoopOptions {
 };
 
 struct LoopEnd {
+    bool reload = false;           // SIGHUP: the loop ended with everything still attached
     double seconds = 0;
     std::uint64_t polls = 1;       // monitor polls, the first readings included
     bool output_closed = false;    // the reader of the output went away
     std::vector<rtd_counter> counts;  // read before detaching
 };
 
-// Opens the ring buffer, calls `ready`, runs until stopped, then reads the
-// counters and detaches (nothing more can fire after that). `probes` may
-// hold no object (monitors only).
-Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& probes, Monitors& monitors, Reporting& reporting,
-                                 const LoopOptions& options, const std::function<void()>& ready, StatusSink& status);
+struct RingBufferFree {
+    void operator()(struct ring_buffer* r) const;
+};
+using EventRing = std::unique_ptr<struct ring_buffer, RingBufferFree>;
+
+// The ring buffer of the attached object's events, read into `reporting`
+// (null when nothing is attached).
+Expected<EventRing> open_event_ring(const AttachedProbes& probes, Reporting& reporting);
+
+// Calls `ready`, runs until stopped, then reads the counters and detaches
+// (nothing more can fire after that). On SIGHUP it returns with `reload`
+// set instead, everything still attached. `probes` may hold no object
+// (monitors only), then `ring` is null.
+Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& probes, struct ring_buffer* ring, Monitors& monitors,
+                                 Reporting& reporting, const LoopOptions& options, const std::function<void()>& ready, StatusSink& status);
 
 }  // namespace rtd

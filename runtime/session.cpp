@@ -3,59 +3,26 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <map>
+
+#include <bpf/libbpf.h>
 
 #include <fmt/format.h>
 #include <systemd/sd-daemon.h>
 
-#include "runtime/attach.h"
-#include "runtime/compile_object.h"
-#include "runtime/event_loop.h"
 #include "runtime/faults.h"
-#include "runtime/features.h"
-#include "runtime/kernel_plan.h"
-#include "runtime/monitor.h"
+#include "runtime/generation.h"
 #include "runtime/netns.h"
 #include "runtime/rule_counters.h"
-#include "runtime/run_rules.h"
 #include "runtime/signals.h"
 
 namespace rtd {
 
 namespace {
 
-// --summary counts flows in the kernel, but --count needs events to count.
-bool summary_in_kernel(const RunOptions& opt) { return opt.output.summary && !opt.output.count; }
-
-// What the object's .rodata says, from the options that decide it.
-LoadOptions load_options(const RunOptions& opt)
-{
-    LoadOptions l = opt.load;
-    l.core_btf = opt.rules.kernel.btf_file;
-    l.report_all = opt.all;
-    l.summary_only = summary_in_kernel(opt);
-    l.netns_inode = opt.netns.empty() ? 0 : netns_inode(opt.netns);
-    l.record_stacks = opt.output.stacks;
-    if (!opt.metrics.listen.empty()) {
-        l.metrics_labels = opt.metrics.labels.kernel_bits();
-        l.metrics_series = opt.metrics.max_series;
-    }
-    l.events_off = opt.output.quiet && !opt.output.count;  // --count counts events
-    return l;
-}
-
-// The monitors the run has (a built object's that -i/-e leave out are not).
-void print_monitor_status(StatusSink& status, const RunRules& rules, const Monitors& monitors, const std::string& how)
-{
-    std::map<std::size_t, std::string> skipped(monitors.skipped().begin(), monitors.skipped().end());
-    for (std::size_t i = 0; i < rules.set.rules.size(); ++i) {
-        const RuleEntry& r = rules.set.rules[i];
-        if (!rules.decls[i]->is_monitor) continue;
-        auto it = skipped.find(i);
-        status.line(fmt::format("  {:<32} {:<40} {}", r.id, r.source, it == skipped.end() ? how : "skipped: " + it->second));
-    }
-}
+using Clock = std::chrono::steady_clock;
 
 // --once: every monitor's source read now, reporting what has happened
 // since boot. No BPF, no BTF: probe rules are not run.
@@ -84,87 +51,102 @@ int run_once(const RunRules& rules, const RunOptions& opt, StatusSink& status)
     return kExitOk;
 }
 
-// The C for what this kernel runs, compiled (rule files); a built object
-// brings its own.
-Expected<std::string> object_for(RunRules& rules, const RunOptions& opt, StatusSink& status)
-{
-    if (rules.prebuilt) return rules.prebuilt->object;
-    Expected<std::optional<Filter>> filter = compile_where(opt.where, opt.color_diagnostics, status);
-    if (!filter) return filter.error();
-    EmitOptions emit;
-    emit.filter = *filter;
-    rules.pipeline->emit(rules.set, emit);
-    if (rules.set.program_names().empty()) return std::string();
-    Expected<CompiledObject> built = compile_object(rules.set, *rules.btf, opt.cache_dir);
-    if (!built) return built.error();
-    return std::move(built->bytes);
-}
-
-// What the kernel offers -> the plan for it -> the object -> loaded and
-// attached. Nothing to do without probe rules.
-Expected<AttachedProbes> start_probes(RunRules& rules, const RunOptions& opt, StatusSink& status)
-{
-    if (!rules.has_probes()) return AttachedProbes{};
-    if (std::string missing = missing_bpf_capabilities(); !missing.empty())
-        return RunError::failure("loading BPF programs needs root, or the capabilities CAP_BPF and CAP_PERFMON; this process lacks " + missing,
-                                 {"run it with sudo, or give the binary those capabilities: sudo setcap cap_bpf,cap_perfmon+ep $(command -v "
-                                  "rtrace-drop)"});
-    if (std::string note = mount_tracefs_if_missing(); !note.empty()) status.note(note);
-    KernelFeatures features = probe_kernel_features(*rules.btf);
-    if (stopped_before("compile", status)) return RunError::already_reported(kExitFailure);
-    if (opt.no_trampolines && features.trampolines) {
-        features.trampolines = false;
-        features.trampoline_error = "not used: --no-trampolines";
-    }
-    // A built object's dispatchers are those of its plan before this kernel
-    // narrows it; rule files are compiled after.
-    std::vector<DispatchSpec> as_built = dispatchers(rules.set);
-    plan_for_kernel(rules.set, *rules.btf, features, {opt.rules.include, opt.rules.exclude, opt.all});
-    rules.set.ring_bytes = opt.load.ring_bytes;
-    Expected<std::string> object = object_for(rules, opt, status);
-    if (!object) return object.error();
-    if (!rules.prebuilt) as_built = dispatchers(rules.set);
-    return load_and_attach(rules.set, *object, as_built, load_options(opt), features, status);
-}
-
-Status something_runs(const RunOptions& opt, const AttachedProbes& probes, const Monitors& monitors)
-{
-    const std::size_t skipped = probes.skipped + monitors.skipped().size();
-    if (opt.rules.strict && skipped) return RunError::bad_input(fmt::format("{} rule probe(s) or monitor(s) skipped and --strict is set", skipped));
-    if (probes.attached == 0 && monitors.active() == 0)
-        return RunError::failure("nothing could be attached on this kernel (see the reasons above)");
-    return kDone;
-}
-
-// Once the ring is open: the ready file, the ready line, the monitors' first
-// findings.
-void say_ready(const RunOptions& opt, const AttachedProbes& probes, const Monitors& monitors, Reporting& reporting,
-               const std::vector<MonitorFinding>& first_findings, StatusSink& status)
+// Once the ring is open: the ready file, the ready line (systemd hears it
+// too), the monitors' first findings.
+void say_ready(const RunOptions& opt, Generation& gen, MetricsExporter* metrics, StatusSink& status)
 {
     if (!opt.ready_file.empty()) {
         std::ofstream ready(opt.ready_file);
         ready << "ready\n";
         if (!ready) status.error(RunError::failure(fmt::format("cannot write the ready file {}", opt.ready_file)));
     }
-    std::string what = fmt::format("{} of {} probes attached", probes.attached, probes.attached + probes.skipped);
+    const Monitors& monitors = *gen.monitors;
+    std::string what = fmt::format("{} of {} probes attached", gen.probes.attached, gen.probes.attached + gen.probes.skipped);
     if (monitors.has_monitors())
         what += fmt::format(", {} of {} monitors polled", monitors.active(), monitors.active() + monitors.skipped().size());
     status.say(fmt::format("ready: {}{}", what,
                            opt.duration_ms ? fmt::format(", running for {:.1f} s", opt.duration_ms / 1000.0) : ", Ctrl-C to stop"));
     // systemd's Type=notify (nothing without $NOTIFY_SOCKET).
     sd_notifyf(0, "READY=1\nSTATUS=%s", what.c_str());
-    reporting.monitor(first_findings);
+    if (metrics) metrics->monitor_poll(monitors, gen.first_findings);
+    gen.reporting->monitor(gen.first_findings);
+    gen.first_findings.clear();  // a loop resumed after a failed reload has none
     std::fflush(opt.output.out);  // the loop flushes after each batch of events and each poll
 }
 
-void say_what_was_counted(const CompiledRuleSet& set, AttachedProbes& probes, const Monitors& monitors,
-                          const Reporting& reporting, const LoopEnd& end, StatusSink& status)
+void say_what_was_counted(Generation& gen, const LoopEnd& end, StatusSink& status)
 {
-    if (probes.obj) print_counters(status, set, end.counts, end.seconds, reporting.undecodable());
+    if (gen.probes.obj) print_counters(status, gen.rules.set, end.counts, end.seconds, gen.reporting->undecodable());
     else status.say(fmt::format("ran for {:.1f} s", end.seconds));
-    if (monitors.active()) status.say(fmt::format("{} monitor poll(s) of {} monitor(s)", end.polls, monitors.active()));
-    probes.obj.reset();
+    if (gen.monitors->active()) status.say(fmt::format("{} monitor poll(s) of {} monitor(s)", end.polls, gen.monitors->active()));
+    gen.probes.obj.reset();
     if (end.output_closed) status.say("standard output was closed; stopped");
+}
+
+// --duration counts from the start, across reloads.
+LoopOptions loop_options(const RunOptions& opt, const Generation& gen, Clock::time_point start)
+{
+    LoopOptions loop;
+    if (opt.duration_ms) {
+        const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+        loop.duration_ms = std::max<std::int64_t>(1, static_cast<std::int64_t>(opt.duration_ms) - spent);
+    }
+    loop.interval_ms = opt.interval_ms;
+    loop.poll_ms = opt.interval_ms ? opt.interval_ms : 1000;
+    loop.kernel_flows = summary_in_kernel(opt) && gen.probes.obj;
+    return loop;
+}
+
+// The options of a reload: the rules, filters and limits as the config and
+// flags say now; what is bound or entered once (the exporter, --netns, the
+// output) stays as it started.
+Expected<RunOptions> reload_options(const RunOptions& running, StatusSink& status)
+{
+    if (!running.reread) return running;
+    Expected<RunOptions> next = running.reread();
+    if (!next) return next;
+    if (next->metrics.listen != running.metrics.listen || next->netns != running.netns)
+        status.note("--metrics and --netns take effect at a restart, not at a reload");
+    next->metrics = running.metrics;
+    next->netns = running.netns;
+    next->output = running.output;
+    next->ready_file = running.ready_file;
+    next->duration_ms = running.duration_ms;
+    next->reread = running.reread;
+    return next;
+}
+
+// SIGHUP: the next generation is attached beside the running one, the gate
+// switched to it in one write (each drop counted by exactly one), the old
+// one's last events read and its counts kept by the exporter, then it is
+// detached. Anything wrong and the running one goes on, and says so.
+void reload(const RunOptions& opt, std::unique_ptr<Generation>& gen, MetricsExporter* metrics, StatusSink& status)
+{
+    sd_notify(0, "RELOADING=1");
+    status.say("reloading the rules and the config (SIGHUP)");
+    Expected<RunOptions> next_opt = reload_options(opt, status);
+    Expected<std::unique_ptr<Generation>> next =
+        next_opt ? start_generation(*next_opt, gen->number + 1, gate_fd(gen->probes.obj.get()), status) : next_opt.error();
+    if (!next) {
+        if (!next.error().reported) status.error(next.error());
+        status.say("reload failed: the rules loaded before keep running");
+        if (metrics) metrics->reloaded(false);
+        return;
+    }
+    std::unique_ptr<Generation> old = std::move(gen);
+    gen = std::move(*next);
+    if (gen->probes.obj && !open_gate(gate_fd(gen->probes.obj.get()), gen->number))
+        status.warning("could not switch the reload gate: the new rules may count nothing until restarted");
+    if (old->ring) ring_buffer__consume(old->ring.get());  // its last events, with its own rule table
+    if (metrics) {
+        metrics->retire();
+        metrics->serve(gen->rules.set, gen->probes, gen->rules.btf);
+        metrics->reloaded(true);
+    }
+    old->probes.links.clear();
+    old.reset();
+    ::malloc_trim(0);
+    status.say(fmt::format("reloaded: {} rule(s)", gen->rules.set.rules.size()));
 }
 
 // Bound before anything is attached (a port in use is bad input), and
@@ -186,42 +168,37 @@ int run_session(const RunOptions& opt, StatusSink& status)
     if (!Faults::active().error.empty()) status.warning("RTRACE_DROP_FAULTS: " + Faults::active().error);
     Expected<std::unique_ptr<MetricsExporter>> exporter = start_exporter(opt, status);
     if (!exporter) return report(status, exporter.error());
-    Expected<RunRules> rules = load_run_rules(opt, status);
-    if (!rules) return report(status, rules.error());
-    if (!opt.once)
-        if (Status s = check_probe_count(rules->set)) return report(status, *s);
+    MetricsExporter* metrics = exporter->get();
+    if (opt.once) {
+        Expected<RunRules> rules = load_run_rules(opt, status);
+        if (!rules) return report(status, rules.error());
+        Expected<NetnsScope> netns = opt.netns.empty() ? Expected<NetnsScope>(NetnsScope()) : enter_netns(opt.netns);
+        if (!netns) return report(status, netns.error());
+        return run_once(*rules, opt, status);
+    }
     Expected<NetnsScope> netns = opt.netns.empty() ? Expected<NetnsScope>(NetnsScope()) : enter_netns(opt.netns);
     if (!netns) return report(status, netns.error());
-    if (opt.once) return run_once(*rules, opt, status);
-
-    Expected<AttachedProbes> probes = start_probes(*rules, opt, status);
-    if (!probes) return report(status, probes.error());
-    const std::uint64_t poll_ms = opt.interval_ms ? opt.interval_ms : 1000;
-    Monitors monitors(rules->decls);
-    std::vector<MonitorFinding> first_findings = monitors.start();
-    print_monitor_status(status, *rules, monitors, fmt::format("polled every {:.1f} s", poll_ms / 1000.0));
-    if (Status s = something_runs(opt, *probes, monitors)) return report(status, *s);
-
-    // Without an object there is nothing to decode (nor kallsyms to read).
-    Reporting reporting(rules->set, probes->obj ? rules->btf : nullptr, rules->reason_hints, opt.output);
+    Expected<std::unique_ptr<Generation>> first = start_generation(opt, 0, -1, status);
+    if (!first) return report(status, first.error());
+    std::unique_ptr<Generation> gen = std::move(*first);
+    if (metrics) metrics->serve(gen->rules.set, gen->probes, gen->rules.btf);
     // The compile's garbage (typed trees, generated C, the compile child's
     // pipes) is freed: give those pages back before the long run.
     ::malloc_trim(0);
-    LoopOptions loop;
-    loop.duration_ms = opt.duration_ms;
-    loop.interval_ms = opt.interval_ms;
-    loop.poll_ms = poll_ms;
-    loop.kernel_flows = summary_in_kernel(opt) && probes->obj;
-    if (MetricsExporter* metrics = exporter->get()) {
-        metrics->serve(rules->set, *probes, rules->btf);
-        metrics->monitor_poll(monitors, first_findings);
-        loop.polled = [&](const std::vector<MonitorFinding>& findings) { metrics->monitor_poll(monitors, findings); };
+
+    const auto start = Clock::now();
+    Expected<LoopEnd> end = LoopEnd{};
+    for (;;) {
+        LoopOptions loop = loop_options(opt, *gen, start);
+        if (metrics) loop.polled = [&](const std::vector<MonitorFinding>& findings) { metrics->monitor_poll(*gen->monitors, findings); };
+        end = run_event_loop(gen->rules.set, gen->probes, gen->ring.get(), *gen->monitors, *gen->reporting, loop,
+                             [&] { say_ready(opt, *gen, metrics, status); }, status);
+        if (!end) return report(status, end.error());
+        if (!end->reload) break;
+        reload(opt, gen, metrics, status);
     }
-    Expected<LoopEnd> end = run_event_loop(
-        rules->set, *probes, monitors, reporting, loop, [&] { say_ready(opt, *probes, monitors, reporting, first_findings, status); }, status);
-    if (!end) return report(status, end.error());
-    if (*exporter) (*exporter)->retire();  // its last counts, before the object goes
-    say_what_was_counted(rules->set, *probes, monitors, reporting, *end, status);
+    if (metrics) metrics->retire();  // its last counts, before the object goes
+    say_what_was_counted(*gen, *end, status);
     return kExitOk;
 }
 

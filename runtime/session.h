@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "compiler/pipeline.h"
@@ -32,6 +33,9 @@ struct RunOptions {
     bool once = false;               // read monitors once (counters since boot), report, exit
     bool no_trampolines = false;     // use kprobe/kretprobe even where fentry/fexit work
     bool color_diagnostics = false;
+    // SIGHUP: the options as the config and flags say now (the command line
+    // reads the config again); unset, a reload reads the same rules again.
+    std::function<Expected<RunOptions>()> reread;
 };
 
 // Exit status (status.h): 0 ok, 1 runtime failure (nothing could attach,

@@ -9,6 +9,9 @@ namespace rtd {
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_reload = 0;
+
+void on_reload(int) { g_reload = 1; }
 
 void on_signal(int sig)
 {
@@ -27,7 +30,10 @@ StopSignals::StopSignals()
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+    for (int sig : {SIGINT, SIGTERM}) sigaction(sig, &sa, nullptr);
+    g_reload = 0;
+    sa.sa_handler = on_reload;
+    sigaction(SIGHUP, &sa, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 }
 
@@ -37,6 +43,12 @@ StopSignals::~StopSignals()
 }
 
 bool stop_requested() { return g_stop != 0; }
+bool take_reload_request()
+{
+    if (!g_reload) return false;
+    g_reload = 0;
+    return true;
+}
 void request_stop() { g_stop = 1; }
 const volatile std::sig_atomic_t& stop_flag() { return g_stop; }
 

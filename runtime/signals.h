@@ -1,6 +1,7 @@
-// Stopping a run: the first SIGINT, SIGTERM or SIGHUP asks for a clean stop
+// Stopping a run: the first SIGINT or SIGTERM asks for a clean stop
 // (counters, then detach); a second one ends the process at once. Either way
 // the kernel frees every program, link and map with our file descriptors.
+// SIGHUP asks a running run to reload its rules and config (session.cpp).
 #pragma once
 
 #include <csignal>
@@ -19,6 +20,9 @@ public:
     ~StopSignals();
     StopSignals(StopSignals&&) = delete;  // and with it every copy: one owner restores the handlers
 };
+
+// Set by SIGHUP; taking it clears it.
+bool take_reload_request();
 
 // Set by a signal (or by the run itself: --count reached).
 bool stop_requested();

@@ -175,6 +175,11 @@ public:
         kill(pid_, sig);
         return wait();
     }
+    // Sends `sig` and returns at once (SIGHUP: a reload).
+    void signal_only(int sig)
+    {
+        if (status_ < 0) kill(pid_, sig);
+    }
     // Waits until stderr says `text`; false when the process ended first or time ran out.
     bool err_has(const std::string& text, std::chrono::seconds limit = std::chrono::seconds(120))
     {

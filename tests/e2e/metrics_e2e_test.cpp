@@ -156,6 +156,100 @@ TEST(MetricsE2E, PrometheusStoresWhatTheKernelCounted)
     EXPECT_EQ(run.out(), "") << "--quiet prints no event";
 }
 
+// The sum of a metric's series in a scrape of the exporter whose labels
+// contain `with` (-1 when the scrape failed).
+double scraped(int port, const std::string& metric, const std::string& with)
+{
+    const std::string text = sh_out(fmt::format("curl -sf --max-time 5 http://127.0.0.1:{}/metrics", port));
+    if (text.empty()) return -1;
+    double sum = 0;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+        if ((line.rfind(metric + "{", 0) == 0 || line.rfind(metric + " ", 0) == 0) && line.find(with) != std::string::npos)
+            sum += std::stod(line.substr(line.rfind(' ') + 1));
+    return sum;
+}
+
+std::string config(const std::vector<std::string>& packs, const std::string& exclude)
+{
+    std::string list;
+    for (const std::string& p : packs) list += (list.empty() ? "\"" : ", \"") + p + "\"";
+    return fmt::format("[rules]\npacks = [{}]\nexclude = [\"{}\"]\n", list, exclude);
+}
+
+// SIGHUP while drops flow: a pack added, a rule removed, a rule unchanged.
+// The unchanged rule's counter never goes down and, once the drops stop,
+// equals the firewall's count; a broken pack on the next reload keeps the
+// old rules running and says so in the metrics.
+TEST(MetricsE2E, ReloadKeepsCountingWithoutGapOrDoubleCount)
+{
+    NEED_ROOT_AND_BPF();
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    TempFiles tmp("reload");
+    const std::string cfg = tmp.path + "/config.toml";
+    std::ofstream(cfg) << config({kPacks + "/netfilter", kPacks + "/udp"}, "udp.bad_checksum");
+    ASSERT_EQ(sh(ns.in_b("iptables -A INPUT -p udp --dport 7101 -j DROP")), 0);
+    const int port = free_port();
+    DropTracer run({"--config", cfg, "--metrics", fmt::format("127.0.0.1:{}", port), "--quiet"});
+    ASSERT_TRUE(run.ready()) << run.err();
+    const std::string unchanged = "rule=\"netfilter.drop\"";
+    EXPECT_EQ(scraped(port, "rtrace_drop_probe_info", "rule=\"udp.no_socket\",state=\"attached\""), 1);
+
+    // About 4 s of drops, 100 at a time.
+    const std::string flood = fmt::format("{} {} udp-flood {} 7101 100 16", kPy, kTraffic, ns.addr_b);
+    sh_background(ns.in_a(fmt::format("sh -c 'for i in $(seq 40); do {}; sleep 0.1; done; touch {}/flood-done'", flood, tmp.path)));
+    double last = 0;
+    bool monotonic = true;
+    auto watch = [&](std::chrono::milliseconds for_how_long) {
+        auto end = std::chrono::steady_clock::now() + for_how_long;
+        while (std::chrono::steady_clock::now() < end) {
+            double now = scraped(port, "rtrace_drop_drops_total", unchanged);
+            if (now >= 0) {
+                if (now < last) monotonic = false;
+                last = std::max(last, now);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    };
+    watch(std::chrono::milliseconds(1000));
+    EXPECT_GT(last, 0) << "drops are flowing before the reload";
+    std::ofstream(cfg) << config({kPacks + "/netfilter", kPacks + "/udp", kPacks + "/tcp"}, "udp.no_socket");
+    run.signal_only(SIGHUP);
+    while (run.err().find("reloaded:") == std::string::npos && run.err().find("reload failed") == std::string::npos &&
+           !fs::exists(tmp.path + "/flood-done"))
+        watch(std::chrono::milliseconds(100));
+    ASSERT_NE(run.err().find("reloaded:"), std::string::npos) << run.err();
+    for (int i = 0; i < 200 && !fs::exists(tmp.path + "/flood-done"); ++i) watch(std::chrono::milliseconds(100));
+    ASSERT_TRUE(fs::exists(tmp.path + "/flood-done"));
+    watch(std::chrono::milliseconds(300));
+    const std::uint64_t firewall = std::stoull(sh_out(ns.in_b("iptables -nvxL INPUT | awk '/dpt:7101/ {print $1}'")));
+    EXPECT_EQ(firewall, 4000u);
+    EXPECT_TRUE(monotonic) << "the unchanged rule's counter went down";
+    EXPECT_EQ(scraped(port, "rtrace_drop_drops_total", unchanged), firewall) << run.err();
+    EXPECT_EQ(scraped(port, "rtrace_drop_probe_info", "rule=\"udp.no_socket\""), 0) << "the removed rule is gone";
+    EXPECT_GT(scraped(port, "rtrace_drop_probe_info", "rule=\"tcp."), 0) << "the added pack runs";
+    EXPECT_EQ(scraped(port, "rtrace_drop_reloads_total", "result=\"ok\""), 1);
+    EXPECT_EQ(scraped(port, "rtrace_drop_last_reload_success", ""), 1);
+
+    // A broken pack: the reload fails, the old rules go on counting.
+    std::ofstream(tmp.path + "/broken.rule") << "rule broken.one {\n    layer l9\n}\n";
+    std::ofstream(cfg) << config({kPacks + "/netfilter", tmp.path + "/broken.rule"}, "");
+    run.signal_only(SIGHUP);
+    ASSERT_TRUE(run.err_has("reload failed: the rules loaded before keep running")) << run.err();
+    EXPECT_EQ(scraped(port, "rtrace_drop_last_reload_success", ""), 0);
+    EXPECT_EQ(scraped(port, "rtrace_drop_reloads_total", "result=\"failed\""), 1);
+    sh(ns.in_a(flood));
+    const std::uint64_t after = std::stoull(sh_out(ns.in_b("iptables -nvxL INPUT | awk '/dpt:7101/ {print $1}'")));
+    EXPECT_EQ(after, firewall + 100);
+    double counted = 0;
+    for (int i = 0; i < 40 && counted != after; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(50)))
+        counted = scraped(port, "rtrace_drop_drops_total", unchanged);
+    EXPECT_EQ(counted, after);
+    EXPECT_GT(scraped(port, "rtrace_drop_probe_info", "rule=\"tcp."), 0) << "the rules before the failed reload still run";
+    EXPECT_EQ(run.stop(), 0) << run.err();
+}
+
 // Bad --metrics input is refused before anything is attached: exit 2 and
 // no status table.
 TEST(MetricsE2E, BadInputBeforeAttaching)

@@ -18,8 +18,12 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     enum skb_drop_reason a2 = (enum skb_drop_reason)r2;
     struct rtd_counter *cnt = rtd_counter(0);
 
-    if (cnt && !dispatched)
-        cnt->hits++;
+    if (!dispatched) {
+        if (!rtd_gate_open())
+            return 0;
+        if (cnt)
+            cnt->hits++;
+    }
     if (!(((__s64)((__s64)(a2) == (__s64)(((__s64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)))))))
         return 0;
     if (cnt)
@@ -98,8 +102,12 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
     struct sk_buff *a0 = (struct sk_buff *)(unsigned long)r0;
     struct rtd_counter *cnt = rtd_counter(1);
 
-    if (cnt && !dispatched)
-        cnt->hits++;
+    if (!dispatched) {
+        if (!rtd_gate_open())
+            return 0;
+        if (cnt)
+            cnt->hits++;
+    }
     if (!rtd_report_all && ((bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW) && (__u64)r2 == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW))))
         return 0;
     if (cnt)
@@ -178,8 +186,12 @@ static __noinline int rtd_body_2_0(void *ctx, const __u64 *rv, int dispatched)
     struct sock *a2 = (struct sock *)(unsigned long)r2;
     struct rtd_counter *cnt = rtd_counter(2);
 
-    if (cnt && !dispatched)
-        cnt->hits++;
+    if (!dispatched) {
+        if (!rtd_gate_open())
+            return 0;
+        if (cnt)
+            cnt->hits++;
+    }
     if (cnt)
         cnt->drops++;
     if (rtd_netns_only && rtd_drop_netns(0) != rtd_netns_only) {
@@ -297,6 +309,8 @@ const volatile __u8 rtd_dispatch_on[3] = {};
 SEC("tp_btf/kfree_skb")
 int rtd_d_kfree_skb_tb(unsigned long long *ctx)
 {
+    if (!rtd_gate_open())
+        return 0;
     rtd_count_dispatch(0);
     if (rtd_dispatch_on[0] && (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW) && (__u64)ctx[2] == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW))) {
         __u64 rv[] = {ctx[0], ctx[1], ctx[2], 0, 0};
@@ -314,6 +328,8 @@ int rtd_d_kfree_skb_tb(unsigned long long *ctx)
 SEC("raw_tp/kfree_skb")
 int rtd_d_kfree_skb_rt(unsigned long long *ctx)
 {
+    if (!rtd_gate_open())
+        return 0;
     rtd_count_dispatch(1);
     if (rtd_dispatch_on[0] && (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW) && (__u64)ctx[2] == (__u64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW))) {
         __u64 rv[] = {ctx[0], ctx[1], ctx[2], 0, 0};

@@ -24,8 +24,12 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     struct sock *a3 = (struct sock *)(unsigned long)r3;
     struct rtd_counter *cnt = rtd_counter(0);
 
-    if (cnt && !dispatched)
-        cnt->hits++;
+    if (!dispatched) {
+        if (!rtd_gate_open())
+            return 0;
+        if (cnt)
+            cnt->hits++;
+    }
     if (!(((__s64)((__s64)(a2) == (__s64)(((__s64)(__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_TCP_LISTEN_OVERFLOW)))))))
         return 0;
     if (cnt)

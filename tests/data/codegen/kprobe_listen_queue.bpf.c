@@ -21,8 +21,12 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     struct sk_buff *a3 = (struct sk_buff *)(unsigned long)r3;
     struct rtd_counter *cnt = rtd_counter(0);
 
-    if (cnt && !dispatched)
-        cnt->hits++;
+    if (!dispatched) {
+        if (!rtd_gate_open())
+            return 0;
+        if (cnt)
+            cnt->hits++;
+    }
     int t0;
     __builtin_memset(&t0, 0, sizeof(t0));
     if (((struct inet_connection_sock *)(a2)))

@@ -22,8 +22,12 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     unsigned int ret = (unsigned int)rret;
     struct rtd_counter *cnt = rtd_counter(0);
 
-    if (cnt && !dispatched)
-        cnt->hits++;
+    if (!dispatched) {
+        if (!rtd_gate_open())
+            return 0;
+        if (cnt)
+            cnt->hits++;
+    }
     if (!(((__s64)((__s64)(ret) == (__s64)(((__s64)0x0ULL))))))
         return 0;
     if (cnt)
@@ -88,8 +92,12 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
     int ret = (int)rret;
     struct rtd_counter *cnt = rtd_counter(1);
 
-    if (cnt && !dispatched)
-        cnt->hits++;
+    if (!dispatched) {
+        if (!rtd_gate_open())
+            return 0;
+        if (cnt)
+            cnt->hits++;
+    }
     if (!(((__s64)((__s64)(ret) == (__s64)(((__s64)0xffffffffffffffeeULL))))))
         return 0;
     if (cnt)

@@ -1,0 +1,126 @@
+#include "runtime/generation.h"
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "runtime/compile_object.h"
+#include "runtime/features.h"
+#include "runtime/kernel_plan.h"
+#include "runtime/netns.h"
+#include "runtime/signals.h"
+
+namespace rtd {
+
+namespace {
+
+// What the object's .rodata says, from the options that decide it.
+LoadOptions load_options(const RunOptions& opt, std::uint32_t number, int gate_fd)
+{
+    LoadOptions l = opt.load;
+    l.core_btf = opt.rules.kernel.btf_file;
+    l.report_all = opt.all;
+    l.summary_only = summary_in_kernel(opt);
+    l.netns_inode = opt.netns.empty() ? 0 : netns_inode(opt.netns);
+    l.record_stacks = opt.output.stacks;
+    if (!opt.metrics.listen.empty()) {
+        l.metrics_labels = opt.metrics.labels.kernel_bits();
+        l.metrics_series = opt.metrics.max_series;
+    }
+    l.events_off = opt.output.quiet && !opt.output.count;  // --count counts events
+    l.gate_fd = gate_fd;
+    l.generation = gate_fd >= 0 ? number : 0;  // without a gate to share, its own opens at 0
+    return l;
+}
+
+// The C for what this kernel runs, compiled (rule files); a built object
+// brings its own.
+Expected<std::string> object_for(RunRules& rules, const RunOptions& opt, StatusSink& status)
+{
+    if (rules.prebuilt) return rules.prebuilt->object;
+    Expected<std::optional<Filter>> filter = compile_where(opt.where, opt.color_diagnostics, status);
+    if (!filter) return filter.error();
+    EmitOptions emit;
+    emit.filter = *filter;
+    rules.pipeline->emit(rules.set, emit);
+    if (rules.set.program_names().empty()) return std::string();
+    Expected<CompiledObject> built = compile_object(rules.set, *rules.btf, opt.cache_dir);
+    if (!built) return built.error();
+    return std::move(built->bytes);
+}
+
+// What the kernel offers -> the plan for it -> the object -> loaded and
+// attached. Nothing to do without probe rules.
+Expected<AttachedProbes> start_probes(RunRules& rules, const RunOptions& opt, const LoadOptions& load, StatusSink& status)
+{
+    if (!rules.has_probes()) return AttachedProbes{};
+    if (std::string missing = missing_bpf_capabilities(); !missing.empty())
+        return RunError::failure("loading BPF programs needs root, or the capabilities CAP_BPF and CAP_PERFMON; this process lacks " + missing,
+                                 {"run it with sudo, or give the binary those capabilities: sudo setcap cap_bpf,cap_perfmon+ep $(command -v "
+                                  "rtrace-drop)"});
+    if (std::string note = mount_tracefs_if_missing(); !note.empty()) status.note(note);
+    KernelFeatures features = probe_kernel_features(*rules.btf);
+    if (stopped_before("compile", status)) return RunError::already_reported(kExitFailure);
+    if (opt.no_trampolines && features.trampolines) {
+        features.trampolines = false;
+        features.trampoline_error = "not used: --no-trampolines";
+    }
+    // A built object's dispatchers are those of its plan before this kernel
+    // narrows it; rule files are compiled after.
+    std::vector<DispatchSpec> as_built = dispatchers(rules.set);
+    plan_for_kernel(rules.set, *rules.btf, features, {opt.rules.include, opt.rules.exclude, opt.all});
+    rules.set.ring_bytes = opt.load.ring_bytes;
+    Expected<std::string> object = object_for(rules, opt, status);
+    if (!object) return object.error();
+    if (!rules.prebuilt) as_built = dispatchers(rules.set);
+    return load_and_attach(rules.set, *object, as_built, load, features, status);
+}
+
+Status something_runs(const RunOptions& opt, const AttachedProbes& probes, const Monitors& monitors)
+{
+    const std::size_t skipped = probes.skipped + monitors.skipped().size();
+    if (opt.rules.strict && skipped) return RunError::bad_input(fmt::format("{} rule probe(s) or monitor(s) skipped and --strict is set", skipped));
+    if (probes.attached == 0 && monitors.active() == 0)
+        return RunError::failure("nothing could be attached on this kernel (see the reasons above)");
+    return kDone;
+}
+
+}  // namespace
+
+void print_monitor_status(StatusSink& status, const RunRules& rules, const Monitors& monitors, const std::string& how)
+{
+    std::map<std::size_t, std::string> skipped(monitors.skipped().begin(), monitors.skipped().end());
+    for (std::size_t i = 0; i < rules.set.rules.size(); ++i) {
+        const RuleEntry& r = rules.set.rules[i];
+        if (!rules.decls[i]->is_monitor) continue;
+        auto it = skipped.find(i);
+        status.line(fmt::format("  {:<32} {:<40} {}", r.id, r.source, it == skipped.end() ? how : "skipped: " + it->second));
+    }
+}
+
+Expected<std::unique_ptr<Generation>> start_generation(const RunOptions& opt, std::uint32_t number, int gate_fd, StatusSink& status)
+{
+    // On the heap: the reporting and the monitors point into the rules.
+    auto g = std::make_unique<Generation>();
+    g->number = number;
+    Expected<RunRules> rules = load_run_rules(opt, status);
+    if (!rules) return rules.error();
+    g->rules = std::move(*rules);
+    if (Status s = check_probe_count(g->rules.set)) return *s;
+    Expected<AttachedProbes> probes = start_probes(g->rules, opt, load_options(opt, number, gate_fd), status);
+    if (!probes) return probes.error();
+    g->probes = std::move(*probes);
+    const std::uint64_t poll_ms = opt.interval_ms ? opt.interval_ms : 1000;
+    g->monitors = std::make_unique<Monitors>(g->rules.decls);
+    g->first_findings = g->monitors->start();
+    print_monitor_status(status, g->rules, *g->monitors, fmt::format("polled every {:.1f} s", poll_ms / 1000.0));
+    if (Status s = something_runs(opt, g->probes, *g->monitors)) return *s;
+    // Without an object there is nothing to decode (nor kallsyms to read).
+    g->reporting = std::make_unique<Reporting>(g->rules.set, g->probes.obj ? g->rules.btf : nullptr, g->rules.reason_hints, opt.output);
+    Expected<EventRing> ring = open_event_ring(g->probes, *g->reporting);
+    if (!ring) return ring.error();
+    g->ring = std::move(*ring);
+    return g;
+}
+
+}  // namespace rtd
