@@ -4,7 +4,9 @@
 //
 //   1. the name `ip netns add NAME` gave it: a file in /run/netns whose
 //      stat() st_ino is the inode (the first name in sorted order if several);
-//   2. "host" for init's namespace (/proc/1/ns/net);
+//   2. "host" for init's namespace (/proc/1/ns/net; reading it needs ptrace
+//      rights over PID 1, which a root with fewer capabilities than init
+//      lacks: then the host's namespace is "" like any unnamed one);
 //   3. the container of a process in it, from /proc/PID/cgroup
 //      (container_of_cgroup below; up to 3 processes are tried, lowest PID
 //      first): "docker:<id12>", "containerd:<id12>", "podman:<id12>",
