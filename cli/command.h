@@ -14,12 +14,39 @@
 
 namespace rtd::cli {
 
+// Where the commands' status and errors go: stderr as text (StderrStatus),
+// or as JSON lines (JsonLinesStatus) once use_json() was called
+// (--log-format json).
+class CommandLineStatus final : public StatusSink {
+public:
+    CommandLineStatus() = default;
+    CommandLineStatus(const CommandLineStatus&) = delete;
+    CommandLineStatus& operator=(const CommandLineStatus&) = delete;
+
+    void use_json() { sink_ = &json_; }
+    void write(std::string_view lines) override { sink_->write(lines); }
+    void message(StatusLevel level, std::string_view text, const std::vector<std::string>& hints = {}) override
+    {
+        sink_->message(level, text, hints);
+    }
+    void diagnostics(const Diagnostics& diags, const SourceManager& sources, bool color) override
+    {
+        sink_->diagnostics(diags, sources, color);
+    }
+
+private:
+    StderrStatus text_;
+    JsonLinesStatus json_;
+    StatusSink* sink_ = &text_;
+};
+
 // What every command shares: the --color choice ("auto", "always",
-// "never") and where status and errors go.
+// "never"), --log-format ("text", "json") and where status and errors go.
 struct Globals {
     std::string color = "auto";
     bool color_given = false;  // typed: it overrides the config's
-    StderrStatus status;
+    std::string log_format = "text";
+    CommandLineStatus status;
 };
 
 // The colour decision, in one place: `setting` for output to `fd` (auto:

@@ -22,6 +22,11 @@ int main(int argc, char** argv)
     CLI::Option* color = app.add_option("--color", globals.color, "Colour: auto (when writing to a terminal), always, never")
                              ->transform(CLI::IsMember({"auto", "always", "never"}, CLI::ignore_case))
                              ->option_text("auto|always|never");
+    app.add_option("--log-format", globals.log_format,
+                   "What rtrace-drop says on stderr (status, warnings, errors): text, or json (one object per line: "
+                   "ts, level, msg, hints); drops and findings on stdout are not affected")
+        ->transform(CLI::IsMember({"text", "json"}, CLI::ignore_case))
+        ->option_text("text|json");
     RunFlags run_flags;
     std::unique_ptr<Command> original = original_command_line(app, run_flags);
     std::unique_ptr<Command> commands[] = {check_command(app),           explain_command(app), list_command(app),
@@ -39,6 +44,7 @@ int main(int argc, char** argv)
         return rtd::kExitBadInput;
     }
     globals.color_given = color->count() > 0;
+    if (globals.log_format == "json") globals.status.use_json();
     for (const std::unique_ptr<Command>& c : commands)
         if (c->parsed()) return c->run(globals);
     return original->run(globals);

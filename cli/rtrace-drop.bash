@@ -25,7 +25,7 @@ _rtrace_drop()
     prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="run check list explain build import"
     local run_opts=" -i --include -e --exclude --config --show-config --json --summary --hints --no-stack --duration --count --interval --where --host --port --proto --dev --netns --rate-limit --once --metrics --metrics-labels --metrics-max-series -q --quiet --top --ready-file --ring-size --strict --all --no-cache --btf --btf-modules --no-trampolines --color -h --help "
-    local main_opts=" -l --list --gen -V --version $run_opts "
+    local main_opts=" -l --list --gen -V --version --log-format $run_opts "
     local check_opts=" --btf --btf-modules --strict --dump-ast --dump-types --load -h --help "
     local explain_opts=" --btf --btf-modules --manifest -h --help "
     local list_opts=" --markdown -h --help "
@@ -44,6 +44,7 @@ _rtrace_drop()
         COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --btf-modules) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
+    --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
     --proto) COMPREPLY=($(compgen -W "tcp udp icmp icmpv6 sctp" -- "$cur")); return ;;
     --netns) COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | awk '{print $1}')" -- "$cur")); return ;;
     --dev) COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur")); return ;;

@@ -15,6 +15,7 @@
 #include "runtime/faults.h"
 #include "runtime/generation.h"
 #include "runtime/netns.h"
+#include "runtime/netns_names.h"
 #include "runtime/rule_counters.h"
 #include "runtime/signals.h"
 
@@ -156,7 +157,10 @@ Expected<std::unique_ptr<MetricsExporter>> start_exporter(const RunOptions& opt,
     if (opt.metrics.listen.empty()) return std::unique_ptr<MetricsExporter>();
     if (opt.once) return RunError::bad_input("--once reads the monitors once and exits: it serves no metrics", {"drop --once or --metrics"});
     Expected<std::unique_ptr<MetricsExporter>> exporter = MetricsExporter::start(opt.metrics);
-    if (exporter) status.say(fmt::format("serving metrics on port {} at /metrics", (*exporter)->port()));
+    if (!exporter) return exporter;
+    status.say(fmt::format("serving metrics on port {} at /metrics", (*exporter)->port()));
+    auto names = std::make_shared<NetnsNames>();  // thread-safe; asked at scrapes
+    (*exporter)->set_netns_names([names](std::uint64_t inode) { return names->name(inode); });
     return exporter;
 }
 

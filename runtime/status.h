@@ -5,6 +5,8 @@
 // tests drive a session as a library and read what it said.
 #pragma once
 
+#include <chrono>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,18 +63,27 @@ private:
 using Status = std::optional<RunError>;
 inline constexpr std::nullopt_t kDone = std::nullopt;
 
+// What a message is, as a JSON status line names it.
+enum class StatusLevel { info, note, warning, error };
+const char* level_name(StatusLevel level);  // "info", "note", "warning", "error"
+
 class StatusSink {
 public:
     virtual ~StatusSink() = default;
-    // Whole lines, each ending in '\n'.
+    // Whole lines, each ending in '\n': plain text (the status table, the
+    // counters), level info.
     virtual void write(std::string_view lines) = 0;
+    // One message and its hints. As text: "rtrace-drop: [LEVEL: ]TEXT" (no
+    // level word for info), then "hint: HINT" lines, in one write().
+    virtual void message(StatusLevel level, std::string_view text, const std::vector<std::string>& hints = {});
+    // Clang-style diagnostics, coloured when `color`.
+    virtual void diagnostics(const Diagnostics& diags, const SourceManager& sources, bool color);
 
     void line(std::string_view text);   // TEXT
     void say(std::string_view text);    // rtrace-drop: TEXT
     void note(std::string_view text);   // rtrace-drop: note: TEXT
     void warning(std::string_view text);
     void error(const RunError& e);      // rtrace-drop: error: MESSAGE, then its hints
-    void diagnostics(const Diagnostics& diags, const SourceManager& sources, bool color);
 };
 
 // What the command line uses.
@@ -80,6 +91,30 @@ class StderrStatus final : public StatusSink {
 public:
     void write(std::string_view lines) override;
 };
+
+// --log-format json: one JSON object per line on `out` (stderr), for log
+// collectors:
+//   {"ts":"2026-12-04T10:00:00.123Z","level":"info","msg":"...","hints":[]}
+// ts is UTC with milliseconds; level is level_name(); hints is always there
+// (empty when none). write() gives one info object per non-empty line; a
+// message with newlines stays one object; each diagnostic is one object of
+// level error or warning whose msg is its clang-style text without colour
+// (location line, quoted source, "note:" lines) and whose hints are its
+// hints. Strings are escaped by JsonLine (invalid UTF-8 becomes U+FFFD).
+class JsonLinesStatus final : public StatusSink {
+public:
+    explicit JsonLinesStatus(std::FILE* out = stderr) : out_(out) {}
+    void write(std::string_view lines) override;
+    void message(StatusLevel level, std::string_view text, const std::vector<std::string>& hints = {}) override;
+    void diagnostics(const Diagnostics& diags, const SourceManager& sources, bool color) override;
+
+private:
+    void put(const std::string& objects);
+    std::FILE* out_;
+};
+
+// The "ts" of a JSON status line: 2026-12-04T10:00:00.123Z.
+std::string utc_timestamp_ms(std::chrono::system_clock::time_point t);
 
 // Kept in memory: what a test reads.
 class StringStatus final : public StatusSink {

@@ -141,6 +141,7 @@ TEST(MetricsE2E, PrometheusStoresWhatTheKernelCounted)
     auto by_dev = prometheus.query(fmt::format("rtrace_drop_drops_total{{rule=\"netfilter.drop\",netns=\"{}\"}}", ns.inode_b));
     ASSERT_EQ(by_dev.size(), 1u);
     EXPECT_EQ(by_dev[0].first["dev"], ns.dev_b);
+    EXPECT_EQ(by_dev[0].first["netns_name"], ns.b) << "the ip netns name";
     // The probes and the build, as Prometheus stored them.
     EXPECT_EQ(prometheus.value_when("rtrace_drop_probe_info{rule=\"udp.no_socket\",state=\"attached\"}", 1), 1);
     EXPECT_EQ(prometheus.value_when("count(rtrace_drop_build_info{version!=\"\",kernel!=\"\"})", 1), 1);
