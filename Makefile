@@ -8,8 +8,9 @@
 #                as users run it (build/plain); CI runs it after `make test`
 #   make bench   build (release) and print the benchmark figures
 #   make golden  rewrite the golden files from the current output (review the diff!)
-#   make install install the binary, packs, stdlib, man page and bash completion
-#                under PREFIX (default /usr/local)
+#   make install install the binary, packs, stdlib, man page, bash completion, the
+#                systemd unit and contrib/ (Prometheus rules, Grafana dashboard,
+#                Kubernetes manifests) under PREFIX (default /usr/local)
 #   make test-vm build like `make test`, then run VM_TESTS inside a QEMU guest
 #                booting a stock Debian kernel (KERNEL=6.1 or 6.12; tests/vm/README.md)
 
@@ -24,7 +25,7 @@ CMAKE_COMMON := -G "Unix Makefiles" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMP
 DEPS := cmake make pkg-config clang-14 llvm-14-dev libclang-14-dev libclang-cpp14-dev libclang-rt-14-dev \
         libbpf-dev libelf-dev liblzma-dev libzstd-dev zlib1g-dev bpftool tao-pegtl-dev libtomlplusplus-dev \
         libfmt-dev libcli11-dev nlohmann-json3-dev libmnl-dev libgtest-dev libgmock-dev iproute2 iptables python3 python3-scapy \
-        prometheus-cpp-dev libsystemd-dev prometheus curl
+        prometheus-cpp-dev libsystemd-dev prometheus curl systemd python3-yaml
 
 # For the VM tier (and the packs' check against Debian's kernels in `make
 # test`, which extracts their BTF with the same tool): QEMU, the initramfs'
