@@ -166,6 +166,7 @@ public:
         for (const auto& [key, value] : monitors.last_values()) {
             const RuleEntry& r = set_->rules[key.first];
             monitor_values_[{r.id, layer_name(r.layer), r.source, key.second}] = static_cast<double>(value);
+            findings_.try_emplace({r.id, layer_name(r.layer), key.second}, 0);  // a series from the first reading
         }
         for (const MonitorFinding& m : findings) {
             const RuleEntry& r = set_->rules[m.rule];
@@ -224,6 +225,9 @@ private:
         for (const DropCount& d : drops.labelled)
             f.add("rtrace_drop_drops_total", "", kCounter, drop_labels(set.rules[d.key.rule], &d.key), static_cast<double>(d.drops));
         for (std::size_t i = 0; i < drops.unitemized.size(); ++i) {
+            const RuleEntry& r = set.rules[i];
+            // 0 from the start, so rate() and alerts see the series.
+            if (!r.is_monitor && !r.skipped) f.add("rtrace_drop_drops_unitemized_total", "", kCounter, {{"rule", r.id}}, 0);
             if (!drops.unitemized[i]) continue;
             f.add("rtrace_drop_drops_total", "", kCounter, drop_labels(set.rules[i], nullptr), static_cast<double>(drops.unitemized[i]));
             f.add("rtrace_drop_drops_unitemized_total", "", kCounter, {{"rule", set.rules[i].id}}, static_cast<double>(drops.unitemized[i]));

@@ -116,7 +116,7 @@ TEST(MetricsE2E, PrometheusStoresWhatTheKernelCounted)
     TempFiles tmp("metrics");
     ASSERT_EQ(sh(ns.in_b("iptables -A INPUT -p udp --dport 7003 -j DROP")), 0);
     const int port = free_port();
-    DropTracer run({kPacks + "/udp", kPacks + "/netfilter", "--metrics", fmt::format("127.0.0.1:{}", port), "--quiet"});
+    DropTracer run({kPacks + "/udp", kPacks + "/netfilter", kPacks + "/snmp", "--metrics", fmt::format("127.0.0.1:{}", port), "--quiet"});
     ASSERT_TRUE(run.ready()) << run.err();
     PrometheusServer prometheus(fmt::format("127.0.0.1:{}", port), tmp.path);
     ASSERT_TRUE(prometheus.ready()) << prometheus.log();
@@ -153,6 +153,11 @@ TEST(MetricsE2E, PrometheusStoresWhatTheKernelCounted)
     ASSERT_EQ(sh(fmt::format("curl -sf --max-time 5 -o {} http://127.0.0.1:{}/metrics", scrape, port)), 0);
     const std::string lint = sh_out(fmt::format("promtool check metrics < {} 2>&1; echo \"exit $?\"", scrape));
     EXPECT_EQ(lint, "exit 0\n") << lint;
+    // Every metric the dashboard and the alert rules query is served.
+    const std::string queries = sh_out(fmt::format("{} {}/contrib/check_queries.py --scrape {} {}/contrib/grafana/rtrace-drop.json "
+                                                   "{}/contrib/prometheus/rtrace-drop.rules.yml 2>&1; echo \"exit $?\"",
+                                                   kPy, RTD_SOURCE_DIR, scrape, RTD_SOURCE_DIR, RTD_SOURCE_DIR));
+    EXPECT_NE(queries.find("exit 0\n"), std::string::npos) << queries;
     EXPECT_EQ(run.stop(), 0) << run.err();
     EXPECT_EQ(run.out(), "") << "--quiet prints no event";
 }
