@@ -186,6 +186,14 @@ int run_session(const RunOptions& opt, StatusSink& status)
     if (!first) return report(status, first.error());
     std::unique_ptr<Generation> gen = std::move(*first);
     if (metrics) metrics->serve(gen->rules.set, gen->probes, gen->rules.btf);
+    // However the run ends, the exporter lets go of the object before it goes.
+    struct Retire {
+        MetricsExporter* metrics;
+        ~Retire()
+        {
+            if (metrics) metrics->retire();
+        }
+    } retire_on_exit{metrics};
     // The compile's garbage (typed trees, generated C, the compile child's
     // pipes) is freed: give those pages back before the long run.
     ::malloc_trim(0);
