@@ -5,6 +5,7 @@
 // clean.
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "tests/e2e/e2e_support.h"
 
@@ -254,6 +255,37 @@ TEST(MetricsE2E, ReloadKeepsCountingWithoutGapOrDoubleCount)
     EXPECT_EQ(counted, after);
     EXPECT_GT(scraped(port, "rtrace_drop_probe_info", "rule=\"tcp."), 0) << "the rules before the failed reload still run";
     EXPECT_EQ(run.stop(), 0) << run.err();
+}
+
+// systemd's Type=notify: READY=1 with the attached count once attached,
+// RELOADING=1 then READY=1 again around a SIGHUP. The notify socket is a
+// datagram socket of the test's, as systemd's would be.
+TEST(MetricsE2E, TellsSystemdWhenReadyAndReloading)
+{
+    NEED_ROOT_AND_BPF();
+    TempFiles tmp("notify");
+    const std::string path = tmp.path + "/notify.sock";
+    const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval limit{120, 0};  // a cold, sanitized compile
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    auto next = [&] {
+        char buf[4096];
+        const ssize_t n = recv(fd, buf, sizeof buf, 0);
+        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("(nothing)");
+    };
+    DropTracer run({kPacks + "/udp"}, RTD_BINARY, {"NOTIFY_SOCKET=" + path});
+    const std::string ready = next();  // "READY=1\nSTATUS=3 of 4 probes attached" on 6.18
+    EXPECT_TRUE(ready.starts_with("READY=1\nSTATUS=") && ready.ends_with(" probes attached")) << ready << run.err();
+    ASSERT_TRUE(run.ready()) << run.err();
+    run.signal_only(SIGHUP);
+    EXPECT_EQ(next(), "RELOADING=1");
+    EXPECT_EQ(next(), ready) << run.err();
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    close(fd);
 }
 
 // Bad --metrics input is refused before anything is attached: exit 2 and
