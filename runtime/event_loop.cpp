@@ -143,6 +143,7 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
             end.output_closed = true;
             break;
         }
+        if (options.tick) options.tick();
         auto now = Clock::now();
         if (options.duration_ms && now - start >= std::chrono::milliseconds(options.duration_ms)) break;
         if (monitors.active() && now >= next_poll) {

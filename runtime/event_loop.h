@@ -79,6 +79,9 @@ struct LoopOptions {
     bool kernel_flows = false;      // --summary counted in the kernel (rtd_flows)
     // After each monitor poll, with its findings (the exporter's readings).
     std::function<void(const std::vector<MonitorFinding>&)> polled;
+    // Every turn of the loop (at least every 100 ms): housekeeping of the
+    // main thread's (the exporter gives a scrape's memory back).
+    std::function<void()> tick;
 };
 
 struct LoopEnd {

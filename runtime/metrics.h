@@ -66,6 +66,9 @@ public:
     // After each monitor poll.
     void monitor_poll(const Monitors& monitors, const std::vector<MonitorFinding>& findings);
     void reloaded(bool ok);
+    // From the run's loop, often: gives the memory of a scrape that has
+    // ended back to the system (the loop's thread; cheap when none has).
+    void after_scrapes();
     // The readable name of a namespace inode ("" unknown); called at scrapes.
     void set_netns_names(std::function<std::string(std::uint64_t)> names);
 

@@ -202,7 +202,10 @@ int run_session(const RunOptions& opt, StatusSink& status)
     Expected<LoopEnd> end = LoopEnd{};
     for (;;) {
         LoopOptions loop = loop_options(opt, *gen, start);
-        if (metrics) loop.polled = [&](const std::vector<MonitorFinding>& findings) { metrics->monitor_poll(*gen->monitors, findings); };
+        if (metrics) {
+            loop.polled = [&](const std::vector<MonitorFinding>& findings) { metrics->monitor_poll(*gen->monitors, findings); };
+            loop.tick = [&] { metrics->after_scrapes(); };
+        }
         end = run_event_loop(gen->rules.set, gen->probes, gen->ring.get(), *gen->monitors, *gen->reporting, loop,
                              [&] { say_ready(opt, *gen, metrics, status); }, status);
         if (!end) return report(status, end.error());
