@@ -10,7 +10,10 @@
 #     datagrams) from namespace A into an iptables DROP in namespace B with
 #     no tracer; an empty bpftrace program on skb:kfree_skb (the floor);
 #     bpftrace counting per reason; `rtrace-drop run --summary` (every pack);
-#     `rtrace-drop run --json > /dev/null` (every pack)
+#     `rtrace-drop run --json > /dev/null` (every pack); `rtrace-drop run
+#     --metrics 127.0.0.1:PORT --quiet` (every pack: the kernel counts by
+#     label, no event leaves it; the counter a scrape returns is checked
+#     against iptables' count)
 #   3 event path: decode + JSON events/s on one core (decode_bench, and end
 #     to end: events written / the reader's own CPU seconds); events lost
 #     with the default 4 MiB ring at the highest drop rate this machine's
@@ -22,6 +25,8 @@
 #   6 scale: `run` to attached, cold and cached, for 10 / 100 / 1,000
 #     generated rules on skb:kfree_skb; added CPU per drop with 1 versus 50
 #     rules on that tracepoint (--summary)
+#   7 scrape: bench/scrape_bench.sh (a scrape of 10,000 series against the
+#     host's own few hundred, and the agent's RSS with them)
 #
 # CPU: perf stat does not help on this kind of VM (no hardware counters, and
 # system-wide cpu-clock counts idle time), so CPU per drop is the CPU of
@@ -43,7 +48,7 @@
 #        SCALE_BIG_RUNS=1 (runs for scale sizes >= 1000, whose cold compile
 #        takes minutes) SCALE_TIMEOUT=240 (seconds a cold scale run may take;
 #        longer is reported as "> N (timed out)")
-#        ITEMS="1 2 3 4 6" (which items to run; 5 comes with 1)
+#        ITEMS="1 2 3 4 6 7" (which items to run; 5 comes with 1)
 #        BENCH_OUT=FILE (also write the table and details there)
 #        QUICK=1 (RUNS=1 COUNT=200000 IPERF_SECONDS=1 SCALE_SIZES="10 100")
 #
@@ -62,7 +67,7 @@ IPERF_SECONDS=${IPERF_SECONDS:-3}
 SCALE_SIZES=${SCALE_SIZES:-"10 100 1000"}
 SCALE_BIG_RUNS=${SCALE_BIG_RUNS:-1}
 BENCH_OUT=${BENCH_OUT:-}
-ITEMS=${ITEMS:-"1 2 3 4 6"}
+ITEMS=${ITEMS:-"1 2 3 4 6 7"}
 SCALE_TIMEOUT=${SCALE_TIMEOUT:-240}
 PY=/usr/bin/python3
 BIN=$(realpath "$BUILD/rtrace-drop")
@@ -91,7 +96,7 @@ trap 'echo "bench_all: interrupted" >&2; exit 130' INT TERM
 
 say() { echo "bench_all: [$(( $(date +%s) - START )) s] $*" >&2; }
 want() { [[ " $ITEMS " == *" $1 "* ]]; }
-for tool in bpftrace iperf3 iptables bpftool; do
+for tool in bpftrace iperf3 iptables bpftool curl promtool; do
   command -v $tool > /dev/null || { echo "bench_all: needs $tool (make bench installs it)"; exit 1; }
 done
 for f in "$BIN" "$FLOOD" "$DECODE"; do [ -x "$f" ] || { echo "bench_all: build $f first (make build)"; exit 1; }; done
@@ -174,6 +179,7 @@ start_tracer() {  # config: starts it, waits until it is attached
     bpftrace) bpftrace -e 'tracepoint:skb:kfree_skb { @[args->reason] = count(); } BEGIN { printf("ready\n"); }' > "$WORK/out" 2>&1 & ;;
     summary) "$BIN" run --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
     json) "$BIN" run --json --ready-file "$WORK/ready" > /dev/null 2> "$WORK/err" & ;;
+    metrics) "$BIN" run --metrics "127.0.0.1:$MPORT" --quiet --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
     exact) "$BIN" run --json --netns "$NS_B" --ready-file "$WORK/ready" > /dev/null 2> "$WORK/err" & ;;
     s1) "$BIN" run "$WORK/scale1.rule" --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
     s50) "$BIN" run "$WORK/scale50.rule" --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
@@ -199,7 +205,12 @@ counters() {
 }
 
 # ------------------------------------------------ 2, 3, 6: cost per drop
-CONFIGS="none floor bpftrace summary json exact s1 s50"
+CONFIGS="none floor bpftrace summary metrics json exact s1 s50"
+MPORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# netfilter.drop's rtrace_drop_drops_total in a scrape, summed over its labels
+scraped_drops() {
+  curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '/^rtrace_drop_drops_total\{/ && /rule="netfilter.drop"/ { s += $NF } END { printf "%.0f\n", s }'
+}
 if want 2 || want 3; then
 say "2/6 cost per drop: $COUNT datagrams x $RUNS runs x {$CONFIGS} (exact: first run only)"
 for run in $(seq "$RUNS"); do
@@ -214,6 +225,7 @@ for run in $(seq "$RUNS"); do
     sleep 0.3  # the last softirqs and ring-buffer reads
     b1=$(busy_jiffies); d1=$(dropped); k1=$(ksoftirqd_jiffies)
     p1=0; [ -n "$TRACER" ] && p1=$(proc_jiffies "$TRACER")
+    [ "$c" = metrics ] && kill -0 "$TRACER" 2>/dev/null && scraped=$(scraped_drops)
     if [ -n "$TRACER" ] && ! kill -0 "$TRACER" 2>/dev/null; then
       wait "$TRACER" && st=0 || st=$?
       TRACER=
@@ -262,6 +274,18 @@ for run in $(seq "$RUNS"); do
         record "lostpm.$c" "$(( lost * 1000000 / (ours > 0 ? ours : 1) ))"
         [ "$c" = json ] && [ $(( p1 - p0 )) -gt 0 ] && record eps.e2e $(( events * HZ / (p1 - p0) ))
         ;;
+      metrics)
+        # The kernel's label table against iptables: equal unless other
+        # netfilter drops on the host landed in the rule too.
+        total=$(( d1 - dstart )) note=
+        if [ "${scraped:-0}" -gt "$total" ]; then
+          note=" ($(( scraped - total )) more: netfilter drops elsewhere on the host; not checked)"
+          record foreign $(( scraped - total ))
+        else
+          record exact $([ "${scraped:-0}" = "$total" ] && echo 1 || echo 0)
+        fi
+        echo "metrics run $run: netfilter.drop rtrace_drop_drops_total (a scrape) ${scraped:-none}, iptables DROP $total, rate $(( n * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1) ))/s$note" >> "$WORK/details"
+        ;;
     esac
   done
 done
@@ -308,6 +332,13 @@ done
 rm -rf "$WORK/cold"
 fi
 ip netns del "$NS_A"; ip netns del "$NS_B"
+
+# ------------------------------------------------------------ 7: scrape
+if want 7; then
+say "7/7 scrape: 10,000 series, bench/scrape_bench.sh"
+SCRAPE_RESULTS=$WORK/scrape.kv bench/scrape_bench.sh "$BUILD" 10000 50 | sed 's/^/  /' >> "$WORK/details"
+while read -r k v; do record "$k" "$v"; done < "$WORK/scrape.kv"
+fi
 
 # ------------------------------------------------------------------ table
 WALL=$(( $(date +%s) - START ))
@@ -367,6 +398,7 @@ ratio_row("start-up ms, 9 tracepoints, cached", "startup.nine.cached", "startup.
 
 row(f"CPU ns per drop, no tracer ({int(count):,} datagrams into iptables DROP)", cell("cost.none"), "–", "–", "–", "")
 ratio_row("added ns/drop, `run --summary` (every pack) vs empty program on kfree_skb", "added.summary", "added.floor", 1.3, base_label="floor:")
+ratio_row("added ns/drop, `run --metrics --quiet` (every pack) vs `run --summary` (every pack)", "added.metrics", "added.summary", 1.0, base_label="--summary:")
 ratio_row("added ns/drop, `run --json > /dev/null` (every pack) vs bpftrace count per reason", "added.json", "added.bpftrace", 1.0, base_label=bt)
 ratio_row("added ns/drop, bpftrace count per reason vs the floor", "added.bpftrace", "added.floor", base_label="floor:")
 
@@ -403,6 +435,14 @@ for n in sizes:
             ratio_row(f"`run` to attached ms, {n} rules on kfree_skb, {kind} (baseline: {sizes[0]} rules)", f"startup.scale{n}.{kind}", f"startup.{base}.{kind}")
 ratio_row("added ns/drop, 50 rules vs 1 rule on kfree_skb (`--summary`)", "added.s50", "added.s1", base_label="1 rule:")
 
+if vals("scrape.full"):
+    f = med("scrape.full")
+    ratio_row(f"scrape ms (curl, 50 scrapes), {int(med('scrape.series')):,} series vs the host's own (every pack, `--metrics --quiet`)", "scrape.full", "scrape.base", base_label="own:")
+    rows[-1] = rows[-1][:4] + ("< 50 ms", "yes" if f < 50 else "**no**")
+    a, b = med("scrape.rss1"), med("scrape.rss0")
+    row("RSS MB of that agent after the scrapes of 10,000 series vs before the table was filled", cell("scrape.rss1", 1 / 1024), "before: " + cell("scrape.rss0", 1 / 1024),
+        f"{a / b:.2f}×", "<= 40 MB (an hour: bench/soak.sh)", "yes" if a / 1024 <= 40 else "**no**")
+
 if died:
     print(f"**Warning**: the tracer died during {len(died)} runs (see the details); those runs are left out.\n")
 if foreign:
@@ -416,7 +456,7 @@ print("\nCPU ns per drop by tracer (median): flood + ksoftirqd + tracer / tracer
 print("| tracer | ns/drop | tracer's process ns/drop | machine busy ns/drop | drops/s |")
 print("| --- | --- | --- | --- | --- |")
 for c, label in (("none", "no tracer"), ("floor", "empty bpftrace program on kfree_skb"), ("bpftrace", "bpftrace count per reason"),
-                 ("summary", "rtrace-drop --summary, every pack"), ("json", "rtrace-drop --json > /dev/null, every pack"), ("exact", "rtrace-drop --json --netns B > /dev/null, every pack"),
+                 ("summary", "rtrace-drop --summary, every pack"), ("metrics", "rtrace-drop --metrics --quiet, every pack"), ("json", "rtrace-drop --json > /dev/null, every pack"), ("exact", "rtrace-drop --json --netns B > /dev/null, every pack"),
                  ("s1", "rtrace-drop --summary, 1 rule"), ("s50", "rtrace-drop --summary, 50 rules")):
     print(f"| {label} | {cell('cost.' + c)} | {cell('tracer.' + c) if c != 'none' else '–'} | {cell('busy.' + c)} | {cell('rate.' + c)} |")
 if os.path.exists(details):

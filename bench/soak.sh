@@ -6,7 +6,13 @@
 # NoPorts delta, EVENTS + LOST == DROPS), that Ctrl-C ends it with status 0
 # and that nothing of ours stays in the kernel. Not part of `make test`.
 #
-#   sudo bench/soak.sh [path/to/rtrace-drop] [SECONDS=600] [INTERVAL=10]
+# METRICS=1 runs it as the systemd unit does (`--metrics 127.0.0.1:PORT
+# --quiet`: the kernel counts, no event leaves it) and scrapes /metrics every
+# SCRAPE_EVERY seconds (default 1) the whole time, like a Prometheus: then
+# the last scrape's rtrace_drop_drops_total for the rule must equal the
+# kernel's NoPorts delta too, and no scrape may fail.
+#
+#   sudo [METRICS=1] bench/soak.sh [path/to/rtrace-drop] [SECONDS=600] [INTERVAL=10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/release/rtrace-drop}
@@ -15,7 +21,10 @@ INTERVAL=${3:-10}
 PY=/usr/bin/python3
 NS_A=rtd-soak-$$-a NS_B=rtd-soak-$$-b DEV_A=rtdsk$$a DEV_B=rtdsk$$b
 WORK=$(mktemp -d /tmp/rtd-soak.XXXXXX)
+METRICS=${METRICS:-}
+SCRAPE_EVERY=${SCRAPE_EVERY:-1}
 cleanup() {
+  [ -n "${SCRAPER:-}" ] && kill "$SCRAPER" 2>/dev/null || true
   [ -n "${TRACER:-}" ] && kill -9 "$TRACER" 2>/dev/null || true
   [ -n "${STORM:-}" ] && kill "$STORM" 2>/dev/null || true
   ip netns del "$NS_A" 2>/dev/null || true
@@ -42,11 +51,30 @@ no_ports() {  # B's Udp NoPorts
 }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-"$BIN" run rules tests/data/e2e/udp_noport.rule --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" &
+mode=(--summary)
+if [ -n "$METRICS" ]; then
+  PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  URL=http://127.0.0.1:$PORT/metrics
+  mode=(--metrics "127.0.0.1:$PORT" --quiet)
+fi
+"$BIN" run rules tests/data/e2e/udp_noport.rule "${mode[@]}" --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" &
 TRACER=$!
 for _ in $(seq 600); do [ -e "$WORK/ready" ] && break; sleep 0.1; done
 [ -e "$WORK/ready" ] || { echo "soak: rtrace-drop did not get ready"; cat "$WORK/err"; exit 1; }
 before=$(no_ports)
+# The scraper: one line per scrape, its ms or "failed".
+scraped_drops() {  # e2e.udp_noport's drops in a scrape file
+  awk '/^rtrace_drop_drops_total\{/ && /rule="e2e.udp_noport"/ { s += $NF } END { printf "%.0f\n", s }' "$1"
+}
+if [ -n "$METRICS" ]; then
+  (
+    while :; do
+      t=$(curl -sf -o "$WORK/scrape.txt" -w '%{time_total}' "$URL") && echo "$t" | awk '{ printf "%.3f\n", $1 * 1000 }' || echo failed
+      sleep "$SCRAPE_EVERY"
+    done >> "$WORK/scrapes"
+  ) &
+  SCRAPER=$!
+fi
 
 # The storm: UDP to a closed port (NO_SOCKET) and SYNs into the DROP rule,
 # until the time is up. Bounded: only inside the two namespaces.
@@ -59,7 +87,7 @@ before=$(no_ports)
 ) &
 STORM=$!
 
-echo "soak: $SECONDS_TOTAL s, every pack + e2e.udp_noport, RSS every $INTERVAL s"
+echo "soak: $SECONDS_TOTAL s, every pack + e2e.udp_noport ${mode[*]}, RSS every $INTERVAL s"
 samples=()
 t0=$(date +%s)
 while kill -0 "$STORM" 2>/dev/null; do
@@ -73,6 +101,15 @@ wait "$STORM" || true
 STORM=
 sleep 1
 dropped=$(( $(no_ports) - before ))
+if [ -n "$METRICS" ]; then
+  kill "$SCRAPER" 2>/dev/null || true; wait "$SCRAPER" 2>/dev/null || true
+  SCRAPER=
+  curl -sf -o "$WORK/final.txt" "$URL" || : > "$WORK/final.txt"
+  scraped=$(scraped_drops "$WORK/final.txt")
+  scrapes=$(wc -l < "$WORK/scrapes")
+  failed=$(grep -c failed "$WORK/scrapes" || true)
+  median_ms=$(grep -v failed "$WORK/scrapes" | sort -n | awk '{ a[NR] = $1 } END { print NR ? a[int((NR + 1) / 2)] : "n/a" }')
+fi
 kill -INT "$TRACER"
 status=0
 wait "$TRACER" || status=$?
@@ -89,11 +126,19 @@ sleep 2  # the kernel frees maps and programs in deferred work after the last cl
 leftover=$( { bpftool prog show; bpftool map show; } | grep -c ' name rtd_' || true)
 
 echo "soak: kernel NoPorts delta $dropped; rule drops $drops, events $events, lost $lost"
+[ -n "$METRICS" ] && echo "soak: last scrape's rtrace_drop_drops_total $scraped; $scrapes scrapes, $failed failed, median $median_ms ms"
 echo "soak: RSS after 1 min $first kB, at the end $last kB (growth $growth kB), peak $max kB"
 echo "soak: exit status $status; BPF programs/maps of ours left: $leftover"
+echo "soak: RSS target (issue 17: under 40 MB with every pack): $(( last < 40960 ? 1 : 0 ))" | sed 's/: 1$/: met/; s/: 0$/: NOT met/'
 fail=0
 [ "$drops" = "$dropped" ] || { echo "soak: FAIL: drops $drops != kernel count $dropped"; fail=1; }
-[ $(( events + lost )) = "$drops" ] || { echo "soak: FAIL: events + lost != drops"; fail=1; }
+if [ -n "$METRICS" ]; then  # --quiet: no event leaves the kernel
+  [ "$scraped" = "$dropped" ] || { echo "soak: FAIL: scraped drops $scraped != kernel count $dropped"; fail=1; }
+  [ "$failed" = 0 ] && [ "$scrapes" -gt 0 ] || { echo "soak: FAIL: $failed of $scrapes scrapes failed"; fail=1; }
+  [ $(( events + lost )) = 0 ] || { echo "soak: FAIL: --quiet sent $events events"; fail=1; }
+else
+  [ $(( events + lost )) = "$drops" ] || { echo "soak: FAIL: events + lost != drops"; fail=1; }
+fi
 [ "$growth" -le 4096 ] || { echo "soak: FAIL: RSS grew by $growth kB"; fail=1; }
 [ "$status" = 0 ] || { echo "soak: FAIL: exit status $status"; tail -20 "$WORK/err"; fail=1; }
 [ "$leftover" = 0 ] || { echo "soak: FAIL: BPF objects left behind"; fail=1; }
