@@ -159,6 +159,16 @@ std::string MonitorSource::spelling() const
     return {};
 }
 
+std::string counted_spelling(const std::vector<CounterGroup>& groups)
+{
+    std::string out;
+    for (const CounterGroup& g : groups) {
+        if (!out.empty()) out += ", ";
+        for (std::size_t i = 0; i < g.alternatives.size(); ++i) out += (i ? " | " : "") + g.alternatives[i].spelling();
+    }
+    return out;
+}
+
 const Binding* RuleDecl::find_capture(std::string_view name) const
 {
     for (const Binding& c : captures)

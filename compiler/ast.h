@@ -131,9 +131,19 @@ struct MonitorSource {
     SourceKind kind = SourceKind::Snmp;
     std::string key;
     SourceRange range;
+    SourceRange key_range;  // the part after ':'
 
     std::string spelling() const;
 };
+
+// 'counted as A | B, C': a drop the rule reports increments one counter of
+// every group (A or B, and C).
+struct CounterGroup {
+    std::vector<MonitorSource> alternatives;
+    SourceRange range;
+};
+// As the clause writes them: "snmp:UdpRcvbufErrors | snmp:Udp6RcvbufErrors, snmp:UdpInErrors".
+std::string counted_spelling(const std::vector<CounterGroup>& groups);
 
 // A message or hint: literal text and {placeholder}s, escapes decoded.
 struct TextTemplate {
@@ -169,6 +179,8 @@ struct RuleDecl {
     std::vector<Probe> probes;
     SourceRange probe_clause;
     std::optional<MonitorSource> source;
+    std::vector<CounterGroup> counted_as;  // the kernel counters each drop increments
+    SourceRange counted_clause;
     std::vector<Binding> captures;
     std::vector<Binding> params;
     ConditionKind condition_kind = ConditionKind::None;

@@ -94,6 +94,7 @@ std::string dump_rule(const RuleDecl& r, const SourceManager& sources)
         for (std::size_t i = 0; i < r.instead_of.size(); ++i) out += (i ? ", " : " ") + r.instead_of[i].first;
         out += "\n";
     }
+    if (!r.counted_as.empty()) out += fmt::format("  counted as {}\n", counted_spelling(r.counted_as));
     if (r.packet) out += fmt::format("  packet {}\n", expr(r.packet));
     if (r.stack) out += "  stack\n";
     if (r.message) out += fmt::format("  message {}\n", r.message->quoted());

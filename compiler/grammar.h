@@ -145,6 +145,8 @@ struct kw_noise : key<TAO_PEGTL_STRING("noise")> {};
 struct kw_fallback : key<TAO_PEGTL_STRING("fallback")> {};
 struct kw_instead : key<TAO_PEGTL_STRING("instead")> {};
 struct kw_of : key<TAO_PEGTL_STRING("of")> {};
+struct kw_counted : key<TAO_PEGTL_STRING("counted")> {};
+struct kw_as : key<TAO_PEGTL_STRING("as")> {};
 
 // Builtin scalar type words usable in casts: (u32)x, (unsigned long)x.
 struct scalar_word : sor<key<TAO_PEGTL_STRING("u8")>, key<TAO_PEGTL_STRING("u16")>,
@@ -338,6 +340,19 @@ RTD_SYNTAX_ERROR(source_spec, "expected a source: snmp:COUNTER, link:STAT, sysct
 RTD_SYNTAX_ERROR(source_colon, "expected ':' after the source type (no spaces inside a source)");
 RTD_SYNTAX_ERROR(source_key, "expected a counter, statistic or key name after ':'");
 
+// counted = 'counted' 'as' counter_group { ',' counter_group }
+// counter_group = counter { '|' counter }       (counter: snmp:NAME or link:STAT)
+// Each drop increments one counter of every group: '|' lists alternatives
+// (the IPv4 or the IPv6 table), ',' a second counter the same drop moves.
+struct as_after : kw_as {};
+struct counter_spec : source_spec {};
+struct counter_alt : seq<one<'|'>, sep, must<counter_spec>, sep> {};
+struct counter_group : seq<counter_spec, sep, star<counter_alt>> {};
+struct counted_clause : seq<kw_counted, sep, must<as_after>, sep, must<counter_group>, star<one<','>, sep, must<counter_group>>> {};
+RTD_SYNTAX_ERROR(as_after, "expected 'as' (write 'counted as snmp:COUNTER')");
+RTD_SYNTAX_ERROR(counter_spec, "expected a counter: snmp:COUNTER or link:STAT");
+RTD_SYNTAX_ERROR(counter_group, "expected a counter: snmp:COUNTER or link:STAT");
+
 // capture = 'capture' ident '=' expr ;  param = 'param' ident '=' expr
 struct binding_name : ident {};
 struct binding_equals : equals {};
@@ -384,7 +399,7 @@ RTD_SYNTAX_ERROR(text_value, "expected a quoted string");
 
 struct clause : seq<sor<layer_clause, probe_clause, capture_clause, param_clause, drop_clause,
                         warn_clause, noise_clause, fallback_clause, instead_clause, packet_clause,
-                        stack_clause, message_clause, hint_clause, source_clause>,
+                        stack_clause, message_clause, hint_clause, source_clause, counted_clause>,
                     sep> {};
 
 // ---- Top level -------------------------------------------------------------

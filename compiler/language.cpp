@@ -13,7 +13,7 @@ const std::vector<std::string>& top_level_keywords()
 const std::vector<std::string>& clause_keywords()
 {
     static const std::vector<std::string> v{"layer", "probe", "source", "capture", "param", "drop", "warn", "noise",
-                                            "fallback", "instead", "packet", "stack", "message", "hint"};
+                                            "fallback", "instead", "packet", "stack", "message", "hint", "counted"};
     return v;
 }
 
@@ -26,6 +26,12 @@ const std::vector<std::string>& probe_kinds()
 const std::vector<std::string>& source_kinds()
 {
     static const std::vector<std::string> v{"snmp", "link", "sysctl", "netdev"};
+    return v;
+}
+
+const std::vector<std::string>& counter_kinds()
+{
+    static const std::vector<std::string> v{"snmp", "link"};
     return v;
 }
 

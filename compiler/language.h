@@ -23,6 +23,8 @@ const std::vector<std::string>& top_level_keywords();  // rule, monitor, const, 
 const std::vector<std::string>& clause_keywords();     // layer, probe, capture, ...
 const std::vector<std::string>& probe_kinds();         // kprobe, kretprobe, tracepoint
 const std::vector<std::string>& source_kinds();        // snmp, link, sysctl, netdev
+// The source types that are counters a drop can increment ('counted as').
+const std::vector<std::string>& counter_kinds();       // snmp, link
 // The per-device counters netlink reports (struct rtnl_link_stats64).
 const std::vector<std::string>& link_statistics();
 

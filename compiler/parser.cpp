@@ -76,8 +76,8 @@ g::SyntaxError clause_error(std::string_view text, std::size_t off)
             return {off, fmt::format("unknown clause '{}'", w), fmt::format("did you mean '{}'?", *m), {}};
     }
     return {off, "expected a clause or '}'",
-            "clauses are: layer, probe, source, capture, param, drop if, warn if, noise if, fallback, instead of, packet, "
-            "stack, message, hint",
+            "clauses are: layer, probe, source, capture, param, drop if, warn if, noise if, fallback, instead of, counted as, "
+            "packet, stack, message, hint",
             {}};
 }
 
@@ -126,7 +126,7 @@ using base_selector = pegtl::parse_tree::selector<
         g::source_kind, g::source_key, g::capture_clause, g::param_clause, g::binding_name,
         g::drop_clause, g::warn_clause, g::packet_clause, g::stack_clause, g::message_clause,
         g::hint_clause, g::text_value, g::rule_id, g::rule_decl, g::monitor_decl, g::use_decl,
-        g::noise_clause, g::fallback_clause, g::instead_clause, g::instead_target,
+        g::noise_clause, g::fallback_clause, g::instead_clause, g::instead_target, g::counted_clause, g::counter_group, g::counter_spec,
         g::use_target, g::const_decl, g::def_decl, g::macro_name, g::macro_param>,
     pegtl::parse_tree::fold_one::on<g::coalesce, g::logical_or, g::logical_and, g::bit_or, g::bit_xor,
                                     g::bit_and, g::equality, g::relational, g::shift, g::additive,
@@ -222,7 +222,10 @@ private:
     void macro(const Node& n);
     void rule(const Node& n, bool monitor);
     void probe(const Node& spec, RuleDecl& r);
-    void source(const Node& spec, RuleDecl& r);
+    // A source's kind and key, checked; `counter`: for 'counted as', which
+    // takes counters only.
+    std::optional<MonitorSource> source_of(const Node& spec, bool counter);
+    void counted(const Node& clause, RuleDecl& r);
 
     FileId file_;
     const SourceFile& src_;
@@ -651,13 +654,22 @@ void Converter::probe(const Node& spec, RuleDecl& r)
     r.probes.push_back(std::move(p));
 }
 
-void Converter::source(const Node& spec, RuleDecl& r)
+std::optional<MonitorSource> Converter::source_of(const Node& spec, bool counter)
 {
     MonitorSource s;
     s.range = range_of(spec);
     std::string kind = spec.children[0]->string();
     s.key = spec.children[1]->string();
-    SourceRange key_range = range_of(*spec.children[1]);
+    const SourceRange key_range = s.key_range = range_of(*spec.children[1]);
+    const SourceRange kind_range = range_of(*spec.children[0]);
+    if (counter && std::find(counter_kinds().begin(), counter_kinds().end(), kind) == counter_kinds().end()) {
+        const bool source = std::find(source_kinds().begin(), source_kinds().end(), kind) != source_kinds().end();
+        Diagnostic& d = diags_.error(kind_range, source ? fmt::format("'{}:' is not a counter a drop can increment", kind)
+                                                        : fmt::format("unknown counter type '{}'", kind));
+        std::string m = source ? "" : did_you_mean(kind, counter_kinds());
+        d.hint(m.empty() ? "counters are snmp:NAME (as nstat prints it) and link:STAT (as 'ip -s -s link' does)" : m);
+        return std::nullopt;
+    }
     if (kind == "snmp") {
         s.kind = SourceKind::Snmp;
         bool ok = !s.key.empty() && !std::isdigit(static_cast<unsigned char>(s.key[0]));
@@ -665,7 +677,7 @@ void Converter::source(const Node& spec, RuleDecl& r)
         if (!ok) {
             diags_.error(key_range, fmt::format("'{}' is not an SNMP counter name", s.key))
                 .hint("counters are named as nstat prints them, e.g. TcpExtListenOverflows or IpInDiscards");
-            return;
+            return std::nullopt;
         }
     } else if (kind == "link") {
         s.kind = SourceKind::Link;
@@ -674,7 +686,7 @@ void Converter::source(const Node& spec, RuleDecl& r)
             Diagnostic& d = diags_.error(key_range, fmt::format("unknown link statistic '{}'", s.key));
             std::string m = did_you_mean(s.key, stats);
             d.hint(m.empty() ? "link statistics are the fields of 'ip -s -s link', e.g. rx_dropped, rx_over_errors, rx_missed_errors" : m);
-            return;
+            return std::nullopt;
         }
     } else if (kind == "sysctl") {
         s.kind = SourceKind::Sysctl;
@@ -688,22 +700,44 @@ void Converter::source(const Node& spec, RuleDecl& r)
         if (!ok) {
             diags_.error(key_range, fmt::format("'{}' is not a sysctl key", s.key))
                 .hint("write it as sysctl(8) does, e.g. net.ipv4.tcp_max_syn_backlog or net.ipv4.conf.*.rp_filter");
-            return;
+            return std::nullopt;
         }
         s.key = key;
     } else if (kind == "netdev") {
         s.kind = SourceKind::Netdev;
         if (s.key != "flags") {
             diags_.error(key_range, fmt::format("unknown netdev source '{}'", s.key)).hint("the netdev source is 'netdev:flags'");
-            return;
+            return std::nullopt;
         }
     } else {
-        Diagnostic& d = diags_.error(range_of(*spec.children[0]), fmt::format("unknown source type '{}'", kind));
+        Diagnostic& d = diags_.error(kind_range, fmt::format("unknown source type '{}'", kind));
         std::string m = did_you_mean(kind, source_kinds());
         d.hint(m.empty() ? "source types are snmp, link, sysctl and netdev" : m);
-        return;
+        return std::nullopt;
     }
-    r.source = std::move(s);
+    return s;
+}
+
+void Converter::counted(const Node& clause, RuleDecl& r)
+{
+    r.counted_clause = range_of(clause);
+    std::map<std::string, SourceRange> listed;
+    for (const auto& group : clause.children) {
+        CounterGroup g;
+        g.range = range_of(*group);
+        for (const auto& spec : group->children) {
+            std::optional<MonitorSource> s = source_of(*spec, true);
+            if (!s) continue;
+            auto [it, fresh] = listed.emplace(s->spelling(), s->range);
+            if (!fresh) {
+                diags_.error(s->range, fmt::format("counter '{}' is listed twice", s->spelling()))
+                    .note(fmt::format("first listed at {}", describe(it->second)));
+                continue;
+            }
+            g.alternatives.push_back(std::move(*s));
+        }
+        if (!g.alternatives.empty()) r.counted_as.push_back(std::move(g));
+    }
 }
 
 void Converter::rule(const Node& n, bool monitor)
@@ -756,7 +790,7 @@ void Converter::rule(const Node& n, bool monitor)
                 continue;
             }
             if (!once("source", at)) continue;
-            source(c, r);
+            r.source = source_of(c, false);
         } else if (c.is_type<g::capture_clause>() || c.is_type<g::param_clause>()) {
             bool is_capture = c.is_type<g::capture_clause>();
             Binding b = binding(c);
@@ -788,6 +822,12 @@ void Converter::rule(const Node& n, bool monitor)
             std::tie(r.noise_clause, r.noise) = std::pair(at, expr(*c.children[0]));
         } else if (c.is_type<g::fallback_clause>() && rule_clause("fallback", at)) {
             std::tie(r.fallback, r.fallback_range) = std::pair(true, at);
+        } else if (c.is_type<g::counted_clause>()) {
+            if (monitor) {
+                diags_.error(at, "'counted as' is not allowed in a monitor").hint("a monitor's counter is its 'source'");
+                continue;
+            }
+            if (once("counted as", at)) counted(c, r);
         } else if (c.is_type<g::instead_clause>() && rule_clause("instead of", at)) {
             for (const auto& k : c.children) r.instead_of.push_back({k->string(), range_of(*k)});
         } else if (c.is_type<g::packet_clause>() && rule_clause("packet", at)) {

@@ -570,6 +570,9 @@ void Resolver::resolve_rule(std::size_t m, RuleDecl& r)
     if (r.fallback && !std::all_of(r.probes.begin(), r.probes.end(), is_kfree_skb))
         diags_.error(r.fallback_range, "'fallback' is only for rules on tracepoint:skb:kfree_skb")
             .hint("a fallback rule reports the drop reasons no other loaded rule names");
+    if (!r.counted_as.empty() && r.condition_kind == ConditionKind::Warn)
+        diags_.error(r.counted_clause, "'counted as' names the counters a rule's drops increment; a 'warn if' rule reports no drop")
+            .hint("use 'drop if', or leave 'counted as' out");
     if (r.packet && resolve_top(r.packet, ctx) && r.packet->kind == ExprKind::Int)
         error(*r.packet, "'packet' needs the struct sk_buff * to decode, not a number");
     check_capture_cycles(r);

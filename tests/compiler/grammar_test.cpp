@@ -81,6 +81,23 @@ TEST(Grammar, AllSourceKinds)
     EXPECT_EQ(c.rules()[0]->source->key, "net.ipv4.conf.all.rp_filter");
 }
 
+TEST(Grammar, CountedAsGroupsAndAlternatives)
+{
+    auto c = check_text("rule a.b {\n layer l4\n probe tracepoint:skb:kfree_skb\n drop if reason == 2\n"
+                        " counted as snmp:UdpRcvbufErrors | snmp:Udp6RcvbufErrors, snmp:UdpInErrors|snmp:Udp6InErrors ,link:rx_dropped\n"
+                        " message \"m\"\n}\n");
+    ASSERT_TRUE(c.ok) << c.diagnostics;
+    const RuleDecl& r = *c.rules()[0];
+    ASSERT_EQ(r.counted_as.size(), 3u);
+    ASSERT_EQ(r.counted_as[0].alternatives.size(), 2u);
+    EXPECT_EQ(r.counted_as[0].alternatives[1].spelling(), "snmp:Udp6RcvbufErrors");
+    EXPECT_EQ(r.counted_as[1].alternatives[0].key, "UdpInErrors");
+    EXPECT_EQ(r.counted_as[2].alternatives[0].kind, SourceKind::Link);
+    EXPECT_EQ(counted_spelling(r.counted_as),
+              "snmp:UdpRcvbufErrors | snmp:Udp6RcvbufErrors, snmp:UdpInErrors | snmp:Udp6InErrors, link:rx_dropped");
+    ASSERT_TRUE(r.message.has_value()) << "the clause ends where the next one starts";
+}
+
 TEST(Grammar, ClausesInAnyOrderAndLayout)
 {
     auto c = check_text("rule a.b{message \"x\" probe tracepoint:skb:kfree_skb layer l2 drop if\n reason\n ==\n 3}");
