@@ -52,6 +52,27 @@ std::string markdown_cell(const std::string& s)
     return out;
 }
 
+// The rules whose one drop the kernel counts in two counters or more (two
+// groups of 'counted as'), with the monitors that read those counters: their
+// readings move together, and their sum counts such a drop twice.
+void print_two_counters(const std::vector<const RuleDecl*>& rules)
+{
+    std::cout << "\n## One drop, two counters\n\nThe kernel counts each drop of these rules in every counter listed "
+                 "(one of each group: `|` separates the IPv4 and IPv6 tables). Monitors of those counters move together, "
+                 "and a sum of them counts such a drop twice.\n\n| rule | counters | monitors of them |\n| --- | --- | --- |\n";
+    for (const RuleDecl* r : rules) {
+        if (r->counted_as.size() < 2) continue;
+        std::string monitors;
+        for (const RuleDecl* m : rules)
+            for (const CounterGroup& g : r->counted_as)
+                for (const MonitorSource& c : g.alternatives)
+                    if (m->is_monitor && m->source && m->source->spelling() == c.spelling())
+                        monitors += (monitors.empty() ? "`" : ", `") + m->id + "` (" + c.spelling() + ")";
+        std::cout << fmt::format("| `{}` | {} | {} |\n", r->id, markdown_cell(counted_spelling(r->counted_as)),
+                                 monitors.empty() ? "—" : monitors);
+    }
+}
+
 // No host-specific column, paths relative to the folder listed.
 void print_markdown(const std::vector<const RuleDecl*>& rules, const std::vector<std::string>& inputs, Pipeline& p)
 {
@@ -67,7 +88,8 @@ void print_markdown(const std::vector<const RuleDecl*>& rules, const std::vector
     for (const RuleDecl* r : rules) {
         if (r->layer.value_or(0) != layer) {
             layer = r->layer.value_or(0);
-            std::cout << fmt::format("\n## {}\n\n| rule | probes or source | reports | hint | file |\n| --- | --- | --- | --- | --- |\n",
+            std::cout << fmt::format("\n## {}\n\n| rule | probes or source | counted as | reports | hint | file |\n"
+                                     "| --- | --- | --- | --- | --- | --- |\n",
                                      layer_title(layer));
         }
         std::string notes;
@@ -77,9 +99,11 @@ void print_markdown(const std::vector<const RuleDecl*>& rules, const std::vector
             notes += ")";
         }
         if (r->fallback) notes += " (fallback)";
-        std::cout << fmt::format("| `{}`{} | {} | {} | {} | {} |\n", r->id, notes, markdown_cell(probe_list(*r)),
+        const std::string counted = r->counted_as.empty() ? "—" : markdown_cell(counted_spelling(r->counted_as));
+        std::cout << fmt::format("| `{}`{} | {} | {} | {} | {} | {} |\n", r->id, notes, markdown_cell(probe_list(*r)), counted,
                                  markdown_cell(template_text(r->message)), markdown_cell(template_text(r->hint)), relative(*r));
     }
+    print_two_counters(rules);
 }
 
 // How each rule would run here, by rule; empty (with a note) when the
