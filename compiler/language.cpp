@@ -35,6 +35,14 @@ const std::vector<std::string>& counter_kinds()
     return v;
 }
 
+const std::vector<std::string>& snmp_tables()
+{
+    // The tables of /proc/net/snmp, netstat and snmp6, as nstat prefixes them.
+    static const std::vector<std::string> v{"Ip",  "IpExt",   "Icmp", "IcmpMsg", "Tcp",  "TcpExt",   "MPTcpExt",
+                                            "Udp", "UdpLite", "Ip6",  "Icmp6",   "Udp6", "UdpLite6"};
+    return v;
+}
+
 const std::vector<std::string>& link_statistics()
 {
     static const std::vector<std::string> v{

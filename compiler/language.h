@@ -25,6 +25,8 @@ const std::vector<std::string>& probe_kinds();         // kprobe, kretprobe, tra
 const std::vector<std::string>& source_kinds();        // snmp, link, sysctl, netdev
 // The source types that are counters a drop can increment ('counted as').
 const std::vector<std::string>& counter_kinds();       // snmp, link
+// The SNMP tables as nstat prefixes their counters (Udp, Udp6, TcpExt, ...).
+const std::vector<std::string>& snmp_tables();
 // The per-device counters netlink reports (struct rtnl_link_stats64).
 const std::vector<std::string>& link_statistics();
 
