@@ -41,6 +41,13 @@ const std::vector<std::string>& link_statistics()
     return v;
 }
 
+const std::vector<std::string>& softnet_columns()
+{
+    static const std::vector<std::string> v{"processed",        "dropped",     "time_squeeze", "received_rps",
+                                            "flow_limit_count", "backlog_len", "input_qlen",   "process_qlen"};
+    return v;
+}
+
 std::optional<std::string> canonical_scalar(std::string_view words)
 {
     static const std::pair<std::string_view, std::string_view> table[] = {

@@ -25,6 +25,9 @@ const std::vector<std::string>& probe_kinds();         // kprobe, kretprobe, tra
 const std::vector<std::string>& source_kinds();        // snmp, link, sysctl, netdev
 // The per-device counters netlink reports (struct rtnl_link_stats64).
 const std::vector<std::string>& link_statistics();
+// The named columns of /proc/net/softnet_stat, in line order
+// (compiler/proc_counters.cpp has their places in a line).
+const std::vector<std::string>& softnet_columns();
 
 // "unsigned long" -> "u64"; nothing for a combination C does not have.
 std::optional<std::string> canonical_scalar(std::string_view words);
