@@ -25,7 +25,7 @@ const std::vector<std::string>& probe_kinds()
 
 const std::vector<std::string>& source_kinds()
 {
-    static const std::vector<std::string> v{"snmp", "link", "sysctl", "netdev"};
+    static const std::vector<std::string> v{"snmp", "link", "sysctl", "netdev", "softnet"};
     return v;
 }
 

@@ -22,7 +22,7 @@ inline constexpr Escape kEscapes[] = {{'n', '\n'}, {'t', '\t'}, {'r', '\r'}, {'0
 const std::vector<std::string>& top_level_keywords();  // rule, monitor, const, def, use
 const std::vector<std::string>& clause_keywords();     // layer, probe, capture, ...
 const std::vector<std::string>& probe_kinds();         // kprobe, kretprobe, tracepoint
-const std::vector<std::string>& source_kinds();        // snmp, link, sysctl, netdev
+const std::vector<std::string>& source_kinds();        // snmp, link, sysctl, netdev, softnet
 // The per-device counters netlink reports (struct rtnl_link_stats64).
 const std::vector<std::string>& link_statistics();
 // The named columns of /proc/net/softnet_stat, in line order

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <tao/pegtl/contrib/parse_tree.hpp>
 
 #include "compiler/filter_address.h"
@@ -179,6 +180,18 @@ std::optional<BinaryOp> binary_op_of(const Node& n)
     for (const auto& [text, op] : table)
         if (s == text) return op;
     return std::nullopt;
+}
+
+// Whether a source's key is one of `names`; if not, an error "unknown WHAT
+// 'KEY'" at the key, with a did-you-mean or else `fallback` as the hint.
+bool known_key(Diagnostics& diags, const std::string& key, SourceRange range, const std::vector<std::string>& names,
+               std::string_view what, std::string_view fallback)
+{
+    if (std::find(names.begin(), names.end(), key) != names.end()) return true;
+    Diagnostic& d = diags.error(range, fmt::format("unknown {} '{}'", what, key));
+    std::string m = did_you_mean(key, names);
+    d.hint(m.empty() ? std::string(fallback) : m);
+    return false;
 }
 
 // ---- Parse tree -> AST -----------------------------------------------------
@@ -669,13 +682,9 @@ void Converter::source(const Node& spec, RuleDecl& r)
         }
     } else if (kind == "link") {
         s.kind = SourceKind::Link;
-        const auto& stats = link_statistics();
-        if (std::find(stats.begin(), stats.end(), s.key) == stats.end()) {
-            Diagnostic& d = diags_.error(key_range, fmt::format("unknown link statistic '{}'", s.key));
-            std::string m = did_you_mean(s.key, stats);
-            d.hint(m.empty() ? "link statistics are the fields of 'ip -s -s link', e.g. rx_dropped, rx_over_errors, rx_missed_errors" : m);
+        if (!known_key(diags_, s.key, key_range, link_statistics(), "link statistic",
+                       "link statistics are the fields of 'ip -s -s link', e.g. rx_dropped, rx_over_errors, rx_missed_errors"))
             return;
-        }
     } else if (kind == "sysctl") {
         s.kind = SourceKind::Sysctl;
         std::string key = s.key;
@@ -697,10 +706,15 @@ void Converter::source(const Node& spec, RuleDecl& r)
             diags_.error(key_range, fmt::format("unknown netdev source '{}'", s.key)).hint("the netdev source is 'netdev:flags'");
             return;
         }
+    } else if (kind == "softnet") {
+        s.kind = SourceKind::Softnet;
+        if (!known_key(diags_, s.key, key_range, softnet_columns(), "softnet_stat column",
+                       fmt::format("softnet_stat columns are {}", fmt::join(softnet_columns(), ", "))))
+            return;
     } else {
         Diagnostic& d = diags_.error(range_of(*spec.children[0]), fmt::format("unknown source type '{}'", kind));
         std::string m = did_you_mean(kind, source_kinds());
-        d.hint(m.empty() ? "source types are snmp, link, sysctl and netdev" : m);
+        d.hint(m.empty() ? "source types are snmp, link, sysctl, netdev and softnet" : m);
         return;
     }
     r.source = std::move(s);
