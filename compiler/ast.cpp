@@ -155,6 +155,7 @@ std::string MonitorSource::spelling() const
     case SourceKind::Link: return "link:" + key;
     case SourceKind::Sysctl: return "sysctl:" + key;
     case SourceKind::Netdev: return "netdev:" + key;
+    case SourceKind::Softnet: return "softnet:" + key;
     }
     return {};
 }

@@ -125,7 +125,7 @@ struct Probe {
 // and location.
 bool is_kfree_skb(const Probe& p);
 
-enum class SourceKind { Snmp, Link, Sysctl, Netdev };
+enum class SourceKind { Snmp, Link, Sysctl, Netdev, Softnet };
 
 struct MonitorSource {
     SourceKind kind = SourceKind::Snmp;

@@ -330,18 +330,18 @@ RTD_SYNTAX_ERROR(probe_spec, "expected a probe: kprobe:FUNCTION, kretprobe:FUNCT
 RTD_SYNTAX_ERROR(probe_colon, "expected ':' after the probe type (no spaces inside a probe)");
 RTD_SYNTAX_ERROR(probe_part, "expected a function or tracepoint name after ':'");
 
-// source = 'source' word ':' key         (snmp:NAME, link:STAT, sysctl:KEY, netdev:flags)
+// source = 'source' word ':' key         (snmp:NAME, link:STAT, sysctl:KEY, netdev:flags, softnet:COLUMN)
 struct source_kind : word {};
 struct source_key : plus<sor<ident_other, one<'.', '-', '*', '/'>>> {};
 struct source_colon : one<':'> {};
 struct source_spec : seq<source_kind, must<source_colon>, must<source_key>> {};
 struct source_clause : seq<kw_source, sep, must<source_spec>> {};
-RTD_SYNTAX_ERROR(source_spec, "expected a source: snmp:COUNTER, link:STAT, sysctl:KEY or netdev:flags");
+RTD_SYNTAX_ERROR(source_spec, "expected a source: snmp:COUNTER, link:STAT, sysctl:KEY, netdev:flags or softnet:COLUMN");
 RTD_SYNTAX_ERROR(source_colon, "expected ':' after the source type (no spaces inside a source)");
 RTD_SYNTAX_ERROR(source_key, "expected a counter, statistic or key name after ':'");
 
 // counted = 'counted' 'as' counter_group { ',' counter_group }
-// counter_group = counter { '|' counter }       (counter: snmp:NAME or link:STAT)
+// counter_group = counter { '|' counter }       (counter: snmp:NAME, link:STAT or softnet:COLUMN)
 // Each drop increments one counter of every group: '|' lists alternatives
 // (the IPv4 or the IPv6 table), ',' a second counter the same drop moves.
 struct as_after : kw_as {};
@@ -350,8 +350,8 @@ struct counter_alt : seq<one<'|'>, sep, must<counter_spec>, sep> {};
 struct counter_group : seq<counter_spec, sep, star<counter_alt>> {};
 struct counted_clause : seq<kw_counted, sep, must<as_after>, sep, must<counter_group>, star<one<','>, sep, must<counter_group>>> {};
 RTD_SYNTAX_ERROR(as_after, "expected 'as' (write 'counted as snmp:COUNTER')");
-RTD_SYNTAX_ERROR(counter_spec, "expected a counter: snmp:COUNTER or link:STAT");
-RTD_SYNTAX_ERROR(counter_group, "expected a counter: snmp:COUNTER or link:STAT");
+RTD_SYNTAX_ERROR(counter_spec, "expected a counter: snmp:COUNTER, link:STAT or softnet:COLUMN");
+RTD_SYNTAX_ERROR(counter_group, "expected a counter: snmp:COUNTER, link:STAT or softnet:COLUMN");
 
 // capture = 'capture' ident '=' expr ;  param = 'param' ident '=' expr
 struct binding_name : ident {};

@@ -25,13 +25,13 @@ const std::vector<std::string>& probe_kinds()
 
 const std::vector<std::string>& source_kinds()
 {
-    static const std::vector<std::string> v{"snmp", "link", "sysctl", "netdev"};
+    static const std::vector<std::string> v{"snmp", "link", "sysctl", "netdev", "softnet"};
     return v;
 }
 
 const std::vector<std::string>& counter_kinds()
 {
-    static const std::vector<std::string> v{"snmp", "link"};
+    static const std::vector<std::string> v{"snmp", "link", "softnet"};
     return v;
 }
 
@@ -52,6 +52,13 @@ const std::vector<std::string>& link_statistics()
         "rx_missed_errors", "tx_aborted_errors", "tx_carrier_errors", "tx_fifo_errors",
         "tx_heartbeat_errors", "tx_window_errors", "rx_compressed", "tx_compressed",
         "rx_nohandler", "rx_otherhost_dropped"};
+    return v;
+}
+
+const std::vector<std::string>& softnet_columns()
+{
+    static const std::vector<std::string> v{"processed",        "dropped",     "time_squeeze", "received_rps",
+                                            "flow_limit_count", "backlog_len", "input_qlen",   "process_qlen"};
     return v;
 }
 

@@ -8,11 +8,13 @@
 #include <type_traits>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <tao/pegtl/contrib/parse_tree.hpp>
 
 #include "compiler/filter_address.h"
 #include "compiler/grammar.h"
 #include "compiler/language.h"
+#include "compiler/proc_counters.h"
 #include "compiler/suggest.h"
 
 namespace rtd {
@@ -179,6 +181,18 @@ std::optional<BinaryOp> binary_op_of(const Node& n)
     for (const auto& [text, op] : table)
         if (s == text) return op;
     return std::nullopt;
+}
+
+// Whether a source's key is one of `names`; if not, an error "unknown WHAT
+// 'KEY'" at the key, with a did-you-mean or else `fallback` as the hint.
+bool known_key(Diagnostics& diags, const std::string& key, SourceRange range, const std::vector<std::string>& names,
+               std::string_view what, std::string_view fallback)
+{
+    if (std::find(names.begin(), names.end(), key) != names.end()) return true;
+    Diagnostic& d = diags.error(range, fmt::format("unknown {} '{}'", what, key));
+    std::string m = did_you_mean(key, names);
+    d.hint(m.empty() ? std::string(fallback) : m);
+    return false;
 }
 
 // ---- Parse tree -> AST -----------------------------------------------------
@@ -667,7 +681,7 @@ std::optional<MonitorSource> Converter::source_of(const Node& spec, bool counter
         Diagnostic& d = diags_.error(kind_range, source ? fmt::format("'{}:' is not a counter a drop can increment", kind)
                                                         : fmt::format("unknown counter type '{}'", kind));
         std::string m = source ? "" : did_you_mean(kind, counter_kinds());
-        d.hint(m.empty() ? "counters are snmp:NAME (as nstat prints it) and link:STAT (as 'ip -s -s link' does)" : m);
+        d.hint(m.empty() ? "counters are snmp:NAME (as nstat prints it), link:STAT (as 'ip -s -s link' does) and softnet:COLUMN" : m);
         return std::nullopt;
     }
     if (kind == "snmp") {
@@ -681,13 +695,9 @@ std::optional<MonitorSource> Converter::source_of(const Node& spec, bool counter
         }
     } else if (kind == "link") {
         s.kind = SourceKind::Link;
-        const auto& stats = link_statistics();
-        if (std::find(stats.begin(), stats.end(), s.key) == stats.end()) {
-            Diagnostic& d = diags_.error(key_range, fmt::format("unknown link statistic '{}'", s.key));
-            std::string m = did_you_mean(s.key, stats);
-            d.hint(m.empty() ? "link statistics are the fields of 'ip -s -s link', e.g. rx_dropped, rx_over_errors, rx_missed_errors" : m);
+        if (!known_key(diags_, s.key, key_range, link_statistics(), "link statistic",
+                       "link statistics are the fields of 'ip -s -s link', e.g. rx_dropped, rx_over_errors, rx_missed_errors"))
             return std::nullopt;
-        }
     } else if (kind == "sysctl") {
         s.kind = SourceKind::Sysctl;
         std::string key = s.key;
@@ -709,10 +719,20 @@ std::optional<MonitorSource> Converter::source_of(const Node& spec, bool counter
             diags_.error(key_range, fmt::format("unknown netdev source '{}'", s.key)).hint("the netdev source is 'netdev:flags'");
             return std::nullopt;
         }
+    } else if (kind == "softnet") {
+        s.kind = SourceKind::Softnet;
+        if (!known_key(diags_, s.key, key_range, softnet_columns(), "softnet_stat column",
+                       fmt::format("softnet_stat columns are {}", fmt::join(softnet_columns(), ", "))))
+            return std::nullopt;
+        if (counter && softnet_column_is_gauge(s.key)) {
+            diags_.error(key_range, fmt::format("'softnet:{}' is a queue length, not a counter a drop increments", s.key))
+                .hint("the softnet_stat counters are processed, dropped, time_squeeze, received_rps and flow_limit_count");
+            return std::nullopt;
+        }
     } else {
         Diagnostic& d = diags_.error(kind_range, fmt::format("unknown source type '{}'", kind));
         std::string m = did_you_mean(kind, source_kinds());
-        d.hint(m.empty() ? "source types are snmp, link, sysctl and netdev" : m);
+        d.hint(m.empty() ? "source types are snmp, link, sysctl, netdev and softnet" : m);
         return std::nullopt;
     }
     return s;

@@ -508,7 +508,9 @@ void Resolver::check_placeholders(const RuleDecl& r, const TextTemplate& t)
     for (const Binding& c : r.captures) valid.push_back(c.name);
     for (const Binding& p : r.params) valid.push_back(p.name);
     bool kfree_skb = !r.probes.empty() && std::all_of(r.probes.begin(), r.probes.end(), is_kfree_skb);
+    // softnet: reads one line per CPU, and {dev} names it ("cpu3").
     bool per_device = r.source && (r.source->kind == SourceKind::Link || r.source->kind == SourceKind::Netdev ||
+                                   r.source->kind == SourceKind::Softnet ||
                                    (r.source->kind == SourceKind::Sysctl && r.source->key.find('*') != std::string::npos));
     auto add = [&](const std::vector<std::string>& names) { valid.insert(valid.end(), names.begin(), names.end()); };
     if (r.is_monitor) {
@@ -531,7 +533,7 @@ void Resolver::check_placeholders(const RuleDecl& r, const TextTemplate& t)
                 .hint(fmt::format("capture it instead: capture {} = <expression>", name));
         } else if (r.is_monitor && name == "dev") {
             diags_.error(piece.range, "'{dev}' needs a per-device source")
-                .hint("per-device sources are link:, netdev: and sysctl keys with a '*' segment");
+                .hint("per-device sources are link:, netdev:, softnet: (per CPU) and sysctl keys with a '*' segment");
         } else {
             Diagnostic& d = diags_.error(piece.range, fmt::format("unknown placeholder '{{{}}}'", name));
             std::string dym = did_you_mean(name, valid);

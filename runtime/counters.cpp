@@ -9,100 +9,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "compiler/language.h"
 
 namespace rtd {
-
-namespace {
-
-std::optional<std::string> read_text(const std::string& path)
-{
-    std::ifstream in(path);
-    if (!in) return std::nullopt;
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-std::vector<std::string_view> words(std::string_view line)
-{
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < line.size()) {
-        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-        std::size_t b = i;
-        while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-        if (i > b) out.push_back(line.substr(b, i - b));
-    }
-    return out;
-}
-
-std::vector<std::string_view> lines(std::string_view text)
-{
-    std::vector<std::string_view> out;
-    std::size_t b = 0;
-    while (b < text.size()) {
-        std::size_t e = text.find('\n', b);
-        if (e == std::string_view::npos) e = text.size();
-        std::string_view l = text.substr(b, e - b);
-        if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-        out.push_back(l);
-        b = e + 1;
-    }
-    return out;
-}
-
-std::optional<std::uint64_t> number(std::string_view s)
-{
-    if (s.empty()) return std::nullopt;
-    std::uint64_t v = 0;
-    bool negative = s.front() == '-';  // a few counters (Tcp MaxConn) are -1
-    if (negative) s.remove_prefix(1);
-    for (char c : s) {
-        if (c < '0' || c > '9') return std::nullopt;
-        v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return negative ? static_cast<std::uint64_t>(-static_cast<std::int64_t>(v)) : v;
-}
-
-}  // namespace
-
-void parse_snmp_tables(std::string_view text, SnmpCounters& out)
-{
-    std::vector<std::string_view> ls = lines(text);
-    for (std::size_t i = 0; i + 1 < ls.size(); ++i) {
-        std::vector<std::string_view> head = words(ls[i]);
-        std::vector<std::string_view> vals = words(ls[i + 1]);
-        if (head.empty() || vals.empty() || head[0] != vals[0] || head[0].back() != ':') continue;
-        std::string prefix(head[0].substr(0, head[0].size() - 1));  // "TcpExt"
-        for (std::size_t k = 1; k < head.size() && k < vals.size(); ++k)
-            if (auto v = number(vals[k])) out[prefix + std::string(head[k])] = *v;
-        ++i;  // the values line is consumed
-    }
-}
-
-void parse_snmp6(std::string_view text, SnmpCounters& out)
-{
-    for (std::string_view l : lines(text)) {
-        std::vector<std::string_view> w = words(l);
-        if (w.size() == 2)
-            if (auto v = number(w[1])) out[std::string(w[0])] = *v;
-    }
-}
-
-SnmpCounters read_snmp(const std::string& proc_net)
-{
-    SnmpCounters out;
-    for (const char* file : {"snmp", "netstat"})
-        if (auto text = read_text(proc_net + "/" + file)) parse_snmp_tables(*text, out);
-    if (auto text = read_text(proc_net + "/snmp6")) parse_snmp6(*text, out);
-    return out;
-}
 
 std::optional<std::size_t> link_stat_index(const std::string& name)
 {
@@ -214,11 +126,8 @@ std::optional<std::vector<SysctlValue>> read_sysctl(const std::string& key, cons
         paths = std::move(next);
     }
     for (const auto& [path, dev] : paths)
-        if (auto text = read_text(path)) {
-            std::vector<std::string_view> w = words(lines(*text).empty() ? std::string_view() : lines(*text).front());
-            if (!w.empty())
-                if (auto v = number(w.front())) out.push_back({dev, static_cast<std::int64_t>(*v)});
-        }
+        if (auto text = read_proc_file(path))
+            if (auto v = first_number(*text)) out.push_back({dev, static_cast<std::int64_t>(*v)});
     if (out.empty()) return std::nullopt;
     return out;
 }

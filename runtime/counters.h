@@ -1,27 +1,17 @@
 // Readers for what monitor rules watch, all in the calling thread's
-// network namespace: SNMP counters (/proc/net/snmp, netstat, snmp6), per
-// device link statistics and flags (netlink RTM_GETLINK), sysctls (/proc/sys).
+// network namespace: SNMP counters and softnet_stat (/proc/net, parsed in
+// compiler/proc_counters.h), per device link statistics and flags (netlink
+// RTM_GETLINK), sysctls (/proc/sys).
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "compiler/proc_counters.h"
+
 namespace rtd {
-
-// nstat's names: "TcpExtListenOverflows", "IpInDiscards", "Ip6InReceives".
-using SnmpCounters = std::map<std::string, std::uint64_t>;
-
-// Parses the two-line "Prefix: Name Name...\nPrefix: 1 2..." tables of
-// /proc/net/snmp and /proc/net/netstat.
-void parse_snmp_tables(std::string_view text, SnmpCounters& out);
-// Parses /proc/net/snmp6's "Name   value" lines.
-void parse_snmp6(std::string_view text, SnmpCounters& out);
-// All counters of this namespace (files that cannot be read are skipped).
-SnmpCounters read_snmp(const std::string& proc_net = "/proc/thread-self/net");
 
 struct LinkInfo {
     std::string name;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 
@@ -117,6 +118,22 @@ std::optional<std::vector<Monitors::Reading>> Monitors::read(const RuleDecl& r, 
         for (const SysctlValue& v : *values) out.push_back({v.dev, v.value});
         return out;
     }
+    case SourceKind::Softnet: {
+        if (!softnet_) softnet_ = read_softnet(paths_.proc_net);
+        if (!softnet_) {
+            absent = fmt::format("cannot read {}/softnet_stat", paths_.proc_net);
+            return std::nullopt;
+        }
+        std::size_t index = softnet_column_index(s.key).value_or(SIZE_MAX);
+        for (const SoftnetRow& row : *softnet_)
+            if (index < row.fields.size()) out.push_back({fmt::format("cpu{}", row.cpu), row.fields[index]});
+        if (out.empty() && !softnet_->empty()) {
+            absent = fmt::format("softnet_stat has no {} column on this kernel (its lines have {} fields)", s.key,
+                                 softnet_->front().fields.size());
+            return std::nullopt;
+        }
+        return out;
+    }
     }
     return std::nullopt;
 }
@@ -134,6 +151,7 @@ std::vector<MonitorFinding> Monitors::evaluate_all(bool first, bool since_boot)
     std::vector<MonitorFinding> findings;
     snmp_.reset();
     links_.reset();
+    softnet_.reset();
     auto now = std::chrono::steady_clock::now();
     auto elapsed_ms = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(now - last_).count());
     last_ = now;
@@ -159,13 +177,22 @@ std::vector<MonitorFinding> Monitors::evaluate_all(bool first, bool since_boot)
         if (first) active_.push_back(m);
         // SNMP and link statistics only grow; a smaller value means the
         // counter was reset (a device re-created): count from zero.
-        bool counter = rule->source->kind == SourceKind::Snmp || rule->source->kind == SourceKind::Link;
+        // softnet_stat's counters are u32 that are never reset: a smaller
+        // value wrapped at 2^32. Its queue lengths are gauges.
+        const MonitorSource& source = *rule->source;
+        bool wraps = source.kind == SourceKind::Softnet && !softnet_column_is_gauge(source.key);
+        bool counter = source.kind == SourceKind::Snmp || source.kind == SourceKind::Link;
         for (const Reading& r : *readings) {
             auto key = std::make_pair(index, r.dev);
             auto prev = previous_.find(key);
             std::int64_t delta = 0;
-            if (since_boot) delta = r.value;
-            else if (prev != previous_.end()) delta = counter && r.value < prev->second ? r.value : r.value - prev->second;
+            if (since_boot) {
+                delta = r.value;
+            } else if (prev != previous_.end()) {
+                delta = r.value - prev->second;
+                if (delta < 0 && wraps) delta += std::int64_t{1} << 32;
+                else if (delta < 0 && counter) delta = r.value;
+            }
             previous_[key] = r.value;
             MonitorFinding f;
             f.rule = index;

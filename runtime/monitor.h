@@ -1,8 +1,9 @@
 // Monitor rules, evaluated in user space: each poll reads their sources
-// (SNMP counters, link statistics and flags, sysctls), works out value,
-// delta (since the last poll) and rate (per second), evaluates captures and
-// the condition with the rule language's integer semantics, and returns the
-// findings for the same reporters as probe events.
+// (SNMP counters, link statistics and flags, sysctls, softnet_stat's per-CPU
+// columns), works out value, delta (since the last poll) and rate (per
+// second), evaluates captures and the condition with the rule language's
+// integer semantics, and returns the findings for the same reporters as
+// probe events.
 #pragma once
 
 #include <chrono>
@@ -78,6 +79,7 @@ private:
     // Per poll: sources read once and shared by the rules.
     std::optional<SnmpCounters> snmp_;
     std::optional<std::vector<LinkInfo>> links_;
+    std::optional<std::vector<SoftnetRow>> softnet_;
 };
 
 }  // namespace rtd

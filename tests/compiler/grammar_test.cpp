@@ -72,7 +72,8 @@ monitor p.m {
 TEST(Grammar, AllSourceKinds)
 {
     for (const char* src : {"snmp:TcpExtListenOverflows", "link:rx_over_errors", "sysctl:net.ipv4.tcp_tw_recycle",
-                            "sysctl:net/ipv4/conf/all/rp_filter", "sysctl:net.ipv4.conf.*.rp_filter", "netdev:flags"}) {
+                            "sysctl:net/ipv4/conf/all/rp_filter", "sysctl:net.ipv4.conf.*.rp_filter", "netdev:flags",
+                            "softnet:dropped", "softnet:process_qlen"}) {
         auto c = check_text(std::string("monitor a.b {\n layer l1\n source ") + src + "\n drop if value > 0\n}\n");
         EXPECT_TRUE(c.ok) << src << "\n" << c.diagnostics;
     }

@@ -1,15 +1,17 @@
 // Monitors in user space: the /proc parsers against fixture copies (and odd
 // spacing), sysctl lookups with a '*' segment, evaluation with the rule
 // language's integer semantics, delta/rate/repeat rules across polls, and
-// how findings look in text and JSON.
+// how findings look in text and JSON; softnet_stat read per CPU.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "compiler/compiled.h"
@@ -176,6 +178,15 @@ protected:
         for (const std::string& l : lines) out << l << '\n';
     }
     void set_sysctl(const std::string& rel, const std::string& value) { std::ofstream(dir_ / "sys" / rel) << value << '\n'; }
+    // Two CPUs' softnet_stat lines of `width` fields: column c of CPU i is
+    // columns[c][i], column 12 is i, the others 0.
+    void set_softnet(std::size_t width, const std::map<std::size_t, std::array<std::uint32_t, 2>>& columns)
+    {
+        std::ofstream out(dir_ / "net" / "softnet_stat");
+        for (std::size_t cpu = 0; cpu < 2; ++cpu, out << '\n')
+            for (std::size_t i = 0; i < width; ++i)
+                out << fmt::format("{}{:08x}", i ? " " : "", columns.count(i) ? columns.at(i)[cpu] : i == 12 ? cpu : 0);
+    }
 
     fs::path dir_;
     std::unique_ptr<Frontend> frontend_;
@@ -308,6 +319,83 @@ monitor t.ok {
     EXPECT_EQ(m.skipped()[0].first, 0u);
     EXPECT_EQ(m.skipped()[0].second, "sysctl net.ipv4.tcp_tw_recycle does not exist on this kernel");
     EXPECT_EQ(m.skipped()[1].second, "SNMP counter TcpExtNoSuchThing does not exist on this kernel");
+}
+
+TEST_F(MonitorPolls, SoftnetReadsOneValuePerCpu)
+{
+    ASSERT_TRUE(load(R"RULE(
+monitor t.backlog {
+    layer   l2
+    source  softnet:dropped
+    drop if delta > 0
+    message "{dev} dropped {delta}"
+}
+)RULE")) << diagnostics_;
+    Monitors m = monitors();
+    auto f = m.start(true);
+    EXPECT_TRUE(m.skipped().empty());
+    ASSERT_EQ(f.size(), 2u);  // the fixture's CPU 1 dropped nothing
+    EXPECT_EQ(f[0].dev, "cpu0");
+    EXPECT_EQ(f[0].value, 7);
+    EXPECT_EQ(f[1].dev, "cpu2");
+    EXPECT_EQ(f[1].value, 0x10);
+    EXPECT_EQ(m.last_values().size(), 3u);
+    EXPECT_EQ(m.last_values().at({0, "cpu1"}), 0);
+}
+
+TEST_F(MonitorPolls, SoftnetCountersWrapAndQueueLengthsGoDown)
+{
+    ASSERT_TRUE(load(R"RULE(
+monitor t.dropped {
+    layer   l2
+    source  softnet:dropped
+    drop if delta > 0
+}
+monitor t.queue {
+    layer   l2
+    source  softnet:backlog_len
+    warn if delta != 0
+}
+)RULE")) << diagnostics_;
+    set_softnet(15, {{1, {0xfffffffe, 5}}, {11, {3, 0}}});
+    Monitors m = monitors();
+    m.start();
+    // CPU 0's drops went past 2^32: 5 more, not a reset; its queue shrank by 2.
+    set_softnet(15, {{1, {3, 5}}, {11, {1, 0}}});
+    auto f = m.poll();
+    ASSERT_EQ(f.size(), 2u);
+    EXPECT_EQ(f[0].dev, "cpu0");
+    EXPECT_EQ(f[0].value, 3);
+    EXPECT_EQ(f[0].delta, 5);
+    EXPECT_EQ(f[1].rule, 1u);
+    EXPECT_EQ(f[1].delta, -2);
+}
+
+TEST_F(MonitorPolls, SoftnetColumnPastTheLineOrNoFileIsSkipped)
+{
+    ASSERT_TRUE(load(R"RULE(
+monitor t.qlen {
+    layer   l2
+    source  softnet:input_qlen
+    warn if value > 100
+}
+monitor t.dropped {
+    layer   l2
+    source  softnet:dropped
+    drop if delta > 0
+}
+)RULE")) << diagnostics_;
+    set_softnet(13, {{1, {1, 2}}});  // a kernel without the queue lengths
+    Monitors m = monitors();
+    m.start();
+    EXPECT_EQ(m.active(), 1u);
+    ASSERT_EQ(m.skipped().size(), 1u);
+    EXPECT_EQ(m.skipped()[0].second, "softnet_stat has no input_qlen column on this kernel (its lines have 13 fields)");
+    fs::remove(dir_ / "net" / "softnet_stat");
+    Monitors gone = monitors();
+    gone.start();
+    ASSERT_EQ(gone.skipped().size(), 2u);
+    EXPECT_EQ(gone.skipped()[1].second, "cannot read " + (dir_ / "net").string() + "/softnet_stat");
 }
 
 TEST_F(MonitorPolls, IntegerSemanticsOfTheLanguage)
