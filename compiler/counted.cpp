@@ -64,8 +64,8 @@ private:
                 return;
             }
         if (group_here) return;  // the other table of the group is here (IPv4 or IPv6)
-        const std::string message = fmt::format("this machine has no SNMP counter '{}' (an older or newer kernel's, or {} is off)", c.key,
-                                                table.find('6') != std::string::npos ? "IPv6" : "its protocol");
+        const std::string message = fmt::format("this machine has no SNMP counter '{}' (a counter of an older or newer kernel{})", c.key,
+                                                table.find('6') != std::string::npos ? ", or IPv6 is off" : "");
         Diagnostic& d = strict_ ? diags_.error(c.key_range, message) : diags_.warning(c.key_range, message);
         d.hint(fmt::format("'nstat -az | grep {}' lists the {} counters it has", table, table));
     }

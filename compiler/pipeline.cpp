@@ -5,8 +5,10 @@
 
 #include <fmt/format.h>
 
+#include "compiler/counted.h"
 #include "compiler/lower.h"
 #include "compiler/packs.h"
+#include "compiler/proc_counters.h"
 #include "compiler/typecheck.h"
 
 namespace rtd {
@@ -84,6 +86,15 @@ bool Pipeline::choose_btf()
 
 bool Pipeline::type_check()
 {
+    if (options_.report_types && options_.kernel.running() && !options_.proc_net.empty()) {
+        CounterCatalog machine;
+        if (SnmpCounters snmp = read_snmp(options_.proc_net); !snmp.empty()) {
+            machine.snmp.emplace();
+            for (const auto& [name, value] : snmp) machine.snmp->push_back(name);
+        }
+        check_counted(rules_, machine, diagnostics(), options_.strict);
+        if (diagnostics().has_errors()) return false;
+    }
     if (!btf_) return true;
     TypeCheckOptions tc;
     tc.strict = options_.strict;

@@ -47,6 +47,9 @@ struct PipelineOptions {
     bool require_rules = true;   // false: a file of constants and macros alone is fine (check)
     bool strict = false;         // a probe this kernel lacks is an error
     bool report_types = true;    // false: type errors are kept quiet (list shows "skipped" instead)
+    // Where the running kernel's counters are read ('counted as' names are
+    // held to them when the rules are for the running kernel); "": not checked.
+    std::string proc_net = "/proc/thread-self/net";
     SearchPaths search = default_search_paths();                // where `use` looks
     std::filesystem::path shipped_rules = shipped_rules_dir();  // where pack names are looked up last
 };

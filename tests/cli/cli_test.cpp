@@ -108,6 +108,17 @@ TEST(Cli, CheckRejectsBadRulesWithLocations)
     EXPECT_NE(r.err.find("1 error\n"), std::string::npos);
 }
 
+// 'counted as' names are held to the running kernel's /proc/net counters.
+TEST(Cli, CheckHoldsCountersToThisMachine)
+{
+    if (access("/proc/net/snmp", R_OK) != 0) GTEST_SKIP() << "no /proc/net/snmp here";
+    Result r = run({"check", "cli/counted_typo.rule"});
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_NE(r.err.find("cli/counted_typo.rule:6:21-35: error: this machine has no SNMP counter 'UdpRcvbufErorrs'"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("hint: did you mean 'UdpRcvbufErrors'?"), std::string::npos) << r.err;
+}
+
 TEST(Cli, CheckMissingFile)
 {
     Result r = run({"check", "no/such.rule"});

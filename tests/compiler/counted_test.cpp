@@ -1,7 +1,10 @@
 // 'counted as' against a machine's SNMP counters (compiler/counted.h).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "compiler/counted.h"
+#include "compiler/proc_counters.h"
 #include "tests/compiler/test_util.h"
 
 namespace rtd {
@@ -51,7 +54,7 @@ TEST(Counted, AnotherTablesCounterIsNoTypo)
     // No IPv6 here: Udp6RcvbufErrors is one edit from UdpRcvbufErrors but in another table.
     EXPECT_EQ(check("snmp:UdpRcvbufErrors | snmp:Udp6RcvbufErrors"), "") << "the IPv4 alternative is here";
     const std::string alone = check("snmp:Udp6RcvbufErrors");
-    EXPECT_NE(alone.find("warning: this machine has no SNMP counter 'Udp6RcvbufErrors' (an older or newer kernel's, or IPv6 is off)"),
+    EXPECT_NE(alone.find("warning: this machine has no SNMP counter 'Udp6RcvbufErrors' (a counter of an older or newer kernel, or IPv6 is off)"),
               std::string::npos)
         << alone;
     EXPECT_EQ(alone.find("did you mean"), std::string::npos) << alone;
@@ -72,6 +75,24 @@ TEST(Counted, NoTablePrefixIsAnError)
     EXPECT_NE(d.find("did you mean 'UdpRcvbufErrors'?"), std::string::npos) << d;
     const std::string general = check("snmp:Bogus");
     EXPECT_NE(general.find("names are as nstat prints them"), std::string::npos) << general;
+}
+
+// Every counter the shipped packs declare is one the fixture machine (a
+// 6.x kernel's /proc/net, tests/data/proc) has.
+TEST(Counted, ShippedPacksNameCountersTheFixtureHas)
+{
+    const SnmpCounters fixture = read_snmp(RTD_TEST_DATA "/proc/net");
+    ASSERT_GT(fixture.size(), 300u);
+    std::vector<std::string> names;
+    for (const auto& [name, value] : fixture) names.push_back(name);
+    auto c = test::check_paths({(std::filesystem::path(RTD_TEST_DATA) / "../../rules").lexically_normal().string()});
+    ASSERT_TRUE(c.ok) << c.diagnostics;
+    std::size_t declared = 0;
+    for (const RuleDecl* r : c.rules()) declared += r->counted_as.size();
+    EXPECT_GE(declared, 20u) << "the packs declare their counters";
+    Diagnostics diags;
+    check_counted(c.rules(), CounterCatalog{names}, diags, true);
+    EXPECT_EQ(diags.render(c.frontend->sources()), "");
 }
 
 TEST(Counted, NothingIsCheckedWithoutTheMachinesCounters)
