@@ -32,6 +32,10 @@ RuleEntry rule_entry(const RuleDecl& d, const SourceManager& sources)
     e.hint = d.hint;
     if (d.source) e.source = d.source->spelling();
     for (const auto& [target, range] : d.instead_of) e.instead_of.push_back(target);
+    for (const CounterGroup& g : d.counted_as) {
+        std::vector<std::string>& group = e.counted_as.emplace_back();
+        for (const MonitorSource& c : g.alternatives) group.push_back(c.spelling());
+    }
     e.fallback = d.fallback;
     for (const Binding& p : d.params)
         if (p.expr && p.expr->kind == ExprKind::Int)

@@ -87,6 +87,9 @@ struct RuleEntry {
     std::optional<TextTemplate> hint;
     std::vector<std::pair<std::string, std::string>> params;  // name -> value, for placeholders
     std::vector<std::string> instead_of;  // used only when none of these rules attaches
+    // 'counted as': each drop increments one counter of every group
+    // ({{"snmp:UdpRcvbufErrors", "snmp:Udp6RcvbufErrors"}, {"snmp:UdpInErrors", ...}}).
+    std::vector<std::vector<std::string>> counted_as;
     bool fallback = false;
     bool skipped = false;  // no probe usable on this kernel
     EventSchema event;     // probe rules that are not skipped

@@ -100,6 +100,7 @@ std::string CompiledRuleSet::manifest_json() const
                      {"hint", text_json(r.hint)},
                      {"params", params},
                      {"instead_of", r.instead_of},
+                     {"counted_as", r.counted_as},
                      {"fallback", r.fallback},
                      {"skipped", r.skipped},
                      {"filter_lacks_packet", r.filter_lacks_packet},
@@ -160,6 +161,8 @@ std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::
             e.hint = text_from(r.at("hint"));
             for (const json& p : r.at("params")) e.params.emplace_back(p.at(0).get<std::string>(), p.at(1).get<std::string>());
             e.instead_of = r.at("instead_of").get<std::vector<std::string>>();
+            // Objects built before 'counted as' existed declare no counter.
+            if (r.contains("counted_as")) e.counted_as = r.at("counted_as").get<std::vector<std::vector<std::string>>>();
             e.fallback = r.at("fallback").get<bool>();
             e.skipped = r.at("skipped").get<bool>();
             e.filter_lacks_packet = r.at("filter_lacks_packet").get<bool>();

@@ -23,6 +23,7 @@ rule t.probe {
     capture backlog = sk.sk_ack_backlog ?? rx_sk.sk_ack_backlog
     param   max = 7
     drop if backlog > max
+    counted as snmp:TcpExtListenOverflows | snmp:TcpExtTCPReqQFullDrop, snmp:TcpExtListenDrops
     message "backlog {backlog} > {max}"
     hint    "braces {{ }} and \"quotes\""
 }
@@ -62,6 +63,14 @@ TEST(Manifest, ReadBackEqualsWhatWasWritten)
     EXPECT_EQ(read->rules.at(0).params, (std::vector<std::pair<std::string, std::string>>{{"max", "7"}}));
     EXPECT_EQ(read->probes.size(), set.probes.size());
     EXPECT_EQ(read->filter, "dport == 443");
+    EXPECT_EQ(read->rules.at(0).counted_as, (std::vector<std::vector<std::string>>{
+                                                {"snmp:TcpExtListenOverflows", "snmp:TcpExtTCPReqQFullDrop"}, {"snmp:TcpExtListenDrops"}}));
+    // An object built before 'counted as' declares no counter.
+    nlohmann::json old = nlohmann::json::parse(written);
+    for (auto& r : old["rules"]) r.erase("counted_as");
+    read = read_manifest(old.dump(), error);
+    ASSERT_TRUE(read) << error;
+    EXPECT_TRUE(read->rules.at(0).counted_as.empty());
 }
 
 // Objects travel between machines with different rtrace-drop versions: an
