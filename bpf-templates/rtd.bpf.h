@@ -473,4 +473,59 @@ static __always_inline void rtd_count_drop(__u32 rule, struct sk_buff *skb, int 
         __sync_fetch_and_add(n, 1);
 }
 
+/* Set by the runtime before loading (`run --ledger`): the inode of the
+ * network namespace whose counters the ledger reads; 0: no ledger. */
+const volatile __u64 rtd_ledger_netns = 0;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, RTD_RULES);
+    __type(key, __u32);
+    __type(value, struct rtd_ledger_count);
+} rtd_ledger SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, RTD_LEDGER_REASONS);
+    __type(key, __u32);
+    __type(value, struct rtd_ledger_count);
+} rtd_ledger_reasons SEC(".maps");
+
+/* One drop of `rule` for the ledger: counted before --where and --netns,
+ * which choose what is reported, not what the rule saw. */
+static __always_inline void rtd_ledger_count(__u32 rule, struct sk_buff *skb)
+{
+    struct rtd_ledger_count *c = bpf_map_lookup_elem(&rtd_ledger, &rule);
+
+    if (!c)
+        return;
+    c->all++;
+    if (rtd_drop_netns(skb) == rtd_ledger_netns)
+        c->in_netns++;
+}
+
+/* The ledger's overall line: every skb:kfree_skb drop by reason, whatever
+ * the rules watch. Loaded only with --ledger ('?': not by default); a
+ * kernel whose tracepoint has no reason (before 5.17) refuses the attach,
+ * and the runtime says the line is unavailable. */
+SEC("?raw_tp/kfree_skb")
+int rtd_ledger_kfree_skb(__u64 *ctx)
+{
+    struct sk_buff *skb = (struct sk_buff *)ctx[0];
+    __u32 reason = (__u32)ctx[2];
+    struct rtd_ledger_count *c;
+
+    if (!rtd_ledger_netns)
+        return 0;
+    if (reason >= RTD_LEDGER_REASONS)
+        reason = RTD_LEDGER_REASONS - 1;
+    c = bpf_map_lookup_elem(&rtd_ledger_reasons, &reason);
+    if (!c)
+        return 0;
+    c->all++;
+    if (rtd_drop_netns(skb) == rtd_ledger_netns)
+        c->in_netns++;
+    return 0;
+}
+
 #endif /* RTD_BPF_H */

@@ -78,6 +78,15 @@ struct rtd_drop_key {
     char dev[16]; /* the packet's device, "" when unknown */
 }; /* 32 bytes */
 
+/* `run --ledger`: per rule, drops in the namespace whose counters the
+ * ledger reads (rtd_ledger_netns) and in every namespace (for host-wide
+ * counters such as softnet_stat's); per skb:kfree_skb reason likewise. */
+#define RTD_LEDGER_REASONS 512 /* reasons at or above it share the last slot */
+struct rtd_ledger_count {
+    __u64 in_netns;
+    __u64 all;
+}; /* 16 bytes */
+
 /* Per-rule, per-CPU counters: exact even when events are lost. */
 struct rtd_counter {
     __u64 hits;    /* the probe fired */

@@ -267,6 +267,7 @@ std::string Generator::body(std::size_t rule, std::size_t probe)
                             w.rvalue(*p.noise));
     code += "    if (cnt)\n        cnt->drops++;\n";
     if (p.packet) code += fmt::format("    struct sk_buff *skb = {};\n", w.rvalue(*p.packet));
+    code += fmt::format("    if (rtd_ledger_netns)\n        rtd_ledger_count({}, {});\n", rule, p.packet ? "skb" : "0");
     bool locals = false, decoded = false;
     filters(code, rule, probe, p, locals, decoded);
     // --metrics: counted by rule and labels in the kernel, events or not.

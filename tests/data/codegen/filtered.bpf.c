@@ -29,6 +29,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a0;
+    if (rtd_ledger_netns)
+        rtd_ledger_count(0, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
         if (cnt)
             cnt->filtered++;
@@ -113,6 +115,8 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a0;
+    if (rtd_ledger_netns)
+        rtd_ledger_count(1, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
         if (cnt)
             cnt->filtered++;
@@ -194,6 +198,8 @@ static __noinline int rtd_body_2_0(void *ctx, const __u64 *rv, int dispatched)
     }
     if (cnt)
         cnt->drops++;
+    if (rtd_ledger_netns)
+        rtd_ledger_count(2, 0);
     if (rtd_netns_only && rtd_drop_netns(0) != rtd_netns_only) {
         if (cnt)
             cnt->filtered++;

@@ -42,6 +42,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a3;
+    if (rtd_ledger_netns)
+        rtd_ledger_count(0, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
         if (cnt)
             cnt->filtered++;

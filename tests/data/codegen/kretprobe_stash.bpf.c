@@ -33,6 +33,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a1;
+    if (rtd_ledger_netns)
+        rtd_ledger_count(0, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
         if (cnt)
             cnt->filtered++;
@@ -102,6 +104,8 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
         return 0;
     if (cnt)
         cnt->drops++;
+    if (rtd_ledger_netns)
+        rtd_ledger_count(1, 0);
     if (rtd_netns_only && rtd_drop_netns(0) != rtd_netns_only) {
         if (cnt)
             cnt->filtered++;
