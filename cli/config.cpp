@@ -171,7 +171,8 @@ void read_output(const toml::table& t, Settings& s, Reader& r)
         else if (k == "interval") r.string(v, "interval", s.interval);
         else if (k == "duration") r.string(v, "duration", s.duration);
         else if (k == "quiet") r.boolean(v, "quiet", s.quiet);
-        else r.unknown(k, "output", {"format", "color", "stack", "hints", "interval", "duration", "quiet"});
+        else if (k == "ledger") r.boolean(v, "ledger", s.ledger);
+        else r.unknown(k, "output", {"format", "color", "stack", "hints", "interval", "duration", "quiet", "ledger"});
     }
 }
 
@@ -313,6 +314,8 @@ std::string config_text(const Settings& s, bool c)
     line("How often monitors are polled.", "interval = " + quoted(s.interval));
     line("Stop after this long (\"30s\", \"5m\"); \"\" runs until Ctrl-C.", "duration = " + quoted(s.duration));
     line("No line per drop or finding: the metrics and the counters are the output.", std::string("quiet = ") + (s.quiet ? "true" : "false"));
+    line("Reconcile the kernel's drop counters with the drops the rules trace (the ledger).",
+         std::string("ledger = ") + (s.ledger ? "true" : "false"));
     out += c ? "[metrics]\n" : "\n[metrics]\n";
     line("Serve Prometheus metrics at http://ADDR:PORT/metrics (\":9977\" for every\n# address); \"\" serves none.",
          "listen = " + quoted(s.metrics));

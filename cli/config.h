@@ -36,6 +36,7 @@ struct Settings {
     bool hints = false;                // print each event's hint
     std::string interval = "1s";       // monitor poll (and, when given, the counters' period)
     std::string duration;              // empty: until Ctrl-C
+    bool ledger = false;               // reconcile counters with traced drops (run --ledger)
     bool quiet = false;                // no event or finding lines (metrics and counters only)
     // [metrics]
     std::string metrics;               // "[ADDR]:PORT" to serve /metrics on; empty: no exporter

@@ -65,6 +65,7 @@ Expected<Settings> effective_settings(const RunFlags& f, Globals& g)
     if (f.given("--netns")) s.netns = f.netns;
     if (f.given("--rate-limit")) s.rate_limit = f.rate_limit;
     if (f.quiet) s.quiet = true;
+    if (f.ledger) s.ledger = true;
     if (f.given("--metrics")) s.metrics = f.metrics;
     if (f.given("--metrics-labels")) s.metrics_labels = f.metrics_labels;
     if (f.given("--metrics-max-series")) s.metrics_max_series = f.metrics_max_series;
@@ -84,6 +85,8 @@ Expected<RunOptions> run_options(const RunFlags& f, const Settings& s)
     opt.output = {.json = s.format == "json", .summary = s.format == "summary", .hints = s.hints,
                   .color = use_color(s.color, STDOUT_FILENO) && s.format != "json", .stacks = s.stack, .top = f.top, .count = f.count};
     opt.output.quiet = s.quiet;
+    opt.ledger = s.ledger;
+    if (opt.ledger && f.once) return RunError::bad_input("--once reads the monitors once and exits: it keeps no ledger", {"drop --once or --ledger"});
     if (!s.metrics.empty()) {
         Expected<MetricLabels> labels = parse_metric_labels(s.metrics_labels);
         if (!labels) return labels.error();
@@ -183,6 +186,10 @@ void add_run_flags(CLI::App* app, RunFlags& f)
                     "Label sets the kernel counts apart (default 4096); once its table is full, new ones count under dev=\"other\"")
         ->type_name("N");
     app->add_flag("-q,--quiet", f.quiet, "No line per drop or finding (with --metrics: no event leaves the kernel)");
+    app->add_flag("--ledger", f.ledger,
+                  "Reconcile the kernel's drop counters with the drops the rules trace: for each counter the rules declare "
+                  "('counted as') and each one a monitor reads, its growth against the drops traced into it (balanced, "
+                  "unexplained, untracked), per --interval and exactly at the end, in the namespace the run reads");
     app->add_option("--top", f.top, "Flows shown in the summary (default 20)")->type_name("N");
     app->add_option("--ready-file", f.ready_file, "Create this file once every probe is attached")->type_name("PATH");
     app->add_option("--ring-size", f.ring_size, "Ring buffer bytes, a power of two (default 4 MiB)")->type_name("BYTES");

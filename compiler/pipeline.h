@@ -67,6 +67,8 @@ public:
     void emit(CompiledRuleSet& set, const EmitOptions& options) const;
 
     SourceManager& sources() { return frontend_.sources(); }
+    // Every rule loaded, those -i/-e left out too (the ledger names them).
+    const Frontend& frontend() const { return frontend_; }
     Diagnostics& diagnostics() { return frontend_.diagnostics(); }
     const std::string& kernel_release() const { return release_; }
     // The selected rules and monitors, in file order (the rule table's order).

@@ -103,6 +103,8 @@ LoadSettings load_settings(const CompiledRuleSet& set, const LoadOptions& opt)
         if (opt.metrics_labels && !set_rodata_u32(obj, "rtd_metrics_labels", opt.metrics_labels))
             return "this object counts no drop metrics (built by an older rtrace-drop?): rebuild it to use --metrics";
         if (opt.events_off) set_rodata_u32(obj, "rtd_events_off", 1);  // an older object sends them; nothing reads them
+        if (opt.ledger_netns && !set_rodata(obj, "rtd_ledger_netns", &opt.ledger_netns, sizeof opt.ledger_netns))
+            return "this object keeps no ledger (built by an older rtrace-drop?): rebuild it to use --ledger";
         if (opt.gate_fd >= 0) {
             struct bpf_map* gate = bpf_object__find_map_by_name(obj, "rtd_gate");
             if (!gate || !set_rodata_u32(obj, "rtd_generation", opt.generation))
@@ -139,7 +141,7 @@ bool next_method(const CompiledRuleSet& set, AttachedProbes& p, std::size_t i, s
 // refuses some, those probes move on and loading is retried; when each
 // loads alone, the dispatchers are what is too much for this verifier.
 Status load_object(const std::string& bytes, const CompiledRuleSet& set, const std::vector<DispatchSpec>& as_built, AttachedProbes& p,
-                   const LoadSettings& settings, std::set<std::string>& refused_dispatchers, StatusSink& status)
+                   const LoadSettings& settings, bool ledger_wanted, std::set<std::string>& refused_dispatchers, StatusSink& status)
 {
     for (int attempt = 0; attempt < kLoadAttempts; ++attempt) {
         std::vector<std::string> names = chosen_programs(set, p);
@@ -158,6 +160,8 @@ Status load_object(const std::string& bytes, const CompiledRuleSet& set, const s
         }
         if (!p.dispatch.empty() && !set_rodata(p.obj.get(), "rtd_dispatch_on", on.data(), on.size()))
             return RunError::failure("cannot set rtd_dispatch_on in the compiled object");
+        const bool ledger = ledger_wanted && p.ledger_reasons_off.empty();
+        if (ledger) autoload.insert(kLedgerProgram);
         struct bpf_program* prog;
         bpf_object__for_each_program(prog, p.obj.get())
         {
@@ -166,6 +170,15 @@ Status load_object(const std::string& bytes, const CompiledRuleSet& set, const s
         if (names.empty()) return kDone;  // only maps: nothing to attach, but counters stay readable
         int err = bpf_object__load(p.obj.get());
         if (err == 0) return kDone;
+        if (ledger) {
+            // The ledger's own program is what the kernel refused? Then
+            // the rules run without the overall line.
+            VerifyReport alone = verify_programs(bytes, {kLedgerProgram}, settings);
+            if (const ProgramLoad* r = alone.find(kLedgerProgram); r && !r->loaded) {
+                p.ledger_reasons_off = fmt::format("the kernel refused {}: {}", kLedgerProgram, describe_load_error(r->error));
+                continue;
+            }
+        }
 
         // Which rule's program the kernel refuses, each loaded alone.
         VerifyReport report = verify_programs(bytes, names, settings);
@@ -246,6 +259,24 @@ bool attach_all(const CompiledRuleSet& set, AttachedProbes& p)
     return retry;
 }
 
+// --ledger's program on skb:kfree_skb, beside the rules' (the overall line).
+void attach_ledger(AttachedProbes& p)
+{
+    if (!p.ledger_reasons_off.empty()) return;
+    struct bpf_program* prog = p.obj ? bpf_object__find_program_by_name(p.obj.get(), kLedgerProgram) : nullptr;
+    if (!prog) {
+        p.ledger_reasons_off = p.obj ? "this object has no ledger program (built by an older rtrace-drop?)" : "no probe rule is loaded";
+        return;
+    }
+    struct bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+        // A tracepoint without the reason argument (before Linux 5.17) refuses it.
+        p.ledger_reasons_off = fmt::format("cannot attach to skb:kfree_skb with its drop reason: {}", describe_load_error(errno));
+        return;
+    }
+    p.links.emplace_back(link);
+}
+
 void print_status_table(const CompiledRuleSet& set, AttachedProbes& p, const LoadOptions& options, const KernelFeatures& features,
                         StatusSink& status)
 {
@@ -296,10 +327,11 @@ Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::
         p.dispatch.clear();
         if (stopped_before("load", status)) return RunError::already_reported(kExitFailure);
         if (!chosen_programs(set, p).empty())
-            if (Status s = load_object(object, set, as_built, p, settings, refused_dispatchers, status)) return *s;
+            if (Status s = load_object(object, set, as_built, p, settings, options.ledger_netns != 0, refused_dispatchers, status)) return *s;
         if (stopped_before("attach", status)) return RunError::already_reported(kExitFailure);
         again = p.obj && attach_all(set, p);
     }
+    if (options.ledger_netns) attach_ledger(p);
     print_status_table(set, p, options, features, status);
     return p;
 }

@@ -31,6 +31,7 @@ struct LoadOptions {
     std::uint32_t metrics_labels = 0;   // --metrics: RTD_METRICS_ON | RTD_LABEL_* (rtd_event.h); 0 off
     std::uint32_t metrics_series = 0;   // --metrics-max-series: rtd_drops' size (0: the object's)
     bool events_off = false;            // --quiet: no output reads events, send none
+    std::uint64_t ledger_netns = 0;     // --ledger: the inode of the namespace whose counters it reads; 0 off
     // A reload: the running object's rtd_gate (shared) and this object's
     // generation, which counts once the gate is switched to it.
     int gate_fd = -1;
@@ -51,7 +52,13 @@ struct AttachedProbes {
     std::vector<std::string> skip;     // per probe: why it is not used
     std::vector<DispatchSpec> dispatch;  // dispatchers in use (their members attach through them)
     std::size_t attached = 0, skipped = 0;
+    // --ledger: why skb:kfree_skb's drops by reason are not counted (the
+    // overall line); empty when they are.
+    std::string ledger_reasons_off;
 };
+
+// The ledger's program on skb:kfree_skb (rtd.bpf.h).
+inline constexpr const char* kLedgerProgram = "rtd_ledger_kfree_skb";
 
 // `object` is the set's BPF ELF, built with the dispatchers `as_built` (a
 // built object's plan before this kernel narrowed it: their slots in

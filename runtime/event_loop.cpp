@@ -146,18 +146,25 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
         if (options.tick) options.tick();
         auto now = Clock::now();
         if (options.duration_ms && now - start >= std::chrono::milliseconds(options.duration_ms)) break;
-        if (monitors.active() && now >= next_poll) {
+        if ((monitors.active() || options.ledger) && now >= next_poll) {
             next_poll += std::chrono::milliseconds(options.poll_ms);
             if (next_poll < now) next_poll = now + std::chrono::milliseconds(options.poll_ms);  // a slow poll: no burst to catch up
-            std::vector<MonitorFinding> findings = monitors.poll();
-            if (options.polled) options.polled(findings);
-            reporting.monitor(findings);
-            ++end.polls;
+            if (options.ledger) {
+                options.ledger->poll(probes.obj.get(), false);
+                if (options.ledger_polled) options.ledger_polled(*options.ledger);
+            }
+            if (monitors.active()) {
+                std::vector<MonitorFinding> findings = monitors.poll();
+                if (options.polled) options.polled(findings);
+                reporting.monitor(findings);
+                ++end.polls;
+            }
             std::fflush(out);
         }
         if (options.interval_ms && now >= next_interval) {
             next_interval += std::chrono::milliseconds(options.interval_ms);
             summary(true);
+            if (options.ledger) options.ledger->print(out, options.ledger_json, false, std::chrono::duration<double>(now - start).count());
             if (probes.obj)
                 print_counters(status, set, read_counters(probes.obj.get(), set, probes.dispatch),
                                std::chrono::duration<double>(now - start).count(), reporting.undecodable());
@@ -169,8 +176,13 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
 
     // Counters first, then detach: nothing more can fire after this.
     if (probes.obj) end.counts = read_counters(probes.obj.get(), set, probes.dispatch);
+    if (options.ledger) {
+        options.ledger->poll(probes.obj.get(), true);
+        if (options.ledger_polled) options.ledger_polled(*options.ledger);
+    }
     probes.links.clear();
     summary(false);
+    if (options.ledger) options.ledger->print(out, options.ledger_json, true, end.seconds);
     std::fflush(out);
     return end;
 }

@@ -19,6 +19,7 @@
 #include "runtime/attach.h"
 #include "runtime/rule_counters.h"
 #include "runtime/decoder.h"
+#include "runtime/ledger.h"
 #include "runtime/monitor.h"
 #include "runtime/report.h"
 #include "runtime/status.h"
@@ -82,6 +83,11 @@ struct LoopOptions {
     // Every turn of the loop (at least every 100 ms): housekeeping of the
     // main thread's (the exporter gives a scrape's memory back).
     std::function<void()> tick;
+    // --ledger: read at each poll (with the monitors), printed at each
+    // interval and, exact, at the end (before the probes are detached).
+    Ledger* ledger = nullptr;
+    bool ledger_json = false;
+    std::function<void(const Ledger&)> ledger_polled;  // the exporter's copy
 };
 
 struct LoopEnd {

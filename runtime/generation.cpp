@@ -28,6 +28,9 @@ LoadOptions load_options(const RunOptions& opt, std::uint32_t number, int gate_f
         l.metrics_series = opt.metrics.max_series;
     }
     l.events_off = opt.output.quiet && !opt.output.count;  // --count counts events
+    // The namespace the ledger's counters are read in: --netns's, else the
+    // run's own (this thread is in it by now).
+    if (opt.ledger) l.ledger_netns = netns_inode(opt.netns.empty() ? "/proc/thread-self/ns/net" : opt.netns);
     l.gate_fd = gate_fd;
     l.generation = gate_fd >= 0 ? number : 0;  // without a gate to share, its own opens at 0
     return l;
@@ -120,6 +123,24 @@ Expected<std::unique_ptr<Generation>> start_generation(const RunOptions& opt, st
     Expected<EventRing> ring = open_event_ring(g->probes, *g->reporting);
     if (!ring) return ring.error();
     g->ring = std::move(*ring);
+    if (opt.ledger) {
+        const LoadOptions load = load_options(opt, number, gate_fd);
+        Ledger::LeftOut left_out;
+        if (g->rules.pipeline)
+            for (const RuleDecl* d : g->rules.pipeline->frontend().rules())
+                if (!d->counted_as.empty() && !rule_selected(d->id, opt.rules.include, opt.rules.exclude)) {
+                    auto& [id, groups] = left_out.emplace_back(d->id, std::vector<std::vector<std::string>>{});
+                    for (const CounterGroup& group : d->counted_as) {
+                        std::vector<std::string>& names = groups.emplace_back();
+                        for (const MonitorSource& s : group.alternatives) names.push_back(s.spelling());
+                    }
+                }
+        g->ledger = std::make_unique<Ledger>(g->rules.set, g->probes, opt.rules.include, opt.rules.exclude, left_out, load.ledger_netns,
+                                             g->probes.obj ? g->rules.btf : nullptr);
+        g->ledger->start(g->probes.obj.get());
+        if (g->ledger->empty()) status.note("--ledger: no loaded rule declares a counter ('counted as') and no monitor reads one");
+        if (!g->probes.ledger_reasons_off.empty()) status.note("--ledger: no overall line: " + g->probes.ledger_reasons_off);
+    }
     return g;
 }
 

@@ -10,6 +10,7 @@
 
 #include "runtime/attach.h"
 #include "runtime/event_loop.h"
+#include "runtime/ledger.h"
 #include "runtime/monitor.h"
 #include "runtime/run_rules.h"
 #include "runtime/session.h"
@@ -25,6 +26,7 @@ struct Generation {
     std::vector<MonitorFinding> first_findings;  // reported once the loop runs
     std::unique_ptr<Reporting> reporting;
     EventRing ring;
+    std::unique_ptr<Ledger> ledger;  // --ledger
 };
 
 // --summary counts flows in the kernel, but --count needs events to count.

@@ -204,6 +204,14 @@ public:
         }
     }
 
+    void ledger_poll(const Ledger& ledger)
+    {
+        std::lock_guard lock(mu_);
+        ledger_.clear();
+        for (const LedgerRow& row : ledger.rows())
+            if (row.unreadable.empty()) ledger_.push_back({row.counter, row.counted, row.traced, row.state, row.difference});
+    }
+
     // A scrape builds every series twice over (ours, then prometheus-cpp's
     // text) and frees it all; glibc keeps those pages. Given back half a
     // second after a scrape, when serving it is over (docs/BENCHMARKS.md:
@@ -315,6 +323,17 @@ private:
             const auto& [rule, layer, dev] = key;
             f.add("rtrace_drop_monitor_findings_total", "", kCounter, {{"dev", dev}, {"layer", layer}, {"rule", rule}}, value);
         }
+        f.declare("rtrace_drop_ledger_counted_total", "--ledger: a kernel counter's growth since the start, in the namespace the run reads", kCounter);
+        f.declare("rtrace_drop_ledger_traced_total", "--ledger: drops the rules that declare the counter traced into it", kCounter);
+        f.declare("rtrace_drop_ledger_unexplained", "--ledger: drops the counter has and no running rule traced (lasting a poll)", kGauge);
+        f.declare("rtrace_drop_ledger_untracked", "--ledger: drops the rules traced that the counter does not have (a rule bug)", kGauge);
+        for (const LedgerFigures& l : ledger_) {
+            const Labels counter{{"counter", l.counter}};
+            f.add("rtrace_drop_ledger_counted_total", "", kCounter, counter, static_cast<double>(l.counted));
+            f.add("rtrace_drop_ledger_traced_total", "", kCounter, counter, static_cast<double>(l.traced));
+            f.add("rtrace_drop_ledger_unexplained", "", kGauge, counter, l.state == LedgerState::Unexplained ? static_cast<double>(l.difference) : 0);
+            f.add("rtrace_drop_ledger_untracked", "", kGauge, counter, l.state == LedgerState::Untracked ? static_cast<double>(l.difference) : 0);
+        }
         f.declare("rtrace_drop_probe_info", "A rule's probe: attached (with its method) or skipped (with the reason); always 1", kGauge);
         std::map<std::string, double> states{{"attached", 0}, {"skipped", 0}};
         for (const ProbeRow& p : probes_) {
@@ -352,6 +371,13 @@ private:
     bool last_reload_ok_ = true;
     std::uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
     std::function<std::string(std::uint64_t)> netns_names_;
+    struct LedgerFigures {
+        std::string counter;
+        std::uint64_t counted, traced;
+        LedgerState state;
+        std::uint64_t difference;
+    };
+    std::vector<LedgerFigures> ledger_;
 };
 
 std::uint32_t MetricLabels::kernel_bits() const
@@ -472,6 +498,7 @@ void MetricsExporter::monitor_poll(const Monitors& monitors, const std::vector<M
 {
     collector_->monitor_poll(monitors, findings);
 }
+void MetricsExporter::ledger_poll(const Ledger& ledger) { collector_->ledger_poll(ledger); }
 void MetricsExporter::reloaded(bool ok) { collector_->reloaded(ok); }
 void MetricsExporter::after_scrapes() { collector_->after_scrapes(); }
 void MetricsExporter::set_netns_names(std::function<std::string(std::uint64_t)> names) { collector_->set_netns_names(std::move(names)); }

@@ -21,6 +21,7 @@
 #include "compiler/btf.h"
 #include "compiler/compiled.h"
 #include "runtime/attach.h"
+#include "runtime/ledger.h"
 #include "runtime/monitor.h"
 #include "runtime/status.h"
 
@@ -65,6 +66,8 @@ public:
     void retire();
     // After each monitor poll.
     void monitor_poll(const Monitors& monitors, const std::vector<MonitorFinding>& findings);
+    // After each ledger poll (run --ledger).
+    void ledger_poll(const Ledger& ledger);
     void reloaded(bool ok);
     // From the run's loop, often: gives the memory of a scrape that has
     // ended back to the system (the loop's thread; cheap when none has).

@@ -202,9 +202,12 @@ int run_session(const RunOptions& opt, StatusSink& status)
     Expected<LoopEnd> end = LoopEnd{};
     for (;;) {
         LoopOptions loop = loop_options(opt, *gen, start);
+        loop.ledger = gen->ledger.get();
+        loop.ledger_json = opt.output.json;
         if (metrics) {
             loop.polled = [&](const std::vector<MonitorFinding>& findings) { metrics->monitor_poll(*gen->monitors, findings); };
             loop.tick = [&] { metrics->after_scrapes(); };
+            loop.ledger_polled = [&](const Ledger& ledger) { metrics->ledger_poll(ledger); };
         }
         end = run_event_loop(gen->rules.set, gen->probes, gen->ring.get(), *gen->monitors, *gen->reporting, loop,
                              [&] { say_ready(opt, *gen, metrics, status); }, status);

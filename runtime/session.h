@@ -30,6 +30,7 @@ struct RunOptions {
     std::uint64_t duration_ms = 0;   // 0: until Ctrl-C / SIGTERM
     std::uint64_t interval_ms = 0;   // print counters and the summary this often; monitors poll this often (default 1 s)
     bool all = false;                // report noise, and run 'instead of' and fallback rules fully
+    bool ledger = false;             // reconcile the counters the rules declare with the drops they trace (ledger.h)
     bool once = false;               // read monitors once (counters since boot), report, exit
     bool no_trampolines = false;     // use kprobe/kretprobe even where fentry/fexit work
     bool color_diagnostics = false;

@@ -15,8 +15,8 @@ def main():
     iface, dst, kind = sys.argv[1], sys.argv[2], sys.argv[3]
     port = int(sys.argv[4]) if len(sys.argv) > 4 else 9
     extra = sys.argv[5] if len(sys.argv) > 5 else ""
-    if kind == "tcp-bad-csum":
-        send(IP(dst=dst) / TCP(sport=40001, dport=port, flags="S", chksum=0x1234), iface=iface)
+    if kind == "tcp-bad-csum":  # extra: how many (default 1)
+        send(IP(dst=dst) / TCP(sport=40001, dport=port, flags="S", chksum=0x1234), iface=iface, count=int(extra or 1))
     elif kind == "udp-bad-csum":
         send(IP(dst=dst) / UDP(sport=40002, dport=port, chksum=0x1234) / Raw(b"x" * 20), iface=iface)
     elif kind == "ip-bad-csum":
