@@ -137,6 +137,36 @@ TEST(LedgerE2E, ExcludedRuleLeavesItsCounterUnexplainedAndSaysWhich)
     EXPECT_NE(line.find("udp.no_socket (excluded with -i/-e)"), std::string::npos) << out;
 }
 
+TEST(LedgerE2E, SynQueueOverflowNamesTheRuleThatWouldSeeIt)
+{
+    NEED_ROOT_AND_BPF();
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    // B keeps every request half open (A never answers the SYN-ACKs) and
+    // has no SYN cookies: SYNs past its queue are dropped and counted in
+    // TCPReqQFullDrop. No tracepoint sees them: only tcp.syn_queue_full's
+    // function probe, which needs kprobes or trampolines.
+    ASSERT_EQ(sh(ns.in_b("sysctl -qw net.ipv4.tcp_syncookies=0")), 0);
+    ASSERT_EQ(sh(ns.in_a("iptables -A INPUT -p tcp --tcp-flags SYN,ACK SYN,ACK -j DROP")), 0);
+    DropTracer run({kPacks + "/tcp", "--ledger", "--netns", ns.b, "--json"});
+    ASSERT_TRUE(run.ready()) << run.err();
+    listen_in_b(ns, 7311, 2, 8);
+    sh(ns.in_a(fmt::format("{} {} tcp-syns - {} 7311 6 3", kPy, kTraffic, ns.addr_b)));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    const json r = row(final_ledger(run), "snmp:TcpExtTCPReqQFullDrop");
+    ASSERT_FALSE(r.is_null()) << run.out();
+    EXPECT_GE(r["counted"].get<int>(), 1) << r;
+    if (!r["rules"].empty()) {  // a kernel where the function probe runs
+        EXPECT_EQ(r["state"], "balanced") << r;
+        return;
+    }
+    EXPECT_EQ(r["state"], "unexplained") << r;
+    EXPECT_EQ(r["traced"], 0);
+    EXPECT_EQ(r["difference"], r["counted"]);
+    const std::string why = r["why"];
+    EXPECT_NE(why.find("tcp.syn_queue_full (skipped: "), std::string::npos) << why;
+}
+
 TEST(LedgerE2E, RuleDeclaringTheWrongCounterIsUntracked)
 {
     NEED_ROOT_AND_BPF();
