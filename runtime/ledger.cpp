@@ -4,6 +4,8 @@
 #include <bpf/libbpf.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <set>
 
 #include <fmt/format.h>
@@ -60,6 +62,12 @@ std::uint64_t since(const std::map<std::string, std::uint64_t>& now, const std::
     if (n == now.end()) return 0;
     const std::uint64_t from = b == base.end() ? 0 : b->second;
     return n->second >= from ? n->second - from : 0;  // a device gone takes its statistics with it
+}
+
+bool same_counts(const std::vector<rtd_ledger_count>& a, const std::vector<rtd_ledger_count>& b)
+{
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const rtd_ledger_count& x, const rtd_ledger_count& y) { return x.in_netns == y.in_netns && x.all == y.all; });
 }
 
 }  // namespace
@@ -241,8 +249,21 @@ void Ledger::poll(struct bpf_object* obj, bool final)
 {
     // The kernel's counts, then the counters at once: what moves in
     // between is one poll's noise, which settle() tolerates.
-    const KernelCounts now = read_kernel(obj);
+    KernelCounts now = read_kernel(obj);
     counter_last_ = reader_.read(all_sources_);
+    // At the end, a drop still on its way (a probe at a function's entry
+    // runs before the kernel counts; a tracepoint after) would be in one
+    // figure only: read again until a round changes nothing (a quiet end
+    // settles in one or two rounds of 20 ms).
+    for (int round = 0; final && round < 10; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        KernelCounts again = read_kernel(obj);
+        std::map<std::string, std::uint64_t> counters = reader_.read(all_sources_);
+        const bool same = counters == counter_last_ && same_counts(again.rules, now.rules) && same_counts(again.reasons, now.reasons);
+        now = std::move(again);
+        counter_last_ = std::move(counters);
+        if (same) break;
+    }
     for (LedgerRow& row : rows_) {
         row.counted = 0;
         for (const std::string& s : row.sources) row.counted += since(counter_last_, counter_base_, s);

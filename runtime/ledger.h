@@ -86,7 +86,8 @@ public:
     // The first readings: every figure counts from here.
     void start(struct bpf_object* obj);
     // Reads the counters and the kernel's counts; `final`: exact figures,
-    // no poll's tolerance.
+    // no poll's tolerance, read again until they stand still (at most
+    // 200 ms).
     void poll(struct bpf_object* obj, bool final);
 
     // The table (text) or one JSON object per line; `final` at the end.
