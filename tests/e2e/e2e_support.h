@@ -3,7 +3,10 @@
 // helpers to read what it reported.
 #pragma once
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -355,6 +358,36 @@ inline void listen_in_b(const Namespaces& ns, int port, int backlog = 16, double
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
 }
+
+// A port nothing listens on now (the kernel's choice).
+inline int free_port()
+{
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        return 0;
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+// A full accept queue on B's `port`: 3 connections wait unaccepted in a
+// backlog of 4, then 4 handshakes are completed at once (crafted, A's
+// resets dropped); the queue fills between their SYNs and final ACKs, so
+// the last ones overflow it.
+inline void overflow_accept_queue_crafted(const Namespaces& ns, int port)
+{
+    listen_in_b(ns, port, 4, 8);
+    sh_background(ns.in_a(fmt::format("{} -c \"import socket,time; c=[socket.create_connection(('{}',{})) for _ in range(3)]; "
+                                       "time.sleep(6)\"",
+                                       kPy, ns.addr_b, port)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    sh(ns.in_a("iptables -A OUTPUT -p tcp --tcp-flags RST RST -j DROP"));
+    sh(craft(ns, "half-open", port, "4"));
+}
+
 
 // What a run plans on this kernel: its status rows once it is ready.
 inline std::vector<std::string> planned(std::vector<std::string> args, std::string binary = RTD_BINARY, std::vector<std::string> env = {},

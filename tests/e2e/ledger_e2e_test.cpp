@@ -36,20 +36,6 @@ void udp_to_closed_port(const Namespaces& ns, int count)
     sh(ns.in_a(fmt::format("{} {} udp-flood {} 7308 {} 10", kPy, kTraffic, ns.addr_b, count)));
 }
 
-// A port nothing listens on now (the kernel's choice).
-int free_port()
-{
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        return 0;
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 TEST(LedgerE2E, BalancedForUdpBufferClosedPortTcpChecksumAndAcceptQueue)
 {
     NEED_ROOT_AND_BPF();
@@ -69,15 +55,7 @@ TEST(LedgerE2E, BalancedForUdpBufferClosedPortTcpChecksumAndAcceptQueue)
     // 20 TCP segments with a bad checksum to a listener.
     listen_in_b(ns, 7301, 16, 8);
     sh(craft(ns, "tcp-bad-csum", 7301, "20"));
-    // A full accept queue (as PacksE2E.TcpListenOverflow): 3 connections
-    // wait unaccepted in a backlog of 4, then 4 handshakes complete at once.
-    listen_in_b(ns, 7304, 4, 8);
-    sh_background(ns.in_a(fmt::format("{} -c \"import socket,time; c=[socket.create_connection(('{}',7304)) for _ in range(3)]; "
-                                       "time.sleep(6)\"",
-                                       kPy, ns.addr_b)));
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    sh(ns.in_a("iptables -A OUTPUT -p tcp --tcp-flags RST RST -j DROP"));
-    sh(craft(ns, "half-open", 7304, "4"));
+    overflow_accept_queue_crafted(ns, 7304);
     EXPECT_EQ(run.stop(), 0) << run.err();
 
     const json ledger = final_ledger(run);

@@ -16,20 +16,6 @@ namespace {
 
 const std::string kPacks = RTD_SOURCE_DIR "/rules";
 
-// A port nothing listens on now (the kernel's choice).
-int free_port()
-{
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        return 0;
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 std::string http_get(const std::string& url) { return sh_out(fmt::format("curl -s --max-time 5 '{}'", url)); }
 
 // A Prometheus server scraping one target every second; stopped (and its

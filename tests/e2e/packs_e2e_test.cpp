@@ -127,17 +127,7 @@ TEST(PacksE2E, TcpListenOverflow)
     PackRun run;
     START(run);
     const Namespaces& ns = run.ns;
-    // Backlog 4: three connections wait in the accept queue, then four
-    // handshakes are completed at once; the accept queue fills between their
-    // SYNs and their final ACKs, so the last ones overflow it.
-    listen_in_b(ns, 7204, 4, 8);
-    sh_background(ns.in_a(fmt::format("{} -c \"import socket,time; c=[socket.create_connection(('{}',7204)) for _ in range(3)]; "
-                                       "time.sleep(6)\"",
-                                       kPy, ns.addr_b)));
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    // A's kernel has no socket for the crafted SYNs: keep it from resetting them.
-    sh(ns.in_a("iptables -A OUTPUT -p tcp --tcp-flags RST RST -j DROP"));
-    sh(craft(ns, "half-open", 7204, "4"));
+    overflow_accept_queue_crafted(ns, 7204);
     auto events = run.stop();
     auto match = [&](const json& e) { return to_b(ns, "TCP", 7204)(e) && e["packet"]["sport"].get<int>() >= 43000; };
     EXPECT_EQ(reporters(events, match), std::set<std::string>{"tcp.listen_overflow"}) << run.tracer->out();
