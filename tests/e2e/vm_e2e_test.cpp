@@ -104,6 +104,51 @@ TEST(VmE2E, SynQueueFullAtTcpConnRequest)
     EXPECT_EQ(status(run, "tcp.syn_queue_full", "kprobe:tcp_conn_request"), "fentry") << run.err();
 }
 
+// The ledger's last line (--json), the final one.
+json final_ledger(const DropTracer& run)
+{
+    json last;
+    for (const json& e : run.events())
+        if (e.contains("ledger")) last = e["ledger"];
+    return last;
+}
+
+json ledger_row(const json& ledger, const std::string& counter)
+{
+    if (ledger.is_null()) return {};
+    for (const json& r : ledger["counters"])
+        if (r["counter"] == counter) return r;
+    return {};
+}
+
+// A function-probe rule balances against its counter: every SYN that
+// tcp_conn_request drops for a full SYN queue is one TCPReqQFullDrop.
+TEST(VmE2E, LedgerBalancesSynQueueFullAgainstTcpReqQFullDrop)
+{
+    NEED_FUNCTION_PROBES();
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    ASSERT_EQ(sh(ns.in_b("sysctl -qw net.ipv4.tcp_syncookies=0")), 0);
+    ASSERT_EQ(sh(ns.in_a("iptables-legacy -A INPUT -p tcp --tcp-flags SYN,ACK SYN,ACK -j DROP")), 0) << "iptables-legacy";
+    DropTracer run(function_rules({"--ledger", "--netns", ns.b}));
+    ASSERT_TRUE(run.ready(kReady)) << run.err();
+    listen_long(ns, 7311, 2, 30);
+    sh(ns.in_a(fmt::format("{} {} tcp-syns - {} 7311 6 3", kPy, kTraffic, ns.addr_b)));
+    const std::string netstat = sh_out(ns.in_b("grep TcpExt: /proc/net/netstat"));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    std::string traced;
+    for (const json& e : run.events())
+        if (e.value("rule", "") == "tcp.syn_queue_full")
+            traced += fmt::format("  {} cpu {} qlen={} max={} {}\n", e["time"].dump(), e["cpu"].dump(), capture(e, "qlen"), capture(e, "max"), e["packet"].dump());
+    const json ledger = final_ledger(run);
+    ASSERT_FALSE(ledger.is_null()) << run.out() << run.err();
+    const json r = ledger_row(ledger, "snmp:TcpExtTCPReqQFullDrop");
+    ASSERT_FALSE(r.is_null()) << ledger;
+    EXPECT_GE(r["counted"].get<int>(), 4) << ledger;
+    EXPECT_EQ(r["counted"], r["traced"]) << ledger << "\nevents:\n" << traced << netstat;
+    EXPECT_EQ(r["state"], "balanced") << ledger;
+}
+
 TEST(VmE2E, AcceptQueueFullAtTcpConnRequest)
 {
     NEED_FUNCTION_PROBES();
