@@ -528,4 +528,6 @@ int rtd_ledger_kfree_skb(__u64 *ctx)
     return 0;
 }
 
+#include "rtd_capture.bpf.h"
+
 #endif /* RTD_BPF_H */

@@ -13,6 +13,7 @@ enum rtd_event_flags {
     RTD_EV_PACKET = 1, /* rtd_packet follows the header */
     RTD_EV_STACK = 2,  /* rtd_stack follows (after the packet, if any) */
     RTD_EV_REASON = 4, /* reason and location are set (skb:kfree_skb) */
+    RTD_EV_CAPTURE = 8, /* rtd_capture and its bytes follow the rule's event (run --pcap) */
 };
 
 struct rtd_event_header {
@@ -49,6 +50,23 @@ struct rtd_stack {
     __s64 bytes; /* bpf_get_stack()'s result: bytes written, or a negative error */
     __u64 ips[RTD_STACK_DEPTH];
 }; /* 264 bytes */
+
+/* `run --pcap`: the packet's first bytes, copied in the kernel; caplen bytes
+ * follow. The copy starts at the MAC header when the skb has an Ethernet one
+ * (an offloaded VLAN tag put back in, as the wire had it), else at the IP
+ * header; only the skb's linear part is copied. */
+#define RTD_CAPTURE_MAX 8192 /* --snaplen's limit; a power of two (loads are masked with it) */
+#define RTD_LINKTYPE_ETHERNET 1
+#define RTD_LINKTYPE_RAW 101
+#define RTD_DIR_IN 1
+#define RTD_DIR_OUT 2
+struct rtd_capture {
+    __u32 caplen;   /* bytes that follow */
+    __u32 origlen;  /* the packet's length from its first captured byte (a GSO packet: all of its segments) */
+    __u16 linktype; /* RTD_LINKTYPE_* */
+    __u8 direction; /* RTD_DIR_*, 0 when unknown */
+    __u8 pad[5];
+}; /* 16 bytes */
 
 /* `run --summary`: drops counted in the kernel by rule and flow, no event
  * sent (rtd_flows). family 0: the rule has no packet or it had no IP header;

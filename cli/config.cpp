@@ -157,7 +157,8 @@ void read_filter(const toml::table& t, Settings& s, Reader& r)
         } else if (k == "netns") r.string(v, "netns", s.netns);
         else if (k == "dev") r.string(v, "dev", s.dev);
         else if (k == "rate_limit") r.count(v, "rate_limit", s.rate_limit);
-        else r.unknown(k, "filter", {"where", "host", "port", "proto", "netns", "dev", "rate_limit"});
+        else if (k == "pcap_filter") r.string(v, "pcap_filter", s.pcap_filter);
+        else r.unknown(k, "filter", {"where", "host", "port", "proto", "netns", "dev", "rate_limit", "pcap_filter"});
     }
 }
 
@@ -172,7 +173,12 @@ void read_output(const toml::table& t, Settings& s, Reader& r)
         else if (k == "duration") r.string(v, "duration", s.duration);
         else if (k == "quiet") r.boolean(v, "quiet", s.quiet);
         else if (k == "ledger") r.boolean(v, "ledger", s.ledger);
-        else r.unknown(k, "output", {"format", "color", "stack", "hints", "interval", "duration", "quiet", "ledger"});
+        else if (k == "pcap") r.string(v, "pcap", s.pcap);
+        else if (k == "snaplen") r.count(v, "snaplen", s.snaplen);
+        else if (k == "pcap_rotate") r.string(v, "pcap_rotate", s.pcap_rotate);
+        else if (k == "pcap_files") r.count(v, "pcap_files", s.pcap_files);
+        else r.unknown(k, "output", {"format", "color", "stack", "hints", "interval", "duration", "quiet", "ledger", "pcap", "snaplen",
+                                     "pcap_rotate", "pcap_files"});
     }
 }
 
@@ -306,6 +312,9 @@ std::string config_text(const Settings& s, bool c)
     line("Only packets on this device.", "dev = " + quoted(s.dev));
     line("At most this many events per rule per second (0: no limit); counts stay exact.",
          "rate_limit = " + std::to_string(s.rate_limit));
+    line("Only packets this pcap-filter expression accepts, as tcpdump takes it\n"
+         "# (\"tcp port 443 and host 10.0.0.1\"), compiled by libpcap, decided in the kernel.",
+         "pcap_filter = " + quoted(s.pcap_filter));
     out += c ? "[output]\n" : "\n[output]\n";
     line("text (a line per drop), json (an object per line) or summary (a table at the end).", "format = " + quoted(s.format));
     line("Colour: auto (when writing to a terminal), always or never.", "color = " + quoted(s.color));
@@ -316,6 +325,13 @@ std::string config_text(const Settings& s, bool c)
     line("No line per drop or finding: the metrics and the counters are the output.", std::string("quiet = ") + (s.quiet ? "true" : "false"));
     line("Reconcile the kernel's drop counters with the drops the rules trace (the ledger).",
          std::string("ledger = ") + (s.ledger ? "true" : "false"));
+    line("Write the dropped packets to this pcapng file (\"-\": standard output), each\n"
+         "# with a comment naming the rule, the reason, the place and the hint.",
+         "pcap = " + quoted(s.pcap));
+    line("Bytes of each packet copied in the kernel (at most 8192).", "snaplen = " + std::to_string(s.snaplen));
+    line("Start a new pcap file once the current one reaches this size (\"100M\");\n# \"\" never does.",
+         "pcap_rotate = " + quoted(s.pcap_rotate));
+    line("pcap files kept when rotating, the current one included.", "pcap_files = " + std::to_string(s.pcap_files));
     out += c ? "[metrics]\n" : "\n[metrics]\n";
     line("Serve Prometheus metrics at http://ADDR:PORT/metrics (\":9977\" for every\n# address); \"\" serves none.",
          "listen = " + quoted(s.metrics));

@@ -29,6 +29,7 @@ struct Settings {
     std::string netns;                 // a name from `ip netns list` or a path (also where monitors read)
     std::string dev;                   // device name
     std::uint32_t rate_limit = 0;      // events per rule per second; 0: no limit
+    std::string pcap_filter;           // a pcap-filter expression, as tcpdump takes (run --filter)
     // [output]
     std::string format = "text";       // text, json, summary
     std::string color = "auto";        // auto, always, never
@@ -38,6 +39,10 @@ struct Settings {
     std::string duration;              // empty: until Ctrl-C
     bool ledger = false;               // reconcile counters with traced drops (run --ledger)
     bool quiet = false;                // no event or finding lines (metrics and counters only)
+    std::string pcap;                  // write the dropped packets to this pcapng file ("-": stdout); "": none
+    std::uint32_t snaplen = 256;       // bytes of each packet captured in the kernel
+    std::string pcap_rotate;           // start a new file at this size ("100M"); "": never
+    std::uint32_t pcap_files = 10;     // files kept when rotating, the current one included
     // [metrics]
     std::string metrics;               // "[ADDR]:PORT" to serve /metrics on; empty: no exporter
     std::vector<std::string> metrics_labels = {"rule", "layer", "reason", "dev", "netns"};  // of rtrace_drop_drops_total

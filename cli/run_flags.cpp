@@ -1,5 +1,6 @@
 #include "cli/run_flags.h"
 
+#include <linux/types.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "bpf-templates/rtd_event.h"
+
+#include "compiler/pcap_filter.h"
 #include "runtime/bpf_compiler.h"
 #include "runtime/metrics.h"
 #include "runtime/session.h"
@@ -31,6 +35,53 @@ std::optional<std::uint64_t> parse_duration_ms(const std::string& text)
     double scale = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60000 : unit == "h" ? 3600000 : -1;
     if (scale < 0 || value < 0) return std::nullopt;
     return static_cast<std::uint64_t>(value * scale);
+}
+
+// "100M", "1G", "500K", "4096": bytes (powers of 1024).
+std::optional<std::uint64_t> parse_size(const std::string& text)
+{
+    std::size_t used = 0;
+    unsigned long long value = 0;
+    try {
+        value = std::stoull(text, &used);
+    } catch (...) {
+        return std::nullopt;
+    }
+    const std::string unit = text.substr(used);
+    const std::uint64_t scale = unit.empty() || unit == "B" ? 1 : unit == "K" || unit == "k" ? 1ull << 10 : unit == "M" ? 1ull << 20 : unit == "G" ? 1ull << 30 : 0;
+    if (!scale || text[0] == '-' || value == 0) return std::nullopt;
+    return value * scale;
+}
+
+// --pcap, --snaplen, --pcap-rotate, --pcap-files and --filter: checked
+// before anything is loaded (the filter by libpcap itself).
+Status pcap_options(const Settings& s, RunOptions& opt)
+{
+    if (!s.pcap_filter.empty()) {
+        std::string error;
+        if (!compile_pcap_filter(s.pcap_filter, error))
+            return RunError::bad_input(fmt::format("--filter '{}': {}", s.pcap_filter, error),
+                                       {"the expression is tcpdump's: see pcap-filter(7), e.g. 'tcp port 443 and host 10.0.0.1'"});
+        opt.filter = s.pcap_filter;
+    }
+    if (s.snaplen == 0 || s.snaplen > RTD_CAPTURE_MAX)
+        return RunError::bad_input(fmt::format("--snaplen {} is out of range: 1 to {} bytes", s.snaplen, RTD_CAPTURE_MAX));
+    if (s.pcap.empty()) {
+        if (!s.pcap_rotate.empty()) return RunError::bad_input("--pcap-rotate rotates the file of --pcap, which is not given");
+        return kDone;
+    }
+    if (s.format == "summary") return RunError::bad_input("--pcap writes each drop's packet; --summary sends none from the kernel", {"drop one of them"});
+    opt.pcap.path = s.pcap;
+    opt.pcap.snaplen = s.snaplen;
+    if (!s.pcap_rotate.empty()) {
+        std::optional<std::uint64_t> size = parse_size(s.pcap_rotate);
+        if (!size) return RunError::bad_input(fmt::format("--pcap-rotate '{}' is not a size such as 100M, 1G or 500K", s.pcap_rotate));
+        if (s.pcap == "-") return RunError::bad_input("--pcap - writes to standard output, which cannot be rotated");
+        if (s.pcap_files == 0) return RunError::bad_input("--pcap-files must be at least 1");
+        opt.pcap.rotation = {.max_bytes = *size, .keep = s.pcap_files};
+    }
+    if (s.pcap == "-" && s.format == "json") return RunError::bad_input("--pcap - and --json both write to standard output", {"write the capture to a file"});
+    return kDone;
 }
 
 // Defaults, then --config, then the flags that were typed.
@@ -69,6 +120,11 @@ Expected<Settings> effective_settings(const RunFlags& f, Globals& g)
     if (f.given("--metrics")) s.metrics = f.metrics;
     if (f.given("--metrics-labels")) s.metrics_labels = f.metrics_labels;
     if (f.given("--metrics-max-series")) s.metrics_max_series = f.metrics_max_series;
+    if (f.given("--filter")) s.pcap_filter = f.filter;
+    if (f.given("--pcap")) s.pcap = f.pcap;
+    if (f.given("--snaplen")) s.snaplen = f.snaplen;
+    if (f.given("--pcap-rotate")) s.pcap_rotate = f.pcap_rotate;
+    if (f.given("--pcap-files")) s.pcap_files = f.pcap_files;
     if (s.quiet && s.format != "text") return RunError::bad_input(fmt::format("--quiet and format '{}' exclude each other", s.format));
     return s;
 }
@@ -104,6 +160,7 @@ Expected<RunOptions> run_options(const RunFlags& f, const Settings& s)
     opt.netns = s.netns;
     std::string problem;
     if (!combined_filter(s, opt.where, problem)) return RunError::bad_input(problem);
+    if (Status st = pcap_options(s, opt)) return *st;
     // The default interval only polls monitors; a chosen one also prints the counters.
     const std::string interval = f.interval.empty() && s.interval == Settings{}.interval ? "" : s.interval;
     for (auto [text, target, name] : {std::tuple{&s.duration, &opt.duration_ms, "duration"}, std::tuple{&interval, &opt.interval_ms, "interval"}}) {
@@ -161,6 +218,18 @@ void add_run_flags(CLI::App* app, RunFlags& f)
                     "Report only drops this filter accepts, decided in the kernel (filtered drops are still counted), e.g. "
                     "'dport == 443 && saddr in 10.0.0.0/8'; builtins saddr daddr sport dport proto dev netns comm pid")
         ->type_name("EXPR");
+    app->add_option("--filter", f.filter,
+                    "Report only drops whose packet this pcap-filter expression accepts, written as for tcpdump (e.g. 'tcp port 443 "
+                    "and host 10.0.0.1'), compiled by libpcap and decided in the kernel; with --where, both must accept")
+        ->type_name("EXPR");
+    app->add_option("--pcap", f.pcap,
+                    "Write each reported drop's packet to this pcapng file ('-' for standard output, e.g. | wireshark -k -i -), "
+                    "with a comment naming the rule, reason, place and hint")
+        ->type_name("FILE");
+    app->add_option("--snaplen", f.snaplen, "Bytes of each packet copied in the kernel for --pcap (default 256, at most 8192)")->type_name("N");
+    app->add_option("--pcap-rotate", f.pcap_rotate, "Start a new --pcap file once the current one reaches this size (100M, 1G); the newest is FILE, older ones FILE.1, FILE.2, ...")
+        ->type_name("SIZE");
+    app->add_option("--pcap-files", f.pcap_files, "Files kept when rotating, the current one included (default 10)")->type_name("N");
     app->add_option("--host", f.host, "Only packets from or to this address or CIDR (repeatable)")->type_name("ADDR");
     app->add_option("--port", f.port, "Only packets from or to this port (repeatable)")->type_name("PORT")->check(CLI::Range(0, 65535));
     app->add_option("--proto", f.proto, "Only this protocol: tcp, udp, icmp, icmpv6, sctp or a number")->type_name("PROTO");

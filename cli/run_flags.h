@@ -18,6 +18,8 @@ struct RunFlags {
     std::vector<std::string> packs, include, exclude, host, list;
     std::vector<std::uint32_t> port;
     std::string duration, interval, ready_file, netns, where, proto, dev, config, gen, metrics;
+    std::string filter, pcap, pcap_rotate;  // --filter (pcap-filter), --pcap FILE, --pcap-rotate SIZE
+    std::uint32_t snaplen = 256, pcap_files = 10;
     std::vector<std::string> metrics_labels;
     std::uint32_t metrics_max_series = 4096;
     KernelTarget kernel;  // --btf, --btf-modules

@@ -10,9 +10,11 @@
 // (bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_...)): each
 // probe lists the enumerators it relies on (ProbePlan::enumerators).
 //
-// After the condition: the namespace (rtd_netns_only) and the --where
-// filter (EmitOptions::filter), then the rate limit (rtd_rate_limit); the
-// runtime sets rtd.bpf.h's .rodata values before load.
+// After the condition: the namespace (rtd_netns_only), the --where filter
+// (EmitOptions::filter) and the pcap filter, then the rate limit
+// (rtd_rate_limit); the runtime sets rtd.bpf.h's .rodata values before load.
+// With rtd_snaplen set (run --pcap) a packet's event takes its first bytes
+// along (bpf-templates/rtd_capture.bpf.h).
 #pragma once
 
 #include <optional>
@@ -22,6 +24,7 @@
 #include "compiler/btf.h"
 #include "compiler/compiled.h"
 #include "compiler/filter.h"
+#include "compiler/pcap_filter.h"
 #include "compiler/source.h"
 #include "compiler/typed.h"
 
@@ -31,6 +34,10 @@ struct EmitOptions {
     // `run --where`: evaluated in the kernel after the condition, the noise
     // check and the drop count; refused drops count as `filtered`.
     std::optional<Filter> filter;
+    // `run --filter`: a pcap-filter expression, translated (pcap_filter.h),
+    // run over the packet's first bytes right after the --where filter;
+    // a rule without a packet matches nothing.
+    std::optional<PcapFilter> pcap_filter;
 };
 
 // Writes `set.source`: the C for every available probe of `set` (lower's

@@ -105,6 +105,8 @@ LoadSettings load_settings(const CompiledRuleSet& set, const LoadOptions& opt)
         if (opt.events_off) set_rodata_u32(obj, "rtd_events_off", 1);  // an older object sends them; nothing reads them
         if (opt.ledger_netns && !set_rodata(obj, "rtd_ledger_netns", &opt.ledger_netns, sizeof opt.ledger_netns))
             return "this object keeps no ledger (built by an older rtrace-drop?): rebuild it to use --ledger";
+        if (opt.snaplen && !set_rodata_u32(obj, "rtd_snaplen", opt.snaplen))
+            return "this object copies no packet bytes (built by an older rtrace-drop?): rebuild it to use --pcap";
         if (opt.gate_fd >= 0) {
             struct bpf_map* gate = bpf_object__find_map_by_name(obj, "rtd_gate");
             if (!gate || !set_rodata_u32(obj, "rtd_generation", opt.generation))

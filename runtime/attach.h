@@ -32,6 +32,7 @@ struct LoadOptions {
     std::uint32_t metrics_series = 0;   // --metrics-max-series: rtd_drops' size (0: the object's)
     bool events_off = false;            // --quiet: no output reads events, send none
     std::uint64_t ledger_netns = 0;     // --ledger: the inode of the namespace whose counters it reads; 0 off
+    std::uint32_t snaplen = 0;          // --pcap: packet bytes each event takes along (--snaplen); 0 none
     // A reload: the running object's rtd_gate (shared) and this object's
     // generation, which counts once the gate is switched to it.
     int gate_fd = -1;

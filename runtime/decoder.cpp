@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <linux/types.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -17,6 +18,7 @@ namespace {
 static_assert(sizeof(rtd_event_header) == 64, "must match the BPF side (bpf-templates/rtd_event.h)");
 static_assert(sizeof(rtd_packet) == 72, "must match the BPF side");
 static_assert(sizeof(rtd_stack) == 264, "must match the BPF side");
+static_assert(sizeof(rtd_capture) == 16, "must match the BPF side");
 
 std::string address(std::uint8_t family, const std::uint8_t* bytes)
 {
@@ -80,6 +82,15 @@ std::optional<DecodedEvent> EventDecoder::decode(const void* data, std::size_t s
         std::memcpy(&s, bytes + schema.stack_offset, sizeof s);
         std::size_t frames = s.bytes > 0 ? std::min<std::size_t>(static_cast<std::size_t>(s.bytes) / 8, RTD_STACK_DEPTH) : 0;
         e.stack.assign(s.ips, s.ips + frames);
+    }
+    if ((h.flags & RTD_EV_CAPTURE) && size >= schema.size + sizeof(rtd_capture)) {
+        rtd_capture c;
+        std::memcpy(&c, bytes + schema.size, sizeof c);
+        if (c.caplen <= size - schema.size - sizeof c) {
+            const std::uint8_t* at = bytes + schema.size + sizeof c;
+            e.bytes = PacketBytes{.linktype = c.linktype, .direction = c.direction, .orig_len = std::max(c.origlen, c.caplen),
+                                  .data = std::vector<std::uint8_t>(at, at + c.caplen)};
+        }
     }
     for (const EventField& f : schema.fields) {
         CaptureValue v;

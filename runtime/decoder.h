@@ -27,6 +27,15 @@ struct PacketInfo {
     std::string dev;
 };
 
+// run --pcap: the packet's first bytes as the kernel copied them
+// (bpf-templates/rtd_event.h, rtd_capture).
+struct PacketBytes {
+    std::uint16_t linktype = 0;  // 1 Ethernet, 101 raw IP
+    std::uint8_t direction = 0;  // 0 unknown, 1 in, 2 out
+    std::uint32_t orig_len = 0;
+    std::vector<std::uint8_t> data;
+};
+
 struct CaptureValue {
     const EventField* field = nullptr;
     std::int64_t s = 0;
@@ -47,6 +56,7 @@ struct DecodedEvent {
     std::uint64_t location = 0;
     std::vector<std::uint64_t> stack;
     std::vector<CaptureValue> captures;
+    std::optional<PacketBytes> bytes;
 };
 
 class EventDecoder {

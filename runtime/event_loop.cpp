@@ -55,6 +55,7 @@ Reporting::Reporting(const CompiledRuleSet& set, const Btf* btf, std::vector<con
     }
     if (!options.quiet)
         sinks_.push_back(options.summary ? static_cast<EventSink*>(&flows_) : options.json ? static_cast<EventSink*>(&json_) : &text_);
+    if (options.pcap) sinks_.push_back((pcap_ = std::make_unique<PcapOutput>(*options.pcap, ctx_, options.snaplen)).get());
     if (options.observer) sinks_.push_back(options.observer);
 }
 
@@ -82,6 +83,12 @@ void Reporting::monitor(const std::vector<MonitorFinding>& findings)
         for (EventSink* s : sinks_) s->monitor(f);
         reported_one();
     }
+}
+
+void Reporting::flush()
+{
+    std::fflush(options_.out);
+    if (options_.pcap && !options_.pcap->flush()) request_stop();  // the run ends saying why (session.cpp)
 }
 
 void Reporting::print_summary(bool clear)
@@ -133,7 +140,7 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
                 status.error(RunError::failure(fmt::format("reading events failed: {}", std::strerror(-n))));
                 break;
             }
-            if (n > 0) std::fflush(out);
+            if (n > 0) reporting.flush();
         } else {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }

@@ -21,6 +21,7 @@
 #include "runtime/decoder.h"
 #include "runtime/ledger.h"
 #include "runtime/monitor.h"
+#include "runtime/pcap_output.h"
 #include "runtime/report.h"
 #include "runtime/status.h"
 #include "runtime/symbols.h"
@@ -40,6 +41,8 @@ struct OutputOptions {
     std::uint64_t count = 0;  // stop after this many events (0: no limit)
     std::FILE* out = stdout;
     EventSink* observer = nullptr;  // also sees every event and finding (tests)
+    PcapngWriter* pcap = nullptr;   // --pcap: packets with their bytes are written here too
+    std::uint32_t snaplen = 0;      // --snaplen, the pcap interfaces' snapshot length
 };
 
 class Reporting {
@@ -55,6 +58,8 @@ public:
     std::uint64_t undecodable() const { return undecodable_; }
     std::FILE* out() const { return options_.out; }
     FlowSummary& flows() { return flows_; }
+    // What is written so far, out to the output and the capture file.
+    void flush();
     // The summary (when asked for), then empty it for the next interval.
     void print_summary(bool clear);
 
@@ -68,6 +73,7 @@ private:
     TextOutput text_;
     JsonOutput json_;
     FlowSummary flows_;
+    std::unique_ptr<PcapOutput> pcap_;
     std::vector<EventSink*> sinks_;
     std::uint64_t reported_ = 0;
     std::uint64_t undecodable_ = 0;

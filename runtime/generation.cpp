@@ -27,7 +27,8 @@ LoadOptions load_options(const RunOptions& opt, std::uint32_t number, int gate_f
         l.metrics_labels = opt.metrics.labels.kernel_bits();
         l.metrics_series = opt.metrics.max_series;
     }
-    l.events_off = opt.output.quiet && !opt.output.count;  // --count counts events
+    l.events_off = opt.output.quiet && !opt.output.count && opt.pcap.path.empty();  // --count counts events, --pcap writes them
+    if (!opt.pcap.path.empty()) l.snaplen = opt.pcap.snaplen;
     // The namespace the ledger's counters are read in: --netns's, else the
     // run's own (this thread is in it by now).
     if (opt.ledger) l.ledger_netns = netns_inode(opt.netns.empty() ? "/proc/thread-self/ns/net" : opt.netns);
@@ -45,6 +46,11 @@ Expected<std::string> object_for(RunRules& rules, const RunOptions& opt, StatusS
     if (!filter) return filter.error();
     EmitOptions emit;
     emit.filter = *filter;
+    if (!opt.filter.empty()) {
+        std::string error;
+        emit.pcap_filter = compile_pcap_filter(opt.filter, error);
+        if (!emit.pcap_filter) return RunError::bad_input("--filter: " + error);
+    }
     rules.pipeline->emit(rules.set, emit);
     if (rules.set.program_names().empty()) return std::string();
     Expected<CompiledObject> built = compile_object(rules.set, *rules.btf, opt.cache_dir);

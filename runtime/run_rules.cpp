@@ -70,6 +70,9 @@ Expected<RunRules> from_prebuilt(const RunOptions& opt, StatusSink& status)
         return RunError::bad_input(fmt::format("{} was built {}; filters are compiled into the object", path,
                                                pre.filter.empty() ? "without a filter" : "with the filter '" + pre.filter + "'"),
                                    {"rebuild it with 'rtrace-drop build --where EXPR ...', or run the packs themselves"});
+    if (!opt.filter.empty())
+        return RunError::bad_input(fmt::format("{} is a built object: --filter is compiled into the programs, which a built object has already", path),
+                                   {"run the packs themselves with --filter, or filter with --where when building"});
     if (!opt.rules.params.empty())
         status.warning("[params] of the config do not apply to a built object: its params were fixed when it was built");
     rules.set = pre.set;

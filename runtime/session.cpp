@@ -3,6 +3,8 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -164,10 +166,50 @@ Expected<std::unique_ptr<MetricsExporter>> start_exporter(const RunOptions& opt,
     return exporter;
 }
 
+// --pcap: opened before anything is attached (a path that cannot be
+// written is bad input) and kept across reloads, as the output is.
+Expected<std::unique_ptr<PcapngWriter>> open_pcap(const RunOptions& opt)
+{
+    if (opt.pcap.path.empty()) return std::unique_ptr<PcapngWriter>();
+    if (opt.once) return RunError::bad_input("--once reads the monitors once and exits: it captures no packets", {"drop --once or --pcap"});
+    std::string error;
+    std::unique_ptr<PcapngWriter> w = PcapngWriter::open(opt.pcap.path, opt.pcap.rotation, RTD_VERSION, error);
+    if (!w) return RunError::bad_input("--pcap: " + error);
+    return w;
+}
+
+// The end of the capture: the events the kernel could not send (not
+// attributable to an interface) in its statistics, then the last blocks.
+Status finish_pcap(PcapngWriter* pcap, const LoopEnd& end, StatusSink& status)
+{
+    if (!pcap) return kDone;
+    std::uint64_t lost = 0;
+    for (const rtd_counter& c : end.counts) lost += c.lost;
+    pcap->set_lost(lost);
+    const bool closed = pcap->close();
+    status.say(fmt::format("wrote {} packet(s) to the pcapng output", pcap->packets_written()));
+    if (closed && pcap->last_error().empty()) return kDone;
+    // `--pcap - | tshark ...` and the reader went away: as for `| head`.
+    if (pcap->last_error().find(std::strerror(EPIPE)) != std::string::npos) {
+        status.say("the reader of the capture went away; stopped");
+        return kDone;
+    }
+    return RunError::failure("--pcap: " + pcap->last_error());
+    return kDone;
+}
+
 }  // namespace
 
-int run_session(const RunOptions& opt, StatusSink& status)
+int run_session(const RunOptions& options, StatusSink& status)
 {
+    Expected<std::unique_ptr<PcapngWriter>> pcap = open_pcap(options);
+    if (!pcap) return report(status, pcap.error());
+    RunOptions opt = options;
+    if (*pcap) {
+        opt.output.pcap = pcap->get();
+        opt.output.snaplen = opt.pcap.snaplen;
+        if (opt.pcap.path == "-") opt.output.out = stderr;  // standard output carries the capture
+    }
     StopSignals stop_signals;
     if (!Faults::active().error.empty()) status.warning("RTRACE_DROP_FAULTS: " + Faults::active().error);
     Expected<std::unique_ptr<MetricsExporter>> exporter = start_exporter(opt, status);
@@ -217,6 +259,7 @@ int run_session(const RunOptions& opt, StatusSink& status)
     }
     if (metrics) metrics->retire();  // its last counts, before the object goes
     say_what_was_counted(*gen, *end, status);
+    if (Status s = finish_pcap(pcap->get(), *end, status)) return report(status, *s);
     return kExitOk;
 }
 

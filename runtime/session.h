@@ -24,6 +24,8 @@ struct RunOptions {
     LoadOptions load;                // --ring-size, --rate-limit (the rest follows from the options here)
     MetricsOptions metrics;          // --metrics, --metrics-labels, --metrics-max-series (no listen: no exporter)
     std::string where;               // filter compiled into every program ("" for none)
+    std::string filter;              // --filter: a pcap-filter expression compiled into every program ("" for none)
+    PcapOptions pcap;                // --pcap FILE|-, --snaplen, --pcap-rotate, --pcap-files
     std::string netns;               // only this network namespace's drops, and monitors read it (name or path)
     std::string cache_dir;           // empty: no object cache
     std::string ready_file;          // created once everything is attached

@@ -6,6 +6,7 @@
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/types.h>
 
 #include <cerrno>
 #include <cstring>
@@ -17,10 +18,13 @@
 
 #include <fmt/format.h>
 
+#include "bpf-templates/rtd_event.h"
+
 #include "compiler/btf.h"
 #include "compiler/codegen.h"
 #include "compiler/filter.h"
 #include "compiler/frontend.h"
+#include "compiler/pcap_filter.h"
 #include "compiler/typecheck.h"
 #include "runtime/bpf_compiler.h"
 #include "runtime/bpf_loader.h"
@@ -248,6 +252,49 @@ TEST(VerifierLoad, FilteredAndRateLimitedRulesLoad)
         // --metrics --quiet: drops counted by labels, behind the filter, no event.
         failed = load_with_rodata(b.object.object, b.set, {{"rtd_metrics_labels", 15}, {"rtd_events_off", 1}});
         EXPECT_TRUE(failed.empty()) << failed;
+    }
+}
+
+// --filter (libpcap's program, translated) and --pcap (the packet's bytes
+// copied into the event) on every shipped pack and the feature walk, at
+// the default snapshot length and at the largest, each program on its own
+// and inside the tracepoints' shared programs.
+TEST(VerifierLoad, PcapFilteredAndCapturingRulesLoad)
+{
+    RTD_NEED_KERNEL(kernel_btf() != nullptr, "no usable /sys/kernel/btf/vmlinux");
+    RTD_NEED_KERNEL(test::have_root(), "loading BPF programs needs root");
+    std::string error;
+    EmitOptions options;
+    options.pcap_filter = compile_pcap_filter("(tcp[tcpflags] & tcp-syn != 0 and not port 22) or (vlan and udp) or (ip6 and icmp6) or "
+                                              "len > 1000 or ip[6:2] & 0x1fff != 0",
+                                              error);
+    ASSERT_TRUE(options.pcap_filter) << error;
+    for (const char* path : {"rules", "tests/data/kernel/features.rule"}) {
+        SCOPED_TRACE(path);
+        TempDir cache;
+        Built b = build({RTD_SOURCE_DIR "/" + std::string(path)}, cache.path(), options);
+        ASSERT_TRUE(b.problems.empty()) << b.problems;
+        EXPECT_NE(b.set.source.find("rtd_pcap_match(cap)"), std::string::npos);
+        for (std::uint32_t snaplen : {0u, 256u, static_cast<std::uint32_t>(RTD_CAPTURE_MAX)}) {
+            SCOPED_TRACE(snaplen);
+            std::string failed = load_with_rodata(b.object.object, b.set, {{"rtd_snaplen", snaplen}});
+            EXPECT_TRUE(failed.empty()) << failed;
+        }
+        std::vector<std::string> names;
+        for (const DispatchSpec& d : dispatchers(b.set)) names.push_back(d.name);
+        LoadSettings all_on;
+        all_on.before_load = [&](struct bpf_object* obj) -> std::string {
+            std::vector<std::uint8_t> on(b.set.probes.size(), 1);
+            if (!set_rodata(obj, "rtd_dispatch_on", on.data(), on.size())) return "no rtd_dispatch_on in the object";
+            return set_rodata_u32(obj, "rtd_snaplen", 256) ? "" : "no rtd_snaplen in the object";
+        };
+        VerifyReport report = verify_programs(b.object.object, names, all_on);
+        ASSERT_TRUE(report.open_error.empty()) << report.open_error;
+        for (const std::string& name : names) {
+            const ProgramLoad* r = report.find(name);
+            ASSERT_NE(r, nullptr) << name;
+            EXPECT_TRUE(r->loaded) << name << ": " << describe_load_error(r->error) << "\n" << r->log_tail;
+        }
     }
 }
 
