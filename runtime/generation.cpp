@@ -50,6 +50,7 @@ Expected<std::string> object_for(RunRules& rules, const RunOptions& opt, StatusS
         std::string error;
         emit.pcap_filter = compile_pcap_filter(opt.filter, error);
         if (!emit.pcap_filter) return RunError::bad_input("--filter: " + error);
+        status.say("pcap filter in the kernel: " + opt.filter);
     }
     rules.pipeline->emit(rules.set, emit);
     if (rules.set.program_names().empty()) return std::string();

@@ -209,6 +209,8 @@ int run_session(const RunOptions& options, StatusSink& status)
         opt.output.pcap = pcap->get();
         opt.output.snaplen = opt.pcap.snaplen;
         if (opt.pcap.path == "-") opt.output.out = stderr;  // standard output carries the capture
+        status.say(fmt::format("writing each reported drop's packet (its first {} bytes) to {}", opt.pcap.snaplen,
+                               opt.pcap.path == "-" ? "standard output" : opt.pcap.path));
     }
     StopSignals stop_signals;
     if (!Faults::active().error.empty()) status.warning("RTRACE_DROP_FAULTS: " + Faults::active().error);

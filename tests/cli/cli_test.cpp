@@ -488,6 +488,40 @@ TEST(Cli, WhereErrorsAreBadInput)
     EXPECT_EQ(host.status, 2) << host.err;
 }
 
+// --pcap, --snaplen, --pcap-rotate and --filter: bad values are bad input,
+// said before anything is compiled or attached (no "ready").
+TEST(Cli, PcapAndFilterErrorsAreBadInput)
+{
+    const std::string rules = RTD_TEST_DATA "/e2e/drops.rule";
+    struct Case {
+        std::vector<std::string> flags;
+        std::string says;
+    };
+    const Case cases[] = {
+        {{"--filter", "tcp prt 443"}, "--filter 'tcp prt 443': can't parse filter expression: syntax error"},
+        {{"--filter", "host 999.1.1.1"}, "--filter 'host 999.1.1.1': "},
+        {{"--pcap", "/proc/nonexistent/x.pcapng"}, "--pcap: cannot write /proc/nonexistent/x.pcapng: No such file or directory"},
+        {{"--pcap", "/tmp"}, "--pcap: cannot write /tmp"},
+        {{"--pcap", "/tmp/x.pcapng", "--snaplen", "0"}, "--snaplen 0 is out of range: 1 to 8192 bytes"},
+        {{"--pcap", "/tmp/x.pcapng", "--snaplen", "9000"}, "--snaplen 9000 is out of range"},
+        {{"--pcap-rotate", "10M"}, "--pcap-rotate rotates the file of --pcap, which is not given"},
+        {{"--pcap", "/tmp/x.pcapng", "--pcap-rotate", "lots"}, "--pcap-rotate 'lots' is not a size"},
+        {{"--pcap", "-", "--pcap-rotate", "1M"}, "cannot be rotated"},
+        {{"--pcap", "-", "--json"}, "--pcap - and --json both write to standard output"},
+        {{"--pcap", "/tmp/x.pcapng", "--summary"}, "--summary sends none from the kernel"},
+    };
+    for (const Case& c : cases) {
+        std::vector<std::string> args{"run", rules, "--duration", "1s"};
+        args.insert(args.end(), c.flags.begin(), c.flags.end());
+        Result r = run(args);
+        EXPECT_EQ(r.status, 2) << c.flags.front() << ": " << r.err;
+        EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find("ready:"), std::string::npos) << r.err;
+    }
+    std::error_code ec;
+    fs::remove("/tmp/x.pcapng", ec);
+}
+
 // A file of constants and macros has no rules and still checks; a run or
 // build of it has nothing to do.
 TEST(Cli, CheckOfALibraryFileWithoutRules)

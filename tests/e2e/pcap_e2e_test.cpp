@@ -228,5 +228,120 @@ TEST(PcapE2E, KernelFilterAcceptsWhatLibpcapAccepts)
     }
 }
 
+
+std::vector<std::vector<std::string>> tshark_fields(const std::string& file, const std::vector<std::string>& fields)
+{
+    std::string cmd = "tshark -r " + file + " -T fields -E separator=/t";
+    for (const std::string& f : fields) cmd += " -e " + f;
+    std::vector<std::vector<std::string>> rows;
+    std::istringstream lines(sh_out(cmd + " 2>/dev/null"));
+    for (std::string line; std::getline(lines, line);) {
+        std::vector<std::string> row;
+        std::size_t at = 0;
+        for (std::size_t tab; (tab = line.find('\t', at)) != std::string::npos; at = tab + 1) row.push_back(line.substr(at, tab - at));
+        row.push_back(line.substr(at));
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+// UDP to a closed port and a SYN to another, both dropped in B for want
+// of a socket: the file tshark reads holds exactly the events of the run,
+// in order, each saying which rule dropped it and why.
+TEST(PcapE2E, TsharkReadsEachDropWithItsRuleAndReason)
+{
+    NEED_ROOT_AND_BPF();
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    TempFiles tmp("pcapshark");
+    const std::string file = tmp.path + "/drops.pcapng";
+    DropTracer run({kPacks + "/udp", kPacks + "/tcp", "-i", "udp.no_socket", "-i", "tcp.no_socket", "--netns", ns.b, "--json", "--pcap", file});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(ns.in_a(fmt::format("{} {} udp-flood {} 7331 12 40", kPy, kTraffic, ns.addr_b)));
+    for (int i = 0; i < 3; ++i) sh(ns.in_a(fmt::format("{} {} tcp-connect {} 7332 1", kPy, kTraffic, ns.addr_b)));
+    ASSERT_EQ(run.stop(), 0) << run.err();
+    std::vector<json> events;
+    for (const json& e : run.events())
+        if (e.contains("rule")) events.push_back(e);
+    const auto rows = tshark_fields(file, {"frame.comment", "frame.interface_name", "ip.src", "ip.dst", "udp.srcport", "udp.dstport",
+                                           "tcp.srcport", "tcp.dstport", "frame.packet_flags_direction", "frame.len", "ip.len"});
+    ASSERT_GE(events.size(), 15u) << run.out() << run.err();
+    ASSERT_EQ(rows.size(), events.size()) << sh_out("tshark -r " + file + " 2>&1");
+    unsigned long long reported = 0;
+    for (const char* rule : {"udp.no_socket", "tcp.no_socket"}) reported += run.counter_columns(rule)["EVENTS"];
+    EXPECT_EQ(rows.size(), reported) << run.err();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const json& e = events[i];
+        const std::vector<std::string>& r = rows[i];
+        ASSERT_EQ(r.size(), 11u);
+        const bool udp = e["rule"] == "udp.no_socket";
+        EXPECT_EQ(r[0].rfind(fmt::format("rtrace-drop: {} NO_SOCKET at {}", e["rule"].get<std::string>(), udp ? "__udp4_lib_rcv" : "tcp_v4_rcv"), 0), 0u) << r[0];
+        EXPECT_NE(r[0].find(" \u2014 nothing listens on"), std::string::npos) << r[0];  // the hint
+        EXPECT_EQ(r[1], fmt::format("{}@netns:{}", ns.dev_b, ns.inode_b));
+        EXPECT_EQ(r[2], e["packet"]["saddr"]);
+        EXPECT_EQ(r[3], e["packet"]["daddr"]);
+        EXPECT_EQ(r[udp ? 4 : 6], std::to_string(e["packet"]["sport"].get<int>()));
+        EXPECT_EQ(r[udp ? 5 : 7], std::to_string(e["packet"]["dport"].get<int>()));
+        EXPECT_EQ(r[8], "0x00000001") << "inbound";
+        EXPECT_EQ(std::stoul(r[9]), 14 + std::stoul(r[10])) << "the whole frame";
+        if (udp) EXPECT_EQ(r[10], std::to_string(20 + 8 + 40));
+    }
+}
+
+// `--pcap -`: standard output is the capture, read live by tshark; the
+// reports go to standard error.
+TEST(PcapE2E, StandardOutputPipesIntoTshark)
+{
+    NEED_ROOT_AND_BPF();
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    TempFiles tmp("pcappipe");
+    const std::string ready = tmp.path + "/ready", out = tmp.path + "/tshark.txt", err = tmp.path + "/err", done = tmp.path + "/done";
+    sh_background(fmt::format("(XDG_CACHE_HOME=/tmp/rtd-e2e-cache {} run {}/udp -i udp.no_socket --netns {} --pcap - --duration 8 "
+                              "--ready-file {} 2>{} | tshark -r - -T fields -e udp.dstport > {}; touch {})",
+                              RTD_BINARY, kPacks, ns.b, ready, err, out, done));
+    for (int i = 0; i < 1200 && !fs::exists(ready); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(fs::exists(ready)) << slurp(err);
+    sh(ns.in_a(fmt::format("{} {} udp-flood {} 7333 7 10", kPy, kTraffic, ns.addr_b)));
+    for (int i = 0; i < 600 && !fs::exists(done); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(fs::exists(done)) << "the pipeline did not end";
+    EXPECT_NE(slurp(err).find("wrote 7 packet(s)"), std::string::npos) << slurp(err);
+    EXPECT_EQ(slurp(out), "7333\n7333\n7333\n7333\n7333\n7333\n7333\n") << slurp(err);
+}
+
+// --pcap-rotate: the newest packets in FILE, older ones in FILE.1 and
+// FILE.2, no more files than --pcap-files, each a capture of its own.
+TEST(PcapE2E, RotationKeepsTheNewestFiles)
+{
+    NEED_ROOT_AND_BPF();
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    TempFiles tmp("pcaprotate");
+    const std::string file = tmp.path + "/drops.pcapng";
+    DropTracer run({kPacks + "/udp", "-i", "udp.no_socket", "--netns", ns.b, "-q", "--pcap", file, "--pcap-rotate", "2K", "--pcap-files", "3",
+                    "--snaplen", "128"});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(ns.in_a(fmt::format("{} {} udp-flood {} 7334 60 200", kPy, kTraffic, ns.addr_b)));
+    ASSERT_EQ(run.stop(), 0) << run.err();
+    EXPECT_NE(run.err().find("wrote 60 packet(s)"), std::string::npos) << run.err();
+    EXPECT_TRUE(fs::exists(file) && fs::exists(file + ".1") && fs::exists(file + ".2"));
+    EXPECT_FALSE(fs::exists(file + ".3"));
+    double newest_before = 1e300;
+    std::size_t kept = 0;
+    for (const std::string& f : {file, file + ".1", file + ".2"}) {
+        const auto rows = tshark_fields(f, {"frame.time_epoch", "frame.cap_len", "frame.len"});
+        ASSERT_FALSE(rows.empty()) << f;
+        kept += rows.size();
+        for (const auto& r : rows) {
+            EXPECT_EQ(r[1], "128") << "cut at the snapshot length";
+            EXPECT_EQ(r[2], std::to_string(14 + 20 + 8 + 200));
+            EXPECT_LE(std::stod(r[0]), newest_before) << f << " holds packets newer than the file after it";
+        }
+        newest_before = std::stod(rows.front()[0]);
+        EXPECT_EQ(read_capture(f).statistics, 1) << f << ": its statistics at its end";
+    }
+    EXPECT_LT(kept, 60u) << "the oldest files were removed";
+}
+
 }  // namespace
 }  // namespace e2e
