@@ -29,6 +29,7 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a0;
+    struct rtd_capture_buffer *cap = 0;
     if (rtd_ledger_netns)
         rtd_ledger_count(0, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
@@ -72,7 +73,9 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
             cnt->suppressed++;
         return 0;
     }
-    struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);
+    if (rtd_snaplen && !cap)
+        cap = rtd_capture_packet(skb, rtd_snaplen);
+    struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);
 
     if (!ev) {
         if (cnt)
@@ -82,6 +85,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     __builtin_memset(ev, 0, sizeof(*ev));
     __builtin_memcpy(&ev->h, &fh, sizeof(fh));
     __builtin_memcpy(&ev->pkt, &fp, sizeof(fp));
+    if (rtd_snaplen)
+        rtd_put_capture(&ev->h, ev + 1, cap);
     ev->h.location = r1;
     ev->h.reason = (__u32)r2;
     ev->h.flags |= RTD_EV_REASON;
@@ -115,6 +120,7 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a0;
+    struct rtd_capture_buffer *cap = 0;
     if (rtd_ledger_netns)
         rtd_ledger_count(1, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
@@ -158,7 +164,9 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
             cnt->suppressed++;
         return 0;
     }
-    struct rtd_ev_1 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);
+    if (rtd_snaplen && !cap)
+        cap = rtd_capture_packet(skb, rtd_snaplen);
+    struct rtd_ev_1 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);
 
     if (!ev) {
         if (cnt)
@@ -168,6 +176,8 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
     __builtin_memset(ev, 0, sizeof(*ev));
     __builtin_memcpy(&ev->h, &fh, sizeof(fh));
     __builtin_memcpy(&ev->pkt, &fp, sizeof(fp));
+    if (rtd_snaplen)
+        rtd_put_capture(&ev->h, ev + 1, cap);
     ev->h.location = r1;
     ev->h.reason = (__u32)r2;
     ev->h.flags |= RTD_EV_REASON;

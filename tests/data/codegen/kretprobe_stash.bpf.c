@@ -33,6 +33,7 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (cnt)
         cnt->drops++;
     struct sk_buff *skb = a1;
+    struct rtd_capture_buffer *cap = 0;
     if (rtd_ledger_netns)
         rtd_ledger_count(0, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
@@ -63,7 +64,9 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
             cnt->suppressed++;
         return 0;
     }
-    struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);
+    if (rtd_snaplen && !cap)
+        cap = rtd_capture_packet(skb, rtd_snaplen);
+    struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);
 
     if (!ev) {
         if (cnt)
@@ -73,6 +76,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     __builtin_memset(ev, 0, sizeof(*ev));
     rtd_fill_header(&ev->h, 0, 0);
     rtd_decode_packet(&ev->pkt, &ev->h, skb);
+    if (rtd_snaplen)
+        rtd_put_capture(&ev->h, ev + 1, cap);
     ev->c0 = (__u64)(__u8)(v0);
     if (((struct xt_table *)(a0)))
         bpf_core_read_str(ev->c1, sizeof(ev->c1), &((((struct xt_table *)(a0)))->name));
