@@ -29,19 +29,25 @@ struct {
     __type(value, struct rtd_capture_buffer);
 } rtd_capture_buf SEC(".maps");
 
-/* Before 6.2 a tag's presence was a bit of its own (vlan_tci could hold a
- * stale tag); since, a non-zero vlan_all. */
+/* Before 6.3 a tag's presence was a bit of its own (vlan_tci could hold a
+ * stale tag); since, a non-zero vlan_all. Both spelled here: the
+ * vmlinux.h of either kernel has only one of them. */
 struct sk_buff___vlan_present {
     __u8 vlan_present : 1;
+} __attribute__((preserve_access_index));
+
+struct sk_buff___vlan_all {
+    __u32 vlan_all;
 } __attribute__((preserve_access_index));
 
 static __always_inline int rtd_vlan_tag_present(struct sk_buff *skb)
 {
     struct sk_buff___vlan_present *old = (void *)skb;
+    struct sk_buff___vlan_all *now = (void *)skb;
 
     if (bpf_core_field_exists(old->vlan_present))
         return BPF_CORE_READ_BITFIELD_PROBED(old, vlan_present);
-    return BPF_CORE_READ(skb, vlan_all) != 0;
+    return BPF_CORE_READ(now, vlan_all) != 0;
 }
 
 /* Whether the packet came in (it has an input interface and is on it) or

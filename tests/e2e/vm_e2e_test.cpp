@@ -87,11 +87,28 @@ TEST(VmE2E, SynQueueFullAtTcpConnRequest)
     // B keeps every request half open: A never answers the SYN-ACKs.
     ASSERT_EQ(sh(ns.in_b("sysctl -qw net.ipv4.tcp_syncookies=0")), 0);
     ASSERT_EQ(sh(ns.in_a("iptables-legacy -A INPUT -p tcp --tcp-flags SYN,ACK SYN,ACK -j DROP")), 0) << "iptables-legacy";
-    DropTracer run(function_rules());
+    // The dropped SYNs to a pcapng file too, through a pcap filter: both
+    // made in a function probe's program on this kernel's verifier.
+    const std::string pcap = fmt::format("/tmp/rtd-vm-{}.pcapng", getpid());
+    DropTracer run(function_rules({"--pcap", pcap, "--filter", "tcp[tcpflags] & tcp-syn != 0 and dst port 7301"}));
     ASSERT_TRUE(run.ready(kReady)) << run.err();
     listen_long(ns, 7301, 2, 30);
     sh(ns.in_a(fmt::format("{} {} tcp-syns - {} 7301 6 3", kPy, kTraffic, ns.addr_b)));
     EXPECT_EQ(run.stop(), 0) << run.err();
+    std::size_t syn_drops = 0;
+    for (const json& ev : run.events()) syn_drops += ev.value("rule", "") == "tcp.syn_queue_full";
+    const std::string shark = sh_out(fmt::format("tshark -r {} -T fields -e frame.comment -e tcp.dstport -e tcp.flags.syn 2>/dev/null", pcap));
+    std::istringstream lines(shark);
+    std::size_t packets = 0;
+    for (std::string line; std::getline(lines, line);)
+        if (line.find("tcp.syn_queue_full") != std::string::npos) {
+            ++packets;
+            EXPECT_EQ(line.rfind("rtrace-drop: tcp.syn_queue_full at ", 0), 0u) << line;
+            EXPECT_NE(line.find("\t7301\t"), std::string::npos) << line;
+        }
+    EXPECT_GE(syn_drops, 1u);
+    EXPECT_EQ(packets, syn_drops) << shark;
+    fs::remove(pcap);
     json e = first(run.events(), "tcp.syn_queue_full", [&](const json& ev) { return to_b(ev, ns, 7301); });
     ASSERT_FALSE(e.is_null()) << run.out() << run.err();
     EXPECT_EQ(capture(e, "max"), 2);
