@@ -400,6 +400,24 @@ inline std::vector<std::string> planned(std::vector<std::string> args, std::stri
     return status_rows(run.err());
 }
 
+// The run's last ledger line (--json), the final one.
+inline json final_ledger(const DropTracer& run)
+{
+    json last;
+    for (const json& e : run.events())
+        if (e.contains("ledger")) last = e["ledger"];
+    return last;
+}
+
+// The ledger's row of `counter`, or null.
+inline json ledger_row(const json& ledger, const std::string& counter)
+{
+    if (ledger.is_null()) return {};
+    for (const json& r : ledger["counters"])
+        if (r["counter"] == counter) return r;
+    return {};
+}
+
 #define NEED_ROOT_AND_BPF()                                                                            \
     do {                                                                                               \
         RTD_NEED_KERNEL(rtd::test::have_root(), "end-to-end tests need root");                         \

@@ -14,23 +14,6 @@ namespace {
 
 const std::string kPacks = RTD_SOURCE_DIR "/rules";
 
-// The run's last ledger line (--json), the final one.
-json final_ledger(const DropTracer& run)
-{
-    json last;
-    for (const json& e : run.events())
-        if (e.contains("ledger")) last = e["ledger"];
-    return last;
-}
-
-json row(const json& ledger, const std::string& counter)
-{
-    if (ledger.is_null()) return {};
-    for (const json& r : ledger["counters"])
-        if (r["counter"] == counter) return r;
-    return {};
-}
-
 void udp_to_closed_port(const Namespaces& ns, int count)
 {
     sh(ns.in_a(fmt::format("{} {} udp-flood {} 7308 {} 10", kPy, kTraffic, ns.addr_b, count)));
@@ -66,17 +49,17 @@ TEST(LedgerE2E, BalancedForUdpBufferClosedPortTcpChecksumAndAcceptQueue)
         EXPECT_TRUE(r["state"] == "balanced" || r["state"] == "quiet") << r;
         EXPECT_EQ(r["counted"], r["traced"]) << r;
     }
-    const json rcvbuf = row(ledger, "snmp:UdpRcvbufErrors | snmp:Udp6RcvbufErrors");
+    const json rcvbuf = ledger_row(ledger, "snmp:UdpRcvbufErrors | snmp:Udp6RcvbufErrors");
     ASSERT_FALSE(rcvbuf.is_null()) << ledger;
     EXPECT_GT(rcvbuf["counted"].get<int>(), 0);
     EXPECT_EQ(rcvbuf["rules"], json::array({"udp.receive_buffer_full"}));
     // The same drops in the wider counter too.
-    EXPECT_EQ(row(ledger, "snmp:UdpInErrors | snmp:Udp6InErrors")["counted"], rcvbuf["counted"]);
-    EXPECT_EQ(row(ledger, "snmp:UdpNoPorts")["counted"], 30) << ledger;
-    EXPECT_EQ(row(ledger, "snmp:UdpNoPorts")["traced"], 30) << ledger;
-    EXPECT_EQ(row(ledger, "snmp:TcpInCsumErrors")["counted"], 20) << ledger;
-    EXPECT_EQ(row(ledger, "snmp:TcpInCsumErrors")["traced"], 20) << ledger;
-    const json overflows = row(ledger, "snmp:TcpExtListenOverflows");
+    EXPECT_EQ(ledger_row(ledger, "snmp:UdpInErrors | snmp:Udp6InErrors")["counted"], rcvbuf["counted"]);
+    EXPECT_EQ(ledger_row(ledger, "snmp:UdpNoPorts")["counted"], 30) << ledger;
+    EXPECT_EQ(ledger_row(ledger, "snmp:UdpNoPorts")["traced"], 30) << ledger;
+    EXPECT_EQ(ledger_row(ledger, "snmp:TcpInCsumErrors")["counted"], 20) << ledger;
+    EXPECT_EQ(ledger_row(ledger, "snmp:TcpInCsumErrors")["traced"], 20) << ledger;
+    const json overflows = ledger_row(ledger, "snmp:TcpExtListenOverflows");
     EXPECT_GE(overflows["counted"].get<int>(), 1) << ledger;
     EXPECT_EQ(overflows["rules"], json::array({"tcp.listen_overflow"}));
     // The overall line: skb:kfree_skb's drops in B by reason.
@@ -131,7 +114,7 @@ TEST(LedgerE2E, SynQueueOverflowNamesTheRuleThatWouldSeeIt)
     listen_in_b(ns, 7311, 2, 8);
     sh(ns.in_a(fmt::format("{} {} tcp-syns - {} 7311 6 3", kPy, kTraffic, ns.addr_b)));
     EXPECT_EQ(run.stop(), 0) << run.err();
-    const json r = row(final_ledger(run), "snmp:TcpExtTCPReqQFullDrop");
+    const json r = ledger_row(final_ledger(run), "snmp:TcpExtTCPReqQFullDrop");
     ASSERT_FALSE(r.is_null()) << run.out();
     EXPECT_GE(r["counted"].get<int>(), 1) << r;
     if (!r["rules"].empty()) {  // a kernel where the function probe runs
@@ -164,7 +147,7 @@ TEST(LedgerE2E, RuleDeclaringTheWrongCounterIsUntracked)
     ASSERT_TRUE(run.ready()) << run.err();
     udp_to_closed_port(ns, 15);
     EXPECT_EQ(run.stop(), 0) << run.err();
-    const json r = row(final_ledger(run), "snmp:UdpRcvbufErrors");
+    const json r = ledger_row(final_ledger(run), "snmp:UdpRcvbufErrors");
     ASSERT_FALSE(r.is_null()) << run.out();
     EXPECT_EQ(r["state"], "untracked") << r;
     EXPECT_EQ(r["counted"], 0);

@@ -121,23 +121,6 @@ TEST(VmE2E, SynQueueFullAtTcpConnRequest)
     EXPECT_EQ(status(run, "tcp.syn_queue_full", "kprobe:tcp_conn_request"), "fentry") << run.err();
 }
 
-// The ledger's last line (--json), the final one.
-json final_ledger(const DropTracer& run)
-{
-    json last;
-    for (const json& e : run.events())
-        if (e.contains("ledger")) last = e["ledger"];
-    return last;
-}
-
-json ledger_row(const json& ledger, const std::string& counter)
-{
-    if (ledger.is_null()) return {};
-    for (const json& r : ledger["counters"])
-        if (r["counter"] == counter) return r;
-    return {};
-}
-
 // A function-probe rule balances against its counter: every SYN that
 // tcp_conn_request drops for a full SYN queue is one TCPReqQFullDrop.
 TEST(VmE2E, LedgerBalancesSynQueueFullAgainstTcpReqQFullDrop)

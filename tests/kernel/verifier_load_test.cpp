@@ -255,6 +255,29 @@ TEST(VerifierLoad, FilteredAndRateLimitedRulesLoad)
     }
 }
 
+// Every tracepoint's shared program of `b` (if any) loads with all its probes on
+// and these .rodata values set.
+void expect_dispatchers_load(const Built& b, const std::map<std::string, std::uint32_t>& rodata)
+{
+    LoadSettings all_on;
+    all_on.before_load = [&](struct bpf_object* obj) -> std::string {
+        std::vector<std::uint8_t> on(b.set.probes.size(), 1);
+        if (!set_rodata(obj, "rtd_dispatch_on", on.data(), on.size())) return "no rtd_dispatch_on in the object";
+        for (const auto& [name, value] : rodata)
+            if (!set_rodata_u32(obj, name.c_str(), value)) return "no " + name + " in the object";
+        return "";
+    };
+    std::vector<std::string> names;
+    for (const DispatchSpec& d : dispatchers(b.set)) names.push_back(d.name);
+    VerifyReport report = verify_programs(b.object.object, names, all_on);
+    ASSERT_TRUE(report.open_error.empty()) << report.open_error;
+    for (const std::string& name : names) {
+        const ProgramLoad* r = report.find(name);
+        ASSERT_NE(r, nullptr) << name;
+        EXPECT_TRUE(r->loaded) << name << ": " << describe_load_error(r->error) << "\n" << r->log_tail;
+    }
+}
+
 // --filter (libpcap's program, translated) and --pcap (the packet's bytes
 // copied into the event) on every shipped pack and the feature walk, at
 // the default snapshot length and at the largest, each program on its own
@@ -280,21 +303,7 @@ TEST(VerifierLoad, PcapFilteredAndCapturingRulesLoad)
             std::string failed = load_with_rodata(b.object.object, b.set, {{"rtd_snaplen", snaplen}});
             EXPECT_TRUE(failed.empty()) << failed;
         }
-        std::vector<std::string> names;
-        for (const DispatchSpec& d : dispatchers(b.set)) names.push_back(d.name);
-        LoadSettings all_on;
-        all_on.before_load = [&](struct bpf_object* obj) -> std::string {
-            std::vector<std::uint8_t> on(b.set.probes.size(), 1);
-            if (!set_rodata(obj, "rtd_dispatch_on", on.data(), on.size())) return "no rtd_dispatch_on in the object";
-            return set_rodata_u32(obj, "rtd_snaplen", 256) ? "" : "no rtd_snaplen in the object";
-        };
-        VerifyReport report = verify_programs(b.object.object, names, all_on);
-        ASSERT_TRUE(report.open_error.empty()) << report.open_error;
-        for (const std::string& name : names) {
-            const ProgramLoad* r = report.find(name);
-            ASSERT_NE(r, nullptr) << name;
-            EXPECT_TRUE(r->loaded) << name << ": " << describe_load_error(r->error) << "\n" << r->log_tail;
-        }
+        expect_dispatchers_load(b, {{"rtd_snaplen", 256}});
     }
 }
 
@@ -313,24 +322,8 @@ TEST(VerifierLoad, KernelCountingLoads)
         SCOPED_TRACE(rodata.begin()->first);
         std::string failed = load_with_rodata(b.object.object, b.set, rodata);
         EXPECT_TRUE(failed.empty()) << failed;
-        LoadSettings all_on;
-        all_on.before_load = [&](struct bpf_object* obj) -> std::string {
-            std::vector<std::uint8_t> on(b.set.probes.size(), 1);
-            if (!set_rodata(obj, "rtd_dispatch_on", on.data(), on.size())) return "no rtd_dispatch_on in the object";
-            for (const auto& [name, value] : rodata)
-                if (!set_rodata_u32(obj, name.c_str(), value)) return "no " + name + " in the object";
-            return "";
-        };
-        std::vector<std::string> names;
-        for (const DispatchSpec& d : dispatchers(b.set)) names.push_back(d.name);
-        ASSERT_FALSE(names.empty());
-        VerifyReport report = verify_programs(b.object.object, names, all_on);
-        ASSERT_TRUE(report.open_error.empty()) << report.open_error;
-        for (const std::string& name : names) {
-            const ProgramLoad* r = report.find(name);
-            ASSERT_NE(r, nullptr) << name;
-            EXPECT_TRUE(r->loaded) << name << ": " << describe_load_error(r->error) << "\n" << r->log_tail;
-        }
+        ASSERT_FALSE(dispatchers(b.set).empty());
+        expect_dispatchers_load(b, rodata);
     }
 }
 
