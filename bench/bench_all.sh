@@ -11,6 +11,11 @@
 #     no tracer; an empty bpftrace program on skb:kfree_skb (the floor);
 #     bpftrace counting per reason; `rtrace-drop run --summary` (every pack);
 #     `rtrace-drop run --json > /dev/null` (every pack); `rtrace-drop run
+#     --json --pcap FILE > /dev/null` (every pack, default snaplen 256: the
+#     same events, each packet also copied in the kernel and written to a
+#     pcapng file, so its cost over `--json` is the capture's; the file's
+#     packets are counted with capinfos against the events, and its bytes
+#     per packet recorded); `rtrace-drop run
 #     --metrics 127.0.0.1:PORT --quiet` (every pack: the kernel counts by
 #     label, no event leaves it; the counter a scrape returns is checked
 #     against iptables' count)
@@ -39,7 +44,7 @@
 # figure is the median of RUNS (spread = min-max); an added cost is a run's
 # figure minus the median of the `no tracer` runs.
 #
-# Needs root, bpftrace, iperf3, iptables, bc (make bench installs them).
+# Needs root, bpftrace, iperf3, iptables, bc, capinfos (make bench installs them).
 # Only touches namespaces rtd-bench-PID-{a,b} it makes, removed by a trap
 # (Ctrl-C included) with everything else it started or wrote.
 #
@@ -96,7 +101,7 @@ trap 'echo "bench_all: interrupted" >&2; exit 130' INT TERM
 
 say() { echo "bench_all: [$(( $(date +%s) - START )) s] $*" >&2; }
 want() { [[ " $ITEMS " == *" $1 "* ]]; }
-for tool in bpftrace iperf3 iptables bpftool curl promtool; do
+for tool in bpftrace iperf3 iptables bpftool curl promtool capinfos; do
   command -v $tool > /dev/null || { echo "bench_all: needs $tool (make bench installs it)"; exit 1; }
 done
 for f in "$BIN" "$FLOOD" "$DECODE"; do [ -x "$f" ] || { echo "bench_all: build $f first (make build)"; exit 1; }; done
@@ -172,13 +177,14 @@ dropped() { ip netns exec "$NS_B" iptables -nvxL INPUT | awk '/DROP/ { print $1;
 HZ=$(getconf CLK_TCK)
 
 start_tracer() {  # config: starts it, waits until it is attached
-  rm -f "$WORK/ready" "$WORK/out" "$WORK/err"
+  rm -f "$WORK/ready" "$WORK/out" "$WORK/err" "$WORK/drops.pcapng"
   case $1 in
     none) TRACER=; return 0 ;;
     floor) bpftrace -e 'tracepoint:skb:kfree_skb {} BEGIN { printf("ready\n"); }' > "$WORK/out" 2>&1 & ;;
     bpftrace) bpftrace -e 'tracepoint:skb:kfree_skb { @[args->reason] = count(); } BEGIN { printf("ready\n"); }' > "$WORK/out" 2>&1 & ;;
     summary) "$BIN" run --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
     json) "$BIN" run --json --ready-file "$WORK/ready" > /dev/null 2> "$WORK/err" & ;;
+    pcap) "$BIN" run --json --pcap "$WORK/drops.pcapng" --ready-file "$WORK/ready" > /dev/null 2> "$WORK/err" & ;;  # json's work + the capture
     metrics) "$BIN" run --metrics "127.0.0.1:$MPORT" --quiet --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
     exact) "$BIN" run --json --netns "$NS_B" --ready-file "$WORK/ready" > /dev/null 2> "$WORK/err" & ;;
     s1) "$BIN" run "$WORK/scale1.rule" --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
@@ -203,9 +209,15 @@ counters() {
   awk -v r="$1" '$1 == "RULE" { for (i = 1; i <= NF; i++) col[$i] = i; next }
     $1 == r && ("DROPS" in col) { print $col["HITS"], $col["DROPS"], $col["EVENTS"], $col["LOST"], ("FILTERED" in col) ? $col["FILTERED"] : 0; exit }' "$WORK/err"
 }
+# EVENTS of every rule in that table, summed: the packets a --pcap file holds
+all_events() {
+  awk '$1 == "RULE" { for (i = 1; i <= NF; i++) col[$i] = i; t = 1; next }
+    t && $1 ~ /^rtrace-drop:/ { t = 0 }
+    t && ("EVENTS" in col) && $col["EVENTS"] ~ /^[0-9]+$/ { s += $col["EVENTS"] } END { print s + 0 }' "$WORK/err"
+}
 
 # ------------------------------------------------ 2, 3, 6: cost per drop
-CONFIGS="none floor bpftrace summary metrics json exact s1 s50"
+CONFIGS="none floor bpftrace summary metrics json pcap exact s1 s50"
 MPORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # netfilter.drop's rtrace_drop_drops_total in a scrape, summed over its labels
 scraped_drops() {
@@ -248,7 +260,7 @@ for run in $(seq "$RUNS"); do
     record "rate.$c" $(( n * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1) ))
     [ "$c" != none ] && record "tracer.$c" $(( (p1 - p0) * 1000000000 / HZ / n ))
     case $c in
-      summary|json|exact|s1|s50)
+      summary|json|pcap|exact|s1|s50)
         rule=netfilter.drop; case $c in s1|s50) rule=scale.r0000 ;; esac
         read -r hits drops events lost filtered <<< "$(counters $rule)"
         hits=${hits:-0} drops=${drops:-0} events=${events:-0} lost=${lost:-0} filtered=${filtered:-0}
@@ -273,6 +285,19 @@ for run in $(seq "$RUNS"); do
         record "lost.$c" "$lost"
         record "lostpm.$c" "$(( lost * 1000000 / (ours > 0 ? ours : 1) ))"
         [ "$c" = json ] && [ $(( p1 - p0 )) -gt 0 ] && record eps.e2e $(( events * HZ / (p1 - p0) ))
+        if [ "$c" = pcap ]; then
+          # Off the clock (the tracer has exited and closed the file): about
+          # one packet per event of every rule, and the file's bytes per packet.
+          all=$(all_events)
+          pkts=$(capinfos -T -r -c -M "$WORK/drops.pcapng" 2>/dev/null | awk -F'\t' '{ print $2; exit }')
+          bytes=$(stat -c %s "$WORK/drops.pcapng" 2>/dev/null || echo 0)
+          rm -f "$WORK/drops.pcapng"
+          pok=0; [ -n "$pkts" ] && [ $(( (pkts > all ? pkts - all : all - pkts) * 100 )) -le "$all" ] && pok=1
+          record pcapok "$pok"
+          [ "${pkts:-0}" -gt 0 ] && record pcapbpp.pcap $(( bytes / pkts ))
+          echo "pcap run $run: drops.pcapng ${pkts:-unreadable} packets (capinfos), EVENTS of every rule $all, $bytes bytes ($(( bytes / (${pkts:-0} > 0 ? pkts : 1) )) a packet)" >> "$WORK/details"
+          [ "$pok" = 1 ] || say "warning: pcap run $run: the pcapng file holds ${pkts:-unreadable} packets for $all events (more than 1 % off)"
+        fi
         ;;
       metrics)
         # The kernel's label table against iptables: equal unless other
@@ -400,6 +425,13 @@ row(f"CPU ns per drop, no tracer ({int(count):,} datagrams into iptables DROP)",
 ratio_row("added ns/drop, `run --summary` (every pack) vs empty program on kfree_skb", "added.summary", "added.floor", 1.3, base_label="floor:")
 ratio_row("added ns/drop, `run --metrics --quiet` (every pack) vs `run --summary` (every pack)", "added.metrics", "added.summary", 1.0, base_label="--summary:")
 ratio_row("added ns/drop, `run --json > /dev/null` (every pack) vs bpftrace count per reason", "added.json", "added.bpftrace", 1.0, base_label=bt)
+ratio_row("added ns/drop with `--pcap` (snaplen 256) vs `--json`: `run --json --pcap FILE > /dev/null` (the same events, each packet's first 256 bytes also copied in the kernel and written to a pcapng file) vs `run --json > /dev/null`, every pack", "added.pcap", "added.json", base_label="--json:")
+pj = (med("added.pcap"), med("added.json"))
+row("ns/drop the capture adds on top of `--json` (the two medians above, subtracted)", fmt(pj[0] - pj[1]) if None not in pj else "n/a", "–", "–", "–", "")
+row("pcapng bytes per packet (file size / capinfos' packet count; 58-byte frames, a comment each)", cell("pcapbpp.pcap"), "–", "–", "–", "")
+pok = vals("pcapok")
+row("pcapng packets (capinfos) within 1 % of the EVENTS of every rule", f"{int(sum(pok))} of {len(pok)} runs" if pok else "n/a", "–", "–", "every run",
+    ("yes" if sum(pok) == len(pok) else "**no**") if pok else "")
 ratio_row("added ns/drop, bpftrace count per reason vs the floor", "added.bpftrace", "added.floor", base_label="floor:")
 
 row("events/s decoded + written as JSON, one core (decode_bench)", cell("eps.decode"), "–", "–", "–", "")
@@ -408,6 +440,7 @@ rate = med("rate.json")
 row(f"events lost per million drops, default 4 MiB ring, `--json` at {fmt(rate)} drops/s (this flood's maximum with that tracer; {fmt(med('rate.none'))}/s untraced; 1M/s is out of reach here)",
     cell("lostpm.json"), "–", "–", "–", "")
 row("events lost per million drops, `--summary`", cell("lostpm.summary"), "–", "–", "–", "")
+row("events lost per million drops, `--json --pcap` (snaplen 256)", cell("lostpm.pcap"), "–", "–", "–", "")
 ex = vals("exact")
 died = vals("died")
 foreign = vals("foreign")
@@ -445,6 +478,8 @@ if vals("scrape.full"):
 
 if died:
     print(f"**Warning**: the tracer died during {len(died)} runs (see the details); those runs are left out.\n")
+if pok and sum(pok) < len(pok):
+    print(f"**Warning**: in {len(pok) - int(sum(pok))} `--pcap` runs the pcapng file's packet count was more than 1 % off the events (see the details).\n")
 if foreign:
     print(f"**Warning**: {len(foreign)} rtrace-drop runs saw {int(sum(foreign)):,} netfilter drops elsewhere on the host (another benchmark running?): those runs' CPU figures include the extra events. Rerun on a quiet machine.\n")
 print(f"Median of {runs} runs (min–max in brackets); ratio = rtrace-drop / baseline of the medians. Wall time {int(wall)//60} min {int(wall)%60} s.\n")
@@ -456,7 +491,8 @@ print("\nCPU ns per drop by tracer (median): flood + ksoftirqd + tracer / tracer
 print("| tracer | ns/drop | tracer's process ns/drop | machine busy ns/drop | drops/s |")
 print("| --- | --- | --- | --- | --- |")
 for c, label in (("none", "no tracer"), ("floor", "empty bpftrace program on kfree_skb"), ("bpftrace", "bpftrace count per reason"),
-                 ("summary", "rtrace-drop --summary, every pack"), ("metrics", "rtrace-drop --metrics --quiet, every pack"), ("json", "rtrace-drop --json > /dev/null, every pack"), ("exact", "rtrace-drop --json --netns B > /dev/null, every pack"),
+                 ("summary", "rtrace-drop --summary, every pack"), ("metrics", "rtrace-drop --metrics --quiet, every pack"), ("json", "rtrace-drop --json > /dev/null, every pack"),
+                 ("pcap", "rtrace-drop --json --pcap FILE > /dev/null, every pack (snaplen 256)"), ("exact", "rtrace-drop --json --netns B > /dev/null, every pack"),
                  ("s1", "rtrace-drop --summary, 1 rule"), ("s50", "rtrace-drop --summary, 50 rules")):
     print(f"| {label} | {cell('cost.' + c)} | {cell('tracer.' + c) if c != 'none' else '–'} | {cell('busy.' + c)} | {cell('rate.' + c)} |")
 if os.path.exists(details):
