@@ -71,6 +71,7 @@ std::unique_ptr<Command> explain_command(CLI::App& app);
 std::unique_ptr<Command> list_command(CLI::App& app);
 std::unique_ptr<Command> build_command(CLI::App& app);
 std::unique_ptr<Command> import_command(CLI::App& app);
+std::unique_ptr<Command> test_command(CLI::App& app);
 struct RunFlags;
 // `run`, and plain `rtrace-drop [flags]`: the original tool's command line
 // (-l, --gen, and run's flags), which runs when no subcommand is given. Both

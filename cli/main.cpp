@@ -30,7 +30,8 @@ int main(int argc, char** argv)
     RunFlags run_flags;
     std::unique_ptr<Command> original = original_command_line(app, run_flags);
     std::unique_ptr<Command> commands[] = {check_command(app),           explain_command(app), list_command(app),
-                                           run_command(app, run_flags), build_command(app),   import_command(app)};
+                                           run_command(app, run_flags), build_command(app),   import_command(app),
+                                           test_command(app)};
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,49 @@
+// A case's steps, performed by the runner itself: sysctls, firewall rules,
+// sockets (listeners that never accept, receivers that never read, senders),
+// crafted frames, waits. Sockets and servers live until the case ends.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "packtest/case_file.h"
+#include "packtest/namespaces.h"
+
+namespace rtd::packtest {
+
+class StepRunner {
+public:
+    StepRunner(CaseNamespaces& namespaces, bool allow_exec) : ns_(namespaces), allow_exec_(allow_exec) {}
+    ~StepRunner();
+    StepRunner(const StepRunner&) = delete;
+    StepRunner& operator=(const StepRunner&) = delete;
+
+    // "" when the step was done, else why it could not be.
+    std::string run(const Step& step);
+
+    // Closes every socket and stops the servers.
+    void close_all();
+
+private:
+    std::string sysctl(const Step& s);
+    std::string listen(const Step& s, bool serve);
+    std::string udp_sink(const Step& s);
+    std::string udp_send(const Step& s);
+    std::string tcp_connect(const Step& s);
+    std::string send(const Step& s);
+    std::string ping(const Step& s);
+    std::string packet(const Step& s);
+    std::string command(const Step& s, std::vector<std::string> argv, const std::string& input = "");
+
+    CaseNamespaces& ns_;
+    bool allow_exec_;
+    std::vector<int> fds_;                          // closed at the end of the case
+    std::map<std::string, std::vector<int>> held_;  // tcp_connect's named connections
+    std::vector<std::thread> servers_;
+    std::atomic<bool> stopping_{false};
+};
+
+}  // namespace rtd::packtest
