@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/command.h"
 #include "compiler/packs.h"
@@ -45,7 +46,11 @@ public:
     explicit TestCommand(CLI::App& app) : Command(app, "test", "Run the packs' test cases: make each rule's drop happen and check it is reported (needs root)")
     {
         app_->add_option("packs", packs_, "pack names, pack folders or folders of packs")->type_name("PACK");
-        app_->add_option("-k", select_, "Only cases whose PACK/NAME, or a rule they attach, matches this glob")->type_name("GLOB");
+        app_->add_option("-k", select_, "Only cases whose PACK/NAME, or a rule they attach, matches this glob (repeatable: any of them)")
+            ->type_name("GLOB")
+            ->take_all()
+            ->expected(1)
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
         app_->add_flag("--strict", strict_, "A skipped case (a rule this kernel cannot run) is a failure");
         app_->add_flag("--allow-exec", allow_exec_, "Run 'exec' steps (shell commands, as root, inside the case's namespaces)");
         app_->add_option("--junit", junit_, "Also write the results as JUnit XML to FILE")->type_name("FILE");
@@ -70,7 +75,7 @@ public:
         if (diags.has_errors() || diags.warning_count()) g.status.diagnostics(diags, sources, use_color(g.color, STDERR_FILENO));
         if (diags.has_errors()) return kExitBadInput;
         if (cases.empty()) {
-            g.status.error(RunError::bad_input(select_.empty() ? "the packs given have no test cases (PACK/tests/*.toml)" : "no case matches -k " + select_));
+            g.status.error(RunError::bad_input(select_.empty() ? "the packs given have no test cases (PACK/tests/*.toml)" : fmt::format("no case matches -k {}", fmt::join(select_, " -k "))));
             return kExitBadInput;
         }
         if (list_) {
@@ -129,11 +134,14 @@ private:
     bool selected(const TestCase& tc) const
     {
         if (select_.empty()) return true;
-        if (::fnmatch(select_.c_str(), tc.id().c_str(), 0) == 0) return true;
-        for (const Expectation& e : tc.expect)
-            if (!e.rule.empty() && ::fnmatch(select_.c_str(), e.rule.c_str(), 0) == 0) return true;
-        for (const std::string& r : tc.rules)
-            if (::fnmatch(select_.c_str(), r.c_str(), 0) == 0) return true;
+        for (const std::string& glob : select_) {
+            auto match = [&](const std::string& s) { return ::fnmatch(glob.c_str(), s.c_str(), 0) == 0; };
+            if (match(tc.id())) return true;
+            for (const Expectation& e : tc.expect)
+                if (!e.rule.empty() && match(e.rule)) return true;
+            for (const std::string& r : tc.rules)
+                if (match(r)) return true;
+        }
         return false;
     }
 
@@ -175,7 +183,8 @@ private:
     }
 
     std::vector<std::string> packs_;
-    std::string select_, junit_;
+    std::vector<std::string> select_;
+    std::string junit_;
     bool strict_ = false, allow_exec_ = false, json_ = false, list_ = false, verbose_ = false;
 };
 
