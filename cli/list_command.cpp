@@ -7,10 +7,12 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "runtime/features.h"
 #include "runtime/kernel_plan.h"
+#include "runtime/prebuilt.h"
 
 namespace fs = std::filesystem;
 
@@ -137,11 +139,52 @@ private:
     ListRequest request_;
 };
 
+// An object built by 'rtrace-drop build': what it holds and, per rule, how
+// its pack's cases went on each kernel they were run on (docs/PACKS.md).
+int list_prebuilt(const std::string& path, Globals& g)
+{
+    std::string error;
+    std::optional<Prebuilt> pre = read_prebuilt(path, error);
+    if (!pre) {
+        g.status.error(RunError::bad_input(error));
+        return kExitBadInput;
+    }
+    std::cout << fmt::format("{}: built by {} against {}{}\n", path, pre->built_by, pre->kernel,
+                             pre->filter.empty() ? "" : ", filter '" + pre->filter + "'");
+    const nlohmann::json matrix = pre->matrix.empty() ? nlohmann::json::object() : nlohmann::json::parse(pre->matrix);
+    const nlohmann::json& tested = matrix.contains("rules") ? matrix["rules"] : nlohmann::json::object();
+    std::vector<std::size_t> order(pre->set.rules.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return std::tie(pre->set.rules[a].layer, pre->set.rules[a].id) < std::tie(pre->set.rules[b].layer, pre->set.rules[b].id);
+    });
+    for (std::size_t i : order) {
+        const RuleEntry& r = pre->set.rules[i];
+        std::string probes = r.source;
+        for (const ProbePlan& p : pre->set.probes)
+            if (p.rule == i && probes.find(p.spelling) == std::string::npos) probes += (probes.empty() ? "" : ", ") + p.spelling;
+        std::cout << fmt::format("  {:<34} {}\n", r.id, probes);
+        if (!tested.contains(r.id)) {
+            std::cout << "      tested: no case results in the object\n";
+            continue;
+        }
+        for (const auto& [kernel, cell] : tested[r.id].items()) {
+            std::string text = cell.value("result", "?");
+            if (!cell.value("how", std::string()).empty()) text += " (" + cell.value("how", std::string()) + ")";
+            if (!cell.value("note", std::string()).empty()) text += ": " + cell.value("note", std::string());
+            std::cout << fmt::format("      tested on {}: {}\n", kernel, text);
+        }
+    }
+    if (pre->matrix.empty()) std::cout << "(built without test results: the packs had no tests/matrix.json, docs/PACKS.md)\n";
+    return kExitOk;
+}
+
 }  // namespace
 
 int list_rules(const ListRequest& request, Globals& g)
 {
     Targets t = split_targets(request.targets);
+    if (t.inputs.size() == 1 && t.patterns.empty() && is_prebuilt(t.inputs[0])) return list_prebuilt(t.inputs[0], g);
     PipelineOptions po;
     po.inputs = t.inputs;
     po.include = request.include;

@@ -1,6 +1,10 @@
 #include "runtime/build.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
 
@@ -27,6 +31,34 @@ Expected<std::string> monitors_text(const std::vector<const RuleDecl*>& rules)
         out += *text + "\n";
     }
     return out;
+}
+
+// The kernel matrix of the packs the rules come from (PACK/tests/matrix.json
+// beside each rule file's folder), for the rules that are in the object.
+std::string test_matrix(const CompiledRuleSet& set, StatusSink& status)
+{
+    using nlohmann::json;
+    std::map<std::string, json> by_dir;
+    json kernels = json::array(), rules = json::object();
+    for (const RuleEntry& r : set.rules) {
+        const std::string dir = std::filesystem::path(r.file).parent_path().string();
+        if (!by_dir.count(dir)) {
+            std::ifstream in(std::filesystem::path(dir) / "tests" / "matrix.json");
+            json m = in ? json::parse(in, nullptr, false) : json();
+            if (in && (m.is_discarded() || !m.is_object())) {
+                status.warning(fmt::format("{}/tests/matrix.json is not a kernel matrix: left out of the object", dir));
+                m = json();
+            }
+            by_dir[dir] = m;
+            if (m.is_object() && m.contains("kernels") && m["kernels"].is_array())
+                for (const json& k : m["kernels"])
+                    if (std::find(kernels.begin(), kernels.end(), k) == kernels.end()) kernels.push_back(k);
+        }
+        const json& m = by_dir[dir];
+        if (m.is_object() && m.contains("rules") && m["rules"].is_object() && m["rules"].contains(r.id)) rules[r.id] = m["rules"][r.id];
+    }
+    if (rules.empty()) return "";
+    return json{{"kernels", kernels}, {"rules", rules}}.dump();
 }
 
 }  // namespace
@@ -65,6 +97,7 @@ int build_prebuilt(const BuildRequest& req, StatusSink& status)
     std::vector<const std::map<std::string, std::string>*> hints = reason_hint_tables(pre.set, tables, status);
     for (std::size_t i = 0; i < hints.size(); ++i)
         if (hints[i]) pre.reason_hints[i] = *hints[i];
+    pre.matrix = test_matrix(pre.set, status);
     pre.built_by = "rtrace-drop " RTD_VERSION;
     pre.kernel = pipeline.kernel_release().empty() ? pipeline.btf_path() : pipeline.kernel_release();
     std::string problem;
@@ -80,6 +113,9 @@ int build_prebuilt(const BuildRequest& req, StatusSink& status)
                            std::filesystem::file_size(req.output, ec), probe_rules,
                            skipped ? fmt::format(" ({} skipped: not in {})", skipped, pipeline.btf_path()) : "", monitor_count, programs,
                            req.where.empty() ? "" : ", filter '" + req.where + "'"));
+    if (!pre.matrix.empty())
+        status.say(fmt::format("with the packs' test results for {} rule(s) ('rtrace-drop list {}' shows them)",
+                               nlohmann::json::parse(pre.matrix)["rules"].size(), req.output));
     return kExitOk;
 }
 

@@ -40,10 +40,10 @@ bool write_prebuilt(const std::string& path, const Prebuilt& p, std::string& err
     using nlohmann::json;
     json hints = json::object();
     for (const auto& [rule, table] : p.reason_hints) hints[std::to_string(rule)] = table;
-    std::string sections[] = {p.set.manifest_json(), p.object, p.monitors, hints.dump()};
-    const char* names[] = {"manifest", "object", "monitors", "reason_hints"};
+    std::string sections[] = {p.set.manifest_json(), p.object, p.monitors, hints.dump(), p.matrix};
+    const char* names[] = {"manifest", "object", "monitors", "reason_hints", "matrix"};
     json index = {{"built_by", p.built_by}, {"kernel", p.kernel}, {"filter", p.filter}, {"sections", json::array()}};
-    for (std::size_t i = 0; i < 4; ++i) index["sections"].push_back({{"name", names[i]}, {"size", sections[i].size()}});
+    for (std::size_t i = 0; i < 5; ++i) index["sections"].push_back({{"name", names[i]}, {"size", sections[i].size()}});
     std::string tmp = path + ".tmp";
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -117,6 +117,11 @@ std::optional<Prebuilt> read_prebuilt(const std::string& path, std::string& erro
         p.set = std::move(*set);
         p.object = std::move(sections["object"]);
         p.monitors = std::move(sections["monitors"]);
+        p.matrix = std::move(sections["matrix"]);  // optional: "" in objects built before it
+        if (!p.matrix.empty() && !json::accept(p.matrix)) {
+            error = fmt::format("{}: damaged object (its test matrix is not JSON)", path);
+            return std::nullopt;
+        }
         const json hints = json::parse(sections["reason_hints"]);  // outlives the loop: items() refers into it
         for (const auto& [rule, table] : hints.items()) {
             std::size_t i = std::stoul(rule);

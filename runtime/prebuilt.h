@@ -26,6 +26,11 @@ struct Prebuilt {
     std::string built_by;  // "rtrace-drop 0.1.0"
     std::string kernel;    // the release whose BTF the rules were checked against
     std::string filter;    // the --where compiled in, if any
+    // The packs' test results by kernel (PACK/tests/matrix.json, written by
+    // tests/vm/kernel_matrix.py) for the rules inside, as JSON
+    // {"kernels": [...], "rules": {id: {kernel: {result, how, note, cases}}}};
+    // "" when no pack had one (objects built before it also have none).
+    std::string matrix;
 };
 
 bool write_prebuilt(const std::string& path, const Prebuilt& p, std::string& error);

@@ -194,5 +194,23 @@ TEST(PackTestE2E, ThreeNamespacesRoutedAndStaleNamespacesSwept)
     sh("ip netns del rtdt-999999-0-a");
 }
 
+TEST(PackTestE2E, BuiltObjectCarriesThePacksTestResults)
+{
+    NEED_ROOT_AND_BPF();
+    TempFiles tmp("packtest-rdo");
+    const std::string rdo = tmp.path + "/fixture.rdo";
+    // tests/matrix.json beside the rules is what tests/vm/kernel_matrix.py writes.
+    ASSERT_EQ(sh(fmt::format("XDG_CACHE_HOME=/tmp/rtd-e2e-cache {} build {} -o {}", RTD_BINARY, kFixture, rdo)), 0);
+    std::string listed = sh_out(fmt::format("{} list {} 2>&1", RTD_BINARY, rdo));
+    EXPECT_NE(listed.find("built by rtrace-drop"), std::string::npos) << listed;
+    EXPECT_NE(listed.find("fixture.no_socket"), std::string::npos) << listed;
+    EXPECT_NE(listed.find("tested on 6.1.0-57-amd64: pass (tp_btf)"), std::string::npos) << listed;
+    EXPECT_NE(listed.find("tested on 6.18.44-example: pass (tp_btf)"), std::string::npos) << listed;
+    // A rule without results says so rather than nothing.
+    auto never = listed.find("fixture.never");
+    ASSERT_NE(never, std::string::npos) << listed;
+    EXPECT_NE(listed.find("tested: no case results in the object", never), std::string::npos) << listed;
+}
+
 }  // namespace
 }  // namespace e2e
