@@ -18,7 +18,7 @@ rtrace-drop \\- find out where and why Linux drops network packets
 HEAD
 "$bin" --help | quote
 echo ".fi"
-for cmd in run check list explain build import; do
+for cmd in run check list explain build import test; do
     echo ".SH COMMAND: $cmd"
     echo ".nf"
     "$bin" "$cmd" --help | quote

@@ -23,7 +23,7 @@ _rtrace_drop()
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="run check list explain build import"
+    local commands="run check list explain build import test"
     local run_opts=" -i --include -e --exclude --config --show-config --json --summary --hints --no-stack --duration --count --interval --where --host --port --proto --dev --netns --rate-limit --once --metrics --metrics-labels --metrics-max-series -q --quiet --ledger --filter --pcap --snaplen --pcap-rotate --pcap-files --top --ready-file --ring-size --strict --all --no-cache --btf --btf-modules --no-trampolines --color -h --help "
     local main_opts=" -l --list --gen -V --version --log-format $run_opts "
     local check_opts=" --btf --btf-modules --strict --dump-ast --dump-types --load -h --help "
@@ -31,16 +31,17 @@ _rtrace_drop()
     local list_opts=" --markdown -h --help "
     local build_opts=" -o --output --btf --btf-modules --where -i --include -e --exclude -h --help "
     local import_opts=" -o --output --btf -h --help "
+    local test_opts=" -k --strict --allow-exec --junit --json --list -v --verbose -h --help "
 
     cmd=
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-        run | check | list | explain | build | import) cmd=${COMP_WORDS[i]}; break ;;
+        run | check | list | explain | build | import | test) cmd=${COMP_WORDS[i]}; break ;;
         esac
     done
 
     case $prev in
-    --config | --gen | --ready-file | -o | --output | --btf)
+    --config | --gen | --ready-file | -o | --output | --btf | --junit)
         COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --btf-modules) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
@@ -60,6 +61,7 @@ _rtrace_drop()
         list) opts=$list_opts ;;
         build) opts=$build_opts ;;
         import) opts=$import_opts ;;
+        test) opts=$test_opts ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return

@@ -628,7 +628,7 @@ TEST(Cli, InstallTreeIsSelfContained)
         EXPECT_TRUE(fs::exists(s.dir / "prefix" / file)) << file;
     std::string man = slurp(prefix + "/share/man/man1/rtrace-drop.1");
     EXPECT_EQ(man.rfind(".TH RTRACE-DROP 1", 0), 0u);
-    for (const char* part : {"--where", "COMMAND: build", "COMMAND: import", "RTRACE_DROP_PATH"}) EXPECT_NE(man.find(part), std::string::npos) << part;
+    for (const char* part : {"--where", "COMMAND: build", "COMMAND: import", "COMMAND: test", "--allow-exec", "RTRACE_DROP_PATH"}) EXPECT_NE(man.find(part), std::string::npos) << part;
     // The installed binary, run from elsewhere, checks a pack by name.
     std::string out = s.path("check.out");
     int rc = std::system(("cd / && " + prefix + "/bin/rtrace-drop check udp > " + out + " 2>&1").c_str());
@@ -640,7 +640,7 @@ TEST(Cli, InstallTreeIsSelfContained)
 TEST(Cli, CompletionKnowsEveryOption)
 {
     std::string completion = slurp(RTD_SOURCE_DIR "/cli/rtrace-drop.bash");
-    for (std::string cmd : {"", "run", "check", "explain", "list", "build", "import"}) {
+    for (std::string cmd : {"", "run", "check", "explain", "list", "build", "import", "test"}) {
         Result help = cmd.empty() ? run({"--help"}) : run({cmd, "--help"});
         std::istringstream lines(help.out);
         for (std::string line; std::getline(lines, line);) {
