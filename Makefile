@@ -37,7 +37,7 @@ VM_TESTS ?= $(TESTBUILD)/tests/e2e/vm_e2e_tests
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test test-plain fuzz test-vm bench golden clean install
+.PHONY: all deps build run test test-plain fuzz test-vm kernel-matrix bench golden clean install
 
 all: build
 
@@ -85,8 +85,17 @@ test-vm:
 	cmake --build $(TESTBUILD) -j$(JOBS)
 	@# An object built here, on the host's kernel, for the guest to run without a compiler.
 	$(TESTBUILD)/rtrace-drop build rules/tcp rules/ip rules/netfilter -o $(TESTBUILD)/vm-prebuilt.rdo
-	RTRACE_DROP_REQUIRE_KERNEL=1 RTD_VM_PREBUILT=$(CURDIR)/$(TESTBUILD)/vm-prebuilt.rdo VM_ENV=RTD_VM_PREBUILT \
-	  tests/vm/vm.sh run $(KERNEL) -- $(VM_TESTS)
+	@# VM_TESTS, then the packs' cases of the function-probe rules (tests/vm/vm_suite.sh).
+	RTRACE_DROP_REQUIRE_KERNEL=1 RTD_VM_PREBUILT=$(CURDIR)/$(TESTBUILD)/vm-prebuilt.rdo VM_ENV="RTD_VM_PREBUILT RTD_VM_PACK_CASES" \
+	  tests/vm/vm.sh run $(KERNEL) -- tests/vm/vm_suite.sh $(TESTBUILD)/rtrace-drop $(VM_TESTS)
+
+# The rule x kernel matrix (docs/KERNELS.md, rules/*/tests/matrix.json): every
+# pack's cases here and in the 6.1 and 6.12 guests. Root; 10-20 minutes.
+kernel-matrix:
+	@$(MAKE) --no-print-directory deps DEPS="$(DEPS) $(VM_DEPS)"
+	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
+	cmake --build $(TESTBUILD) -j$(JOBS) --target rtrace-drop
+	tests/vm/kernel_matrix.sh $(TESTBUILD)/rtrace-drop
 
 # The micro benchmarks, then bench/bench_all.sh: every figure of issue 9 next
 # to bpftrace (start-up, CPU per drop, event path, iperf3 quiet path, memory,
