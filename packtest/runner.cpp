@@ -16,7 +16,10 @@
 #include "compiler/proc_counters.h"
 #include "packtest/namespaces.h"
 #include "packtest/steps.h"
+#include "runtime/features.h"
 #include "runtime/generation.h"
+#include "runtime/kernel_plan.h"
+#include "runtime/run_rules.h"
 #include "runtime/netns.h"
 #include "runtime/signals.h"
 
@@ -129,6 +132,25 @@ std::vector<RuleState> rule_states(const Generation& gen, const std::vector<std:
     return states;
 }
 
+// Why no rule `opt` selects runs on this kernel, as the planner says ("" when
+// one does, or the rules cannot be planned).
+std::string all_skipped_because(const RunOptions& opt)
+{
+    StringStatus quiet;
+    Expected<RunRules> rules = load_run_rules(opt, quiet);
+    if (!rules || !rules->btf) return "";
+    KernelFeatures features = probe_kernel_features(*rules->btf);
+    plan_for_kernel(rules->set, *rules->btf, features, {opt.rules.include, opt.rules.exclude, opt.all});
+    const std::vector<std::string> how = rule_methods(rules->set);
+    std::string why;
+    for (std::size_t i = 0; i < rules->set.rules.size(); ++i) {
+        if (!rule_selected(rules->set.rules[i].id, opt.rules.include, opt.rules.exclude)) continue;
+        if (how[i].rfind("skipped: ", 0) != 0) return "";
+        if (why.empty()) why = how[i].substr(9);
+    }
+    return why;
+}
+
 SnmpCounters read_counters_in(const CaseNamespaces& ns, const std::string& name)
 {
     Expected<NetnsScope> in = enter_netns(ns.path(name));
@@ -200,6 +222,12 @@ CaseResult run_case(const TestCase& tc, const std::filesystem::path& pack_dir, c
     if (!started_gen) {
         if (!started_gen.error().reported) status.error(started_gen.error());
         res.log = status.text;
+        // Nothing attaches when every rule the case names is one this kernel
+        // cannot run (no kprobes): a skip with the planner's reason, not an error.
+        if (std::string why = all_skipped_because(opt); !why.empty()) {
+            rows_all(Outcome::Skipped, why);
+            return finish(Outcome::Skipped, why);
+        }
         rows_all(Outcome::Error, "the rules did not load");
         return finish(Outcome::Error, "the rules did not load: " + (started_gen.error().message.empty() ? status.text : started_gen.error().message));
     }

@@ -3,10 +3,10 @@
 # every pack's cases run by `rtrace-drop test` on this machine's kernel and
 # inside QEMU guests booting Debian 12's 6.1 and 6.12 (tests/vm/vm.sh),
 # where function probes work. Root; about 10-20 minutes.
-#   tests/vm/kernel_matrix.sh [BINARY]      (default build/test/rtrace-drop)
+#   tests/vm/kernel_matrix.sh [BINARY]      (default build/plain/rtrace-drop)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=${1:-build/test/rtrace-drop}
+bin=${1:-build/plain/rtrace-drop}
 out=$PWD/${MATRIX_DIR:-build/kernel-matrix}
 mkdir -p "$out"
 rm -f "$out"/*.json
