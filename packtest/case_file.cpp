@@ -80,6 +80,8 @@ const std::map<std::string, StepKind> kActions = {
 
 // Which optional keys each action takes, besides its own and 'in'.
 const std::map<StepKind, std::set<std::string>> kStepKeys = {
+    {StepKind::Iptables, {"legacy"}},
+    {StepKind::Ip6tables, {"legacy"}},
     {StepKind::Listen, {"backlog"}},
     {StepKind::UdpSink, {"rcvbuf"}},
     {StepKind::UdpSend, {"count", "size"}},
@@ -306,6 +308,7 @@ std::optional<Step> Reader::step(const toml::node& node, const Topology& t)
         else if (k == "size") num(s.size, 0, 65000);
         else if (k == "bytes") num(s.bytes, 0, 1 << 26);
         else if (k == "hold") flag(s.hold);
+        else if (k == "legacy") flag(s.legacy);
         else if (k == "name") text(s.name);
         else if (k == "dev") text(s.dev);
         else if (k == "src") text(p.src), s.packet_src_given = true;

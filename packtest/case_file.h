@@ -50,7 +50,7 @@ struct Topology {
 enum class StepKind {
     Sysctl,      // sysctl = "net.ipv4.ip_forward=1"
     Nft,         // nft = "add table inet t; ..." (nft -f -)
-    Iptables,    // iptables = "-A INPUT -p tcp --dport 80 -j DROP"
+    Iptables,    // iptables = "-A INPUT -p tcp --dport 80 -j DROP" (legacy = true: iptables-legacy)
     Ip6tables,
     Ip,          // ip = "route del 10.0.0.0/24" (link, address, route, neighbour, rule)
     Tc,          // tc = "qdisc add dev veth0 root tbf ..." (qdisc, class)
@@ -77,6 +77,7 @@ struct Step {
     std::string name;    // tcp_connect: the connection's name for 'send'
     std::uint32_t backlog = 1, count = 1, size = 64, rcvbuf = 0, bytes = 0;
     bool hold = false;   // tcp_connect: keep the connections open until the case ends
+    bool legacy = false; // iptables: iptables-legacy (x_tables, ipt_do_table) rather than the nft backend
     double seconds = 0;  // wait
     PacketSpec packet;   // packet: src_mac/dst_mac/src left empty are filled from the topology
     bool packet_src_given = false;

@@ -99,7 +99,8 @@ std::string StepRunner::run(const Step& s)
     case StepKind::Nft: return command(s, {"nft", "-f", "-"}, s.value);
     case StepKind::Iptables:
     case StepKind::Ip6tables: {
-        std::vector<std::string> argv{s.kind == StepKind::Iptables ? "iptables" : "ip6tables", "-w"};
+        std::string tool = s.kind == StepKind::Iptables ? "iptables" : "ip6tables";
+        std::vector<std::string> argv{s.legacy ? tool + "-legacy" : tool, "-w"};
         for (std::string& w : words(s.value)) argv.push_back(std::move(w));
         return command(s, argv);
     }
