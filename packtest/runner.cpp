@@ -138,10 +138,17 @@ std::string all_skipped_because(const RunOptions& opt)
 {
     StringStatus quiet;
     Expected<RunRules> rules = load_run_rules(opt, quiet);
-    if (!rules || !rules->btf) return "";
-    KernelFeatures features = probe_kernel_features(*rules->btf);
-    plan_for_kernel(rules->set, *rules->btf, features, {opt.rules.include, opt.rules.exclude, opt.all});
-    const std::vector<std::string> how = rule_methods(rules->set);
+    if (!rules) return "";
+    if (rules->btf) {
+        KernelFeatures features = probe_kernel_features(*rules->btf);
+        plan_for_kernel(rules->set, *rules->btf, features, {opt.rules.include, opt.rules.exclude, opt.all});
+    }
+    std::vector<std::string> how = rule_methods(rules->set);
+    // A monitor runs when its source exists here.
+    Monitors monitors(rules->decls);
+    monitors.start();
+    for (const auto& [i, reason] : monitors.skipped())
+        if (i < how.size()) how[i] = "skipped: " + reason;
     std::string why;
     for (std::size_t i = 0; i < rules->set.rules.size(); ++i) {
         if (!rule_selected(rules->set.rules[i].id, opt.rules.include, opt.rules.exclude)) continue;
