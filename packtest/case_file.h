@@ -84,8 +84,9 @@ struct Step {
 };
 
 // One value an event's field must have: a dotted path into the event's JSON
-// ("packet.dport", "captures.max", "reason") and a JSON literal, or a text
-// starting with a comparison (">= 4", "< 10", "!= 0") for numbers.
+// ("packet.dport", "captures.max", "reason") and a JSON literal, a text
+// starting with a comparison (">= 4", "< 10", "!= 0") for numbers, or
+// "~ TEXT" for a text that contains TEXT.
 struct FieldMatch {
     std::string path;
     std::string json;  // the expected value as JSON text ("7208", "\"UDP\"")

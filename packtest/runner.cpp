@@ -84,6 +84,8 @@ bool matches(const json& event, const FieldMatch& m)
     json want = json::parse(m.json, nullptr, false);
     if (want.is_string()) {
         const std::string w = want.get<std::string>();
+        // "~ TEXT": the field's text contains TEXT (messages, hints).
+        if (w.rfind("~ ", 0) == 0) return v->is_string() && v->get<std::string>().find(w.substr(2)) != std::string::npos;
         for (const char* op : {">=", "<=", "!=", ">", "<"}) {
             if (w.rfind(op, 0) != 0 || !v->is_number()) continue;
             char* end = nullptr;
