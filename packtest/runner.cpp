@@ -320,11 +320,15 @@ CaseResult run_case(const TestCase& tc, const std::filesystem::path& pack_dir, c
                 row.outcome = Outcome::Skipped;
                 row.note = skipped_why.rfind("skipped: ", 0) == 0 ? skipped_why.substr(9) : skipped_why;
             } else {
+                std::map<std::string, std::uint64_t> by_rule;
                 for (const json& ev : case_events)
                     if (attached.count(ev["rule"].get<std::string>()) &&
                         std::all_of(e.where.begin(), e.where.end(), [&](const FieldMatch& m) { return matches(ev, m); }))
-                        ++n;
+                        ++n, ++by_rule[ev["rule"].get<std::string>()];
                 if (!has_glob(e.rule)) row.note = how;
+                // A glob that fired: which rules did.
+                else
+                    for (const auto& [id, count] : by_rule) row.note += fmt::format("{}{} x{}", row.note.empty() ? "fired: " : ", ", id, count);
             }
         }
         row.fired = n;
@@ -334,7 +338,8 @@ CaseResult run_case(const TestCase& tc, const std::filesystem::path& pack_dir, c
                 row.outcome = Outcome::Fail;
                 std::string fields;
                 for (const FieldMatch& m : e.where) fields += (fields.empty() ? "" : ", ") + m.path + " = " + m.json;
-                row.note = fields.empty() ? "" : "where " + fields;
+                if (has_glob(e.rule)) row.note += fields.empty() ? "" : (row.note.empty() ? "where " : "; where ") + fields;
+                else row.note = fields.empty() ? "" : "where " + fields;
             }
         }
         if (!step_error.empty() && row.outcome != Outcome::Skipped) row.outcome = Outcome::Error, row.note = "a step failed";
