@@ -168,7 +168,10 @@ std::string StepRunner::listen(const Step& s, bool serve)
     if (fd < 0) return errno_text("socket");
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 || ::listen(fd, static_cast<int>(s.backlog)) != 0) {
+    // A server must not drop: a queue as deep as the kernel allows (a slow
+    // machine accepts late). A listener has the case's backlog.
+    const int backlog = serve ? SOMAXCONN : static_cast<int>(s.backlog);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 || ::listen(fd, backlog) != 0) {
         std::string why = errno_text("bind/listen");
         ::close(fd);
         return why;
