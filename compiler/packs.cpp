@@ -60,19 +60,10 @@ bool read_pack_toml(const fs::path& dir, PackInfo& info, SourceManager& sources,
 {
     fs::path file = dir / "pack.toml";
     info.dir = dir;
-    std::string text, why;
-    if (!read_input_file(file.string(), kMaxTomlBytes, "pack.toml files", text, why)) {
-        diags.error_in(file.string(), "cannot read the pack's pack.toml: " + why);
-        return false;
-    }
-    FileId id = sources.add(file.string(), text);
-    toml::table root;
-    try {
-        root = toml::parse(text, file.string());
-    } catch (const toml::parse_error& e) {
-        diags.error(toml_range(sources, id, e.source()), std::string(e.description()));
-        return false;
-    }
+    FileId id = kNoFile;
+    std::optional<toml::table> parsed = read_toml_file(file.string(), "pack.toml files", "cannot read the pack's pack.toml: ", sources, diags, id);
+    if (!parsed) return false;
+    const toml::table& root = *parsed;
     std::size_t errors = diags.error_count();
     for (const auto& [key, value] : root) {
         const toml::key& k = key;

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include <toml++/toml.h>
 
+#include "compiler/diagnostics.h"
 #include "compiler/source.h"
 
 namespace rtd {
@@ -46,6 +49,27 @@ inline SourceRange toml_range(FileId file, const SourceFile& src, const toml::so
 inline SourceRange toml_range(const SourceManager& sources, FileId file, const toml::source_region& r)
 {
     return toml_range(file, sources.file(file), r);
+}
+
+// Reads `path` (at most kMaxTomlBytes; `kind` names such files in the
+// error) and parses it. Nothing, after a diagnostic (`cannot_read` + why,
+// or toml++'s message at its position), when either fails; `id` is the
+// file's id once it is read.
+inline std::optional<toml::table> read_toml_file(const std::string& path, const char* kind, const std::string& cannot_read,
+                                                 SourceManager& sources, Diagnostics& diags, FileId& id)
+{
+    std::string text, why;
+    if (!read_input_file(path, kMaxTomlBytes, kind, text, why)) {
+        diags.error_in(path, cannot_read + why);
+        return std::nullopt;
+    }
+    id = sources.add(path, text);
+    try {
+        return toml::parse(text, path);
+    } catch (const toml::parse_error& e) {
+        diags.error(toml_range(sources, id, e.source()), std::string(e.description()));
+        return std::nullopt;
+    }
 }
 
 }  // namespace rtd

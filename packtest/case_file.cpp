@@ -331,7 +331,6 @@ std::optional<Step> Reader::step(const toml::node& node, const Topology& t)
         else if (k == "bad_checksum") flag(p.bad_l4_checksum);
         else if (k == "vlan") p.vlan = static_cast<std::uint16_t>(integer(value, k, 1, 4094).value_or(0));
         else if (k == "payload") p.payload = static_cast<std::size_t>(integer(value, k, 0, 9000).value_or(0));
-        else if (k == "size") num(s.size, 0, 65000);
     }
     if (has_ns && s.ns.empty()) error(s.at, fmt::format("'{}' needs 'in': the namespace it happens in", step_name(s.kind)));
     if (s.kind == StepKind::Packet) {
@@ -469,19 +468,10 @@ bool Reader::test_case(const toml::table& c, const std::optional<Topology>& shar
 
 bool read_case_file(const fs::path& file, const std::string& pack, std::vector<TestCase>& cases, SourceManager& sources, Diagnostics& diags)
 {
-    std::string text, why;
-    if (!read_input_file(file.string(), kMaxTomlBytes, "case files", text, why)) {
-        diags.error_in(file.string(), "cannot read the case file: " + why);
-        return false;
-    }
-    FileId id = sources.add(file.string(), text);
-    toml::table root;
-    try {
-        root = toml::parse(text, file.string());
-    } catch (const toml::parse_error& e) {
-        diags.error(toml_range(sources, id, e.source()), std::string(e.description()));
-        return false;
-    }
+    FileId id = kNoFile;
+    std::optional<toml::table> parsed = read_toml_file(file.string(), "case files", "cannot read the case file: ", sources, diags, id);
+    if (!parsed) return false;
+    toml::table& root = *parsed;
     Reader r(sources, diags, id);
     std::size_t errors = diags.error_count();
     std::optional<Topology> shared;

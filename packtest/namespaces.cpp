@@ -188,7 +188,7 @@ std::string CaseNamespaces::name_of(std::uint64_t inode) const
     return "";
 }
 
-std::string CaseNamespaces::mac(const std::string& ns, const std::string& dev)
+std::string CaseNamespaces::mac(const std::string& ns, const std::string& dev) const
 {
     // /sys shows the namespace it was mounted in: ask ip.
     CommandResult r = run(ns, {"ip", "-br", "link", "show", "dev", dev});
@@ -201,8 +201,8 @@ std::string CaseNamespaces::mac(const std::string& ns, const std::string& dev)
 std::string CaseNamespaces::peer_mac(const std::string& ns, const std::string& dev) const
 {
     for (const Topology::Link& l : topology_.links) {
-        if (l.a.ns == ns && l.a.dev == dev) return const_cast<CaseNamespaces*>(this)->mac(l.b.ns, l.b.dev);
-        if (l.b.ns == ns && l.b.dev == dev) return const_cast<CaseNamespaces*>(this)->mac(l.a.ns, l.a.dev);
+        if (l.a.ns == ns && l.a.dev == dev) return mac(l.b.ns, l.b.dev);
+        if (l.b.ns == ns && l.b.dev == dev) return mac(l.a.ns, l.a.dev);
     }
     return "";
 }

@@ -50,7 +50,7 @@ public:
     std::string name_of(std::uint64_t inode) const;
 
     // A device's MAC and its veth peer's MAC ("" when unknown).
-    std::string mac(const std::string& ns, const std::string& dev);
+    std::string mac(const std::string& ns, const std::string& dev) const;
     std::string peer_mac(const std::string& ns, const std::string& dev) const;
     // The first address of `dev` in `ns` of the family of `like` ("" if none).
     std::string address_of(const std::string& ns, const std::string& dev, const std::string& like) const;

@@ -81,6 +81,15 @@ void wait_for(double seconds)
 
 StepRunner::~StepRunner() { close_all(); }
 
+Expected<StepRunner::Target> StepRunner::target(const Step& s) const
+{
+    Target t;
+    if (!endpoint(s.value, t.sa, t.len, true)) return RunError::bad_input(fmt::format("'{}' is not ADDRESS:PORT", s.value));
+    Expected<NetnsScope> in = enter_netns(ns_.path(s.ns));
+    if (!in) return in.error();
+    return Target{t.sa, t.len, std::move(*in)};
+}
+
 void StepRunner::close_all()
 {
     stopping_ = true;
@@ -159,11 +168,10 @@ std::string StepRunner::sysctl(const Step& s)
 
 std::string StepRunner::listen(const Step& s, bool serve)
 {
-    sockaddr_storage sa;
-    socklen_t len = 0;
-    if (!endpoint(s.value, sa, len, true)) return fmt::format("'{}' is not ADDRESS:PORT", s.value);
-    Expected<NetnsScope> in = enter_netns(ns_.path(s.ns));
-    if (!in) return in.error().message;
+    Expected<Target> to = target(s);
+    if (!to) return to.error().message;
+    const sockaddr_storage& sa = to->sa;
+    const socklen_t len = to->len;
     int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return errno_text("socket");
     int one = 1;
@@ -171,7 +179,7 @@ std::string StepRunner::listen(const Step& s, bool serve)
     // A server must not drop: a queue as deep as the kernel allows (a slow
     // machine accepts late). A listener has the case's backlog.
     const int backlog = serve ? SOMAXCONN : static_cast<int>(s.backlog);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 || ::listen(fd, backlog) != 0) {
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&sa), len) != 0 || ::listen(fd, backlog) != 0) {
         std::string why = errno_text("bind/listen");
         ::close(fd);
         return why;
@@ -205,11 +213,10 @@ std::string StepRunner::listen(const Step& s, bool serve)
 
 std::string StepRunner::udp_sink(const Step& s)
 {
-    sockaddr_storage sa;
-    socklen_t len = 0;
-    if (!endpoint(s.value, sa, len, true)) return fmt::format("'{}' is not ADDRESS:PORT", s.value);
-    Expected<NetnsScope> in = enter_netns(ns_.path(s.ns));
-    if (!in) return in.error().message;
+    Expected<Target> to = target(s);
+    if (!to) return to.error().message;
+    const sockaddr_storage& sa = to->sa;
+    const socklen_t len = to->len;
     int fd = ::socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return errno_text("socket");
     fds_.push_back(fd);
@@ -217,24 +224,23 @@ std::string StepRunner::udp_sink(const Step& s)
         int size = static_cast<int>(s.rcvbuf);
         ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     }
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) return errno_text("bind");
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&sa), len) != 0) return errno_text("bind");
     return "";
 }
 
 std::string StepRunner::udp_send(const Step& s)
 {
-    sockaddr_storage sa;
-    socklen_t len = 0;
-    if (!endpoint(s.value, sa, len, true)) return fmt::format("'{}' is not ADDRESS:PORT", s.value);
-    Expected<NetnsScope> in = enter_netns(ns_.path(s.ns));
-    if (!in) return in.error().message;
+    Expected<Target> to = target(s);
+    if (!to) return to.error().message;
+    const sockaddr_storage& sa = to->sa;
+    const socklen_t len = to->len;
     int fd = ::socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return errno_text("socket");
     std::vector<char> payload(s.size, 'u');
     unsigned sent = 0;
     int last_errno = 0;
     for (unsigned i = 0; i < s.count && !stop_requested(); ++i) {
-        if (::sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&sa), len) >= 0) ++sent;
+        if (::sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<const sockaddr*>(&sa), len) >= 0) ++sent;
         else last_errno = errno;
     }
     ::close(fd);
@@ -246,17 +252,16 @@ std::string StepRunner::udp_send(const Step& s)
 
 std::string StepRunner::tcp_connect(const Step& s)
 {
-    sockaddr_storage sa;
-    socklen_t len = 0;
-    if (!endpoint(s.value, sa, len, true)) return fmt::format("'{}' is not ADDRESS:PORT", s.value);
-    Expected<NetnsScope> in = enter_netns(ns_.path(s.ns));
-    if (!in) return in.error().message;
+    Expected<Target> to = target(s);
+    if (!to) return to.error().message;
+    const sockaddr_storage& sa = to->sa;
+    const socklen_t len = to->len;
     std::vector<pollfd> pending;
     for (unsigned i = 0; i < s.count; ++i) {
         int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) return errno_text("socket");
         fds_.push_back(fd);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), len) == 0 || errno == EINPROGRESS) pending.push_back({fd, POLLOUT, 0});
+        if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), len) == 0 || errno == EINPROGRESS) pending.push_back({fd, POLLOUT, 0});
     }
     // Connections the peer never completes (a full queue, a drop) are what
     // many cases are about: wait a little, not for them all.
@@ -328,7 +333,7 @@ std::string StepRunner::ping(const Step& s)
     h->type = ICMP_ECHO;
     for (unsigned i = 0; i < s.count && !stop_requested(); ++i) {
         h->un.echo.sequence = htons(static_cast<std::uint16_t>(i));
-        if (::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&sa), len) < 0) return errno_text("ping");
+        if (::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&sa), len) < 0) return errno_text("ping");
     }
     return "";
 }

@@ -3,6 +3,8 @@
 // crafted frames, waits. Sockets and servers live until the case ends.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <map>
 #include <string>
@@ -11,6 +13,8 @@
 
 #include "packtest/case_file.h"
 #include "packtest/namespaces.h"
+#include "runtime/netns.h"
+#include "runtime/status.h"
 
 namespace rtd::packtest {
 
@@ -28,6 +32,14 @@ public:
     void close_all();
 
 private:
+    // A step's ADDRESS:PORT, with this thread in the step's namespace while it lives.
+    struct Target {
+        sockaddr_storage sa{};
+        socklen_t len = 0;
+        NetnsScope in;
+    };
+    Expected<Target> target(const Step& s) const;
+
     std::string sysctl(const Step& s);
     std::string listen(const Step& s, bool serve);
     std::string udp_sink(const Step& s);
