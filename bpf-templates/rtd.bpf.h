@@ -300,6 +300,7 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
     __u16 nh, th;
     __u8 vihl = 0;
     __u64 ns;
+    bool len_lost;
 
     if (!skb)
         return; /* NULL is a valid argument of some tracepoints */
@@ -308,6 +309,13 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
     head = BPF_CORE_READ(skb, head);
     nh = BPF_CORE_READ(skb, network_header);
     p->len = BPF_CORE_READ(skb, len);
+    /* A function that frees the skb it was given (nft_do_chain's
+     * NF_DROP_REASON) leaves a freed sk_buff to a return probe, and SLUB keeps
+     * its free-list pointer mid-object, over len. No skb is 16 MiB long: take
+     * the length from the IP header instead. */
+    len_lost = p->len > (1U << 24);
+    if (len_lost)
+        p->len = 0;
     p->mark = BPF_CORE_READ(skb, mark);
     p->l3proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
     if (dev) {
@@ -328,6 +336,8 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
         bpf_probe_read_kernel(&total, 2, head + nh + 2);
         if ((vihl & 0xf) < 5 || total == 0)
             return;
+        if (len_lost)
+            p->len = bpf_ntohs(total);
         p->family = 2;
         bpf_probe_read_kernel(&p->proto, 1, head + nh + 9);
         bpf_probe_read_kernel(p->saddr, 4, head + nh + 12);
@@ -337,6 +347,10 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
             return; /* a later fragment: no transport header */
         th = nh + (vihl & 0xf) * 4;
     } else if ((vihl >> 4) == 6) {
+        __u16 payload = 0;
+
+        if (len_lost && !bpf_probe_read_kernel(&payload, 2, head + nh + 4))
+            p->len = 40 + bpf_ntohs(payload);
         p->family = 10;
         bpf_probe_read_kernel(&p->proto, 1, head + nh + 6);
         bpf_probe_read_kernel(p->saddr, 16, head + nh + 8);

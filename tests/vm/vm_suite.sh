@@ -3,8 +3,6 @@
 # then the packs' own cases of the function-probe rules, the ones this
 # project's hosts skip for want of kprobes and trampolines (docs/PACKS.md).
 # The whole matrix, every case on every kernel: tests/vm/kernel_matrix.sh.
-# netfilter.nft_drop is left out: its case fails on 6.1 (nft_do_chain's probe
-# never runs while the nft rule drops; docs/KERNELS.md), an open bug.
 #   vm_suite.sh RTRACE_DROP COMMAND...     (RTD_VM_PACK_CASES=0: COMMAND only)
 set -u
 binary=$1
@@ -14,7 +12,8 @@ tests=$?
 cases=0
 if [ "${RTD_VM_PACK_CASES:-1}" != 0 ]; then
     "$binary" test -k 'tcp.syn_queue_full' -k 'tcp.accept_queue_full' -k 'tcp.backlog_full' -k 'tcp.checksum_error' \
-        -k 'ip.rp_filter' -k 'ip.wrong_device' -k 'netfilter.iptables_drop' rules
+        -k 'ip.rp_filter' -k 'ip.wrong_device' -k 'netfilter.iptables_drop' -k 'netfilter.nft_drop' \
+        rules
     cases=$?
 fi
 [ "$tests" -eq 0 ] && [ "$cases" -eq 0 ]
