@@ -27,6 +27,7 @@ const char* step_name(StepKind kind)
     case StepKind::Ip: return "ip";
     case StepKind::Tc: return "tc";
     case StepKind::TcDrop: return "tc_drop";
+    case StepKind::Tun: return "tun";
     case StepKind::Listen: return "listen";
     case StepKind::Serve: return "serve";
     case StepKind::UdpSink: return "udp_sink";
@@ -72,7 +73,7 @@ namespace {
 const std::map<std::string, StepKind> kActions = {
     {"sysctl", StepKind::Sysctl},     {"nft", StepKind::Nft},           {"iptables", StepKind::Iptables},
     {"ip6tables", StepKind::Ip6tables}, {"ip", StepKind::Ip},           {"tc", StepKind::Tc},
-    {"tc_drop", StepKind::TcDrop},    {"listen", StepKind::Listen},     {"serve", StepKind::Serve},
+    {"tc_drop", StepKind::TcDrop},    {"tun", StepKind::Tun},           {"listen", StepKind::Listen},     {"serve", StepKind::Serve},
     {"udp_sink", StepKind::UdpSink},  {"udp_send", StepKind::UdpSend},  {"tcp_connect", StepKind::TcpConnect},
     {"send", StepKind::Send},         {"ping", StepKind::Ping},         {"packet", StepKind::Packet},
     {"wait", StepKind::Wait},         {"exec", StepKind::Exec},
@@ -261,7 +262,7 @@ std::optional<Step> Reader::step(const toml::node& node, const Topology& t)
         action = &value;
     }
     if (!action) {
-        error(s.at, "a step needs an action").hint("actions: sysctl, nft, iptables, ip6tables, ip, tc, tc_drop, listen, serve, udp_sink, udp_send, "
+        error(s.at, "a step needs an action").hint("actions: sysctl, nft, iptables, ip6tables, ip, tc, tc_drop, tun, listen, serve, udp_sink, udp_send, "
                                                    "tcp_connect, send, ping, packet, wait, exec");
         return std::nullopt;
     }

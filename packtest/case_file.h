@@ -55,6 +55,7 @@ enum class StepKind {
     Ip,          // ip = "route del 10.0.0.0/24" (link, address, route, neighbour, rule)
     Tc,          // tc = "qdisc add dev veth0 root tbf ..." (qdisc, class)
     TcDrop,      // tc_drop = "veth0": its ingress drops every packet
+    Tun,         // tun = "tun0": a tun device, up, with carrier and no reader
     Listen,      // listen = "10.0.0.2:80", backlog: a TCP listener that never accepts
     Serve,       // serve = "10.0.0.2:80": accepts and reads everything
     UdpSink,     // udp_sink = "10.0.0.2:53", rcvbuf: bound, never reads

@@ -244,13 +244,14 @@ CaseResult run_case(const TestCase& tc, const std::filesystem::path& pack_dir, c
     std::vector<RuleState> states = rule_states(gen, opt.rules.include);
 
     // The steps, with the programs attached; their events wait in the ring.
-    std::string step_error;
+    std::string step_error, kernel_lacks;
     {
         StepRunner steps(ns, options.allow_exec);
-        for (std::size_t i = 0; i < tc.steps.size() && step_error.empty(); ++i)
-            if (std::string why = steps.run(tc.steps[i]); !why.empty())
-                step_error = fmt::format("step {} ({}{}): {}", i + 1, step_name(tc.steps[i].kind),
-                                         tc.steps[i].ns.empty() ? "" : " in " + tc.steps[i].ns, why);
+        for (std::size_t i = 0; i < tc.steps.size() && step_error.empty() && kernel_lacks.empty(); ++i)
+            if (std::string why = steps.run(tc.steps[i]); why.empty()) continue;
+            else if (steps.kernel_lacks()) kernel_lacks = std::move(why);
+            else step_error = fmt::format("step {} ({}{}): {}", i + 1, step_name(tc.steps[i].kind),
+                                          tc.steps[i].ns.empty() ? "" : " in " + tc.steps[i].ns, why);
         LoopOptions loop;
         loop.duration_ms = std::max<std::uint64_t>(100, static_cast<std::uint64_t>(tc.settle * 1000));
         loop.poll_ms = 250;
@@ -281,6 +282,10 @@ CaseResult run_case(const TestCase& tc, const std::filesystem::path& pack_dir, c
     if (stop_requested()) {
         rows_all(Outcome::Error, "interrupted");
         return finish(Outcome::Error, "");
+    }
+    if (!kernel_lacks.empty()) {
+        rows_all(Outcome::Skipped, kernel_lacks);
+        return finish(Outcome::Skipped, kernel_lacks);
     }
     Outcome overall = Outcome::Pass;
     auto worse = [&](Outcome o) {

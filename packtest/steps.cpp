@@ -20,6 +20,7 @@
 
 #include "packtest/packet.h"
 #include "packtest/tc_drop.h"
+#include "packtest/tun_device.h"
 #include "runtime/netns.h"
 #include "runtime/signals.h"
 
@@ -102,6 +103,7 @@ void StepRunner::close_all()
 
 std::string StepRunner::run(const Step& s)
 {
+    kernel_lacks_ = false;
     if (stop_requested()) return "interrupted";
     switch (s.kind) {
     case StepKind::Sysctl: return sysctl(s);
@@ -120,6 +122,13 @@ std::string StepRunner::run(const Step& s)
         return command(s, argv);
     }
     case StepKind::TcDrop: return tc_drop_all(ns_.path(s.ns), s.value);
+    case StepKind::Tun: {
+        int fd = -1;
+        std::string why = detached_tun(ns_.path(s.ns), s.value, fd);
+        if (fd >= 0) fds_.push_back(fd);
+        kernel_lacks_ = why.rfind("/dev/net/tun", 0) == 0;  // no tun in this kernel
+        return why;
+    }
     case StepKind::Listen: return listen(s, false);
     case StepKind::Serve: return listen(s, true);
     case StepKind::UdpSink: return udp_sink(s);
@@ -142,6 +151,13 @@ std::string StepRunner::command(const Step& s, std::vector<std::string> argv, co
     if (r.ok()) return "";
     std::string out = r.output;
     while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    // 'ip link add ... type bond' where the kernel has no bonding.
+    if (s.kind == StepKind::Ip && out.find("Unknown device type") != std::string::npos) {
+        kernel_lacks_ = true;
+        const std::vector<std::string> w = words(s.value);
+        auto type = std::find(w.begin(), w.end(), "type");
+        return fmt::format("this kernel has no {} devices ({})", type != w.end() && type + 1 != w.end() ? type[1] : "such", out);
+    }
     return fmt::format("{} failed (exit {}): {}", step_name(s.kind), r.status, out.empty() ? "no output" : out);
 }
 

@@ -28,6 +28,10 @@ public:
     // "" when the step was done, else why it could not be.
     std::string run(const Step& step);
 
+    // After a failed run(): the kernel lacks what the step needs (a device
+    // type, tun), so the case cannot run here, rather than being wrong.
+    bool kernel_lacks() const { return kernel_lacks_; }
+
     // Closes every socket and stops the servers.
     void close_all();
 
@@ -56,6 +60,7 @@ private:
     std::map<std::string, std::vector<int>> held_;  // tcp_connect's named connections
     std::vector<std::thread> servers_;
     std::atomic<bool> stopping_{false};
+    bool kernel_lacks_ = false;
 };
 
 }  // namespace rtd::packtest

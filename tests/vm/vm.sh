@@ -38,7 +38,7 @@ fi
 DEFAULT_MODULES="veth dummy x_tables ip_tables iptable_filter iptable_raw iptable_mangle iptable_nat
   ip6_tables ip6table_filter nf_tables nft_compat nft_chain_nat nft_ct nft_reject nft_reject_inet
   nft_reject_ipv4 nf_conntrack nf_nat xt_conntrack xt_state xt_tcpudp xt_comment xt_mark xt_multiport
-  xt_addrtype xt_MASQUERADE xt_LOG ipt_REJECT ip6t_REJECT sch_netem sch_ingress cls_bpf act_bpf"
+  xt_addrtype xt_MASQUERADE xt_LOG ipt_REJECT ip6t_REJECT sch_netem sch_ingress cls_bpf act_bpf tun bonding"
 MODULES="${VM_MODULES:-$DEFAULT_MODULES} ${VM_MODULES_EXTRA:-}"
 PASS_ENV="RTRACE_DROP_REQUIRE_KERNEL ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS GTEST_FILTER GTEST_COLOR ${VM_ENV:-}"
 
