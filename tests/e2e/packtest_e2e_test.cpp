@@ -2,8 +2,9 @@
 // the fixture packs in tests/data/packtest: a case that passes, one that
 // fails (its rule's condition cannot hold), one whose setup fails (an error,
 // never a pass), a case file with a mistake (located, exit 2), exec refused
-// and allowed, Ctrl-C in the middle of a case (its namespaces removed), the
-// JUnit report read back by Python's XML parser, stale namespaces swept.
+// and allowed, a step the kernel cannot do (skipped), Ctrl-C in the middle
+// of a case (its namespaces removed), the JUnit report read back by
+// Python's XML parser, stale namespaces swept.
 #include <fcntl.h>
 #include <poll.h>
 
@@ -141,6 +142,17 @@ TEST(PackTestE2E, ExecIsRefusedUnlessAllowed)
     // The shell sent the datagram: the rule saw it.
     line = row(allowed.out, "fixture.no_socket", "fixture/runs a shell");
     EXPECT_NE(line.find("pass"), std::string::npos) << allowed.out;
+}
+
+TEST(PackTestE2E, StepTheKernelCannotDoSkipsItsCase)
+{
+    NEED_ROOT_AND_BPF();
+    Result r = rtd_test({kFixture, "-k", "fixture/kernel lacks a device"});
+    EXPECT_EQ(r.status, 0) << r.out << r.err;  // skipped, not an error
+    std::string line = row(r.out, "fixture.no_socket", "fixture/kernel lacks a device");
+    EXPECT_NE(line.find("skipped"), std::string::npos) << r.out;
+    EXPECT_NE(line.find("this kernel has no rtdnosuchkind devices"), std::string::npos) << r.out;
+    EXPECT_EQ(rtd_test({kFixture, "-k", "fixture/kernel lacks a device", "--strict"}).status, 1);
 }
 
 TEST(PackTestE2E, CtrlCInTheMiddleOfACaseRemovesItsNamespaces)
