@@ -1,6 +1,7 @@
 #include "packtest/case_file.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 #include <sstream>
@@ -36,6 +37,7 @@ const char* step_name(StepKind kind)
     case StepKind::Send: return "send";
     case StepKind::Ping: return "ping";
     case StepKind::Packet: return "packet";
+    case StepKind::Segment: return "segment";
     case StepKind::Wait: return "wait";
     case StepKind::Exec: return "exec";
     }
@@ -76,19 +78,20 @@ const std::map<std::string, StepKind> kActions = {
     {"tc_drop", StepKind::TcDrop},    {"tun", StepKind::Tun},           {"listen", StepKind::Listen},     {"serve", StepKind::Serve},
     {"udp_sink", StepKind::UdpSink},  {"udp_send", StepKind::UdpSend},  {"tcp_connect", StepKind::TcpConnect},
     {"send", StepKind::Send},         {"ping", StepKind::Ping},         {"packet", StepKind::Packet},
-    {"wait", StepKind::Wait},         {"exec", StepKind::Exec},
+    {"segment", StepKind::Segment},   {"wait", StepKind::Wait},         {"exec", StepKind::Exec},
 };
 
 // Which optional keys each action takes, besides its own and 'in'.
 const std::map<StepKind, std::set<std::string>> kStepKeys = {
     {StepKind::Iptables, {"legacy"}},
     {StepKind::Ip6tables, {"legacy"}},
-    {StepKind::Listen, {"backlog"}},
+    {StepKind::Listen, {"backlog", "rcvbuf"}},
     {StepKind::UdpSink, {"rcvbuf"}},
     {StepKind::UdpSend, {"count", "size"}},
     {StepKind::TcpConnect, {"count", "bytes", "hold", "name"}},
     {StepKind::Send, {"bytes"}},
     {StepKind::Ping, {"count", "size", "rcvbuf"}},
+    {StepKind::Segment, {"dev", "count", "flags", "offset", "spacing", "timestamp", "window", "payload"}},
     {StepKind::Packet,
      {"dev", "count", "src", "dst", "src_mac", "dst_mac", "sport", "dport", "flags", "seq", "ack", "ttl", "id",
       "more_fragments", "dont_fragment", "fragment_offset", "ihl", "total_length", "bad_ip_checksum", "bad_checksum",
@@ -259,11 +262,12 @@ std::optional<Step> Reader::step(const toml::node& node, const Topology& t)
             return std::nullopt;
         }
         s.kind = kind->second;
+        if (s.kind == StepKind::Segment) s.packet.tcp_flags = "PA", s.dev = "veth0";
         action = &value;
     }
     if (!action) {
         error(s.at, "a step needs an action").hint("actions: sysctl, nft, iptables, ip6tables, ip, tc, tc_drop, tun, listen, serve, udp_sink, udp_send, "
-                                                   "tcp_connect, send, ping, packet, wait, exec");
+                                                   "tcp_connect, send, ping, packet, segment, wait, exec");
         return std::nullopt;
     }
     std::size_t errors = diags_.error_count();
@@ -332,6 +336,14 @@ std::optional<Step> Reader::step(const toml::node& node, const Topology& t)
         else if (k == "bad_checksum") flag(p.bad_l4_checksum);
         else if (k == "vlan") p.vlan = static_cast<std::uint16_t>(integer(value, k, 1, 4094).value_or(0));
         else if (k == "payload") p.payload = static_cast<std::size_t>(integer(value, k, 0, 9000).value_or(0));
+        else if (k == "window") u16(p.window);
+        else if (k == "offset") s.offset = integer(value, k, -(1 << 30), 1 << 30).value_or(0);
+        else if (k == "spacing") num(s.spacing, 0, 1 << 20);
+        else if (k == "timestamp") {
+            text(s.timestamp);
+            if (s.timestamp != "now" && s.timestamp != "old" && s.timestamp != "none")
+                error(at(value), "'timestamp' is \"now\", \"old\" or \"none\"").hint("\"old\" is 100 s behind the connection's clock: PAWS drops it");
+        }
     }
     if (has_ns && s.ns.empty()) error(s.at, fmt::format("'{}' needs 'in': the namespace it happens in", step_name(s.kind)));
     if (s.kind == StepKind::Packet) {
@@ -434,6 +446,11 @@ bool Reader::test_case(const toml::table& c, const std::optional<Topology>& shar
         else if (k == "watch") {
             if (auto ns = string(value, k); ns && known_ns(*ns, value, tc.topology)) tc.watch = *ns;
         } else if (k == "all") tc.all = boolean(value, k).value_or(false);
+        else if (k == "min_kernel") {
+            tc.min_kernel = string(value, k).value_or("");
+            if (tc.min_kernel.empty() || tc.min_kernel.find_first_not_of("0123456789.") != std::string::npos || !std::isdigit(tc.min_kernel[0]))
+                error(at(value), "'min_kernel' is a kernel version such as \"6.12\"");
+        }
         else if (k == "settle") {
             auto v = value.value<double>();
             if (!v || *v < 0 || *v > 30) error(at(value), "'settle' must be a number of seconds from 0 to 30");
@@ -452,7 +469,7 @@ bool Reader::test_case(const toml::table& c, const std::optional<Topology>& shar
                     if (auto e = expectation(n, tc.topology)) tc.expect.push_back(*e);
         } else {
             error(at(key), fmt::format("unknown key '{}' in a case", k))
-                .hint("case keys: name, rules, topology, steps, expect, settle, watch, all");
+                .hint("case keys: name, rules, topology, steps, expect, settle, watch, all, min_kernel");
         }
     }
     if (tc.name.empty()) error(tc.at, "a case needs a 'name'");

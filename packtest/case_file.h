@@ -56,7 +56,7 @@ enum class StepKind {
     Tc,          // tc = "qdisc add dev veth0 root tbf ..." (qdisc, class)
     TcDrop,      // tc_drop = "veth0": its ingress drops every packet
     Tun,         // tun = "tun0": a tun device, up, with carrier and no reader
-    Listen,      // listen = "10.0.0.2:80", backlog: a TCP listener that never accepts
+    Listen,      // listen = "10.0.0.2:80", backlog, rcvbuf: a TCP listener that never accepts
     Serve,       // serve = "10.0.0.2:80": accepts and reads everything
     UdpSink,     // udp_sink = "10.0.0.2:53", rcvbuf: bound, never reads
     UdpSend,     // udp_send = "10.0.0.2:53", count, size
@@ -64,6 +64,7 @@ enum class StepKind {
     Send,        // send = "NAME": bytes more on a held connection
     Ping,        // ping = "10.0.0.1", count, size, rcvbuf: an ICMP socket that never reads the replies
     Packet,      // packet = "udp" | "tcp" | "icmp" | "253", dev and the fields of PacketSpec
+    Segment,     // segment = "NAME": crafted TCP segments inside a held connection
     Wait,        // wait = 1.5 (seconds)
     Exec,        // exec = "shell command": refused without --allow-exec
 };
@@ -76,6 +77,12 @@ struct Step {
     std::string value;   // the action key's value
     std::string dev;     // packet: the device it leaves by
     std::string name;    // tcp_connect: the connection's name for 'send'
+    // segment: the first one's sequence number is the connection's first
+    // unacknowledged byte + offset, the next ones `spacing` bytes on (0: the
+    // payload's length); timestamp "now", "old" (100 s behind: PAWS) or "none"
+    std::int64_t offset = 0;
+    std::uint32_t spacing = 0;
+    std::string timestamp = "now";
     std::uint32_t backlog = 1, count = 1, size = 64, rcvbuf = 0, bytes = 0;
     bool hold = false;   // tcp_connect: keep the connections open until the case ends
     bool legacy = false; // iptables: iptables-legacy (x_tables, ipt_do_table) rather than the nft backend
@@ -114,6 +121,7 @@ struct TestCase {
     std::vector<Step> steps;
     std::vector<Expectation> expect;
     double settle = 1.0;              // seconds the events are read after the last step
+    std::string min_kernel;           // "6.12": skipped on older kernels ("" for any)
     std::string watch;                // the namespace monitor rules read ("" when none)
     bool all = false;                 // as run --all: noise reported, 'instead of' rules run fully
     bool uses_exec = false;

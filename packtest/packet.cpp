@@ -168,10 +168,17 @@ Segment build_segment(const PacketSpec& spec, Protocol protocol, std::uint8_t tc
         } else {
             append32(out, spec.seq);
             append32(out, spec.ack);
-            out.insert(out.end(), {5 << 4, tcp_flags, 0xff, 0xff});  // data offset 5, flags, window 65535
+            const std::uint8_t words = spec.tcp_timestamp ? 8 : 5;  // NOP, NOP, timestamp (10 bytes)
+            out.insert(out.end(), {std::uint8_t(words << 4), tcp_flags});
+            append16(out, spec.window);
         }
         segment.checksum_at = out.size();
         out.resize(out.size() + (protocol.kind == L4::udp ? 2 : 4));  // checksum (and TCP's urgent pointer)
+        if (protocol.kind == L4::tcp && spec.tcp_timestamp) {
+            out.insert(out.end(), {1, 1, 8, 10});
+            append32(out, spec.tsval);
+            append32(out, spec.tsecr);
+        }
     }
     out.insert(out.end(), spec.payload, 'x');
     return segment;

@@ -23,6 +23,9 @@ struct PacketSpec {
     std::uint16_t sport = 40000, dport = 9;  // ICMP echo: sport is the identifier
     std::string tcp_flags = "S";   // letters of "FSRPAUEC", or "" / "." for none
     std::uint32_t seq = 1000, ack = 0;  // ICMP echo: seq's low 16 bits are its sequence
+    std::uint16_t window = 65535;  // TCP
+    bool tcp_timestamp = false;    // TCP: a timestamp option (RFC 7323) with these values
+    std::uint32_t tsval = 0, tsecr = 0;
     std::uint8_t ttl = 64;         // the hop limit for IPv6
     std::uint16_t ip_id = 1;
     // IPv4 only: IPv6 refuses fragments and the header overrides below.

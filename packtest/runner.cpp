@@ -1,6 +1,7 @@
 #include "packtest/runner.h"
 
 #include <fnmatch.h>
+#include <sys/utsname.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compiler/frontend.h"
+#include "compiler/packs.h"
 #include "compiler/proc_counters.h"
 #include "packtest/namespaces.h"
 #include "packtest/steps.h"
@@ -195,6 +197,11 @@ CaseResult run_case(const TestCase& tc, const std::filesystem::path& pack_dir, c
         for (const Expectation& e : tc.expect)
             res.rows.push_back({e.rule.empty() ? fmt::format("counter {} in {}", e.counter, e.ns) : e.rule, o, 0, e.expected_text(), note});
     };
+    if (struct utsname u; !tc.min_kernel.empty() && ::uname(&u) == 0 && compare_kernel_versions(u.release, tc.min_kernel) < 0) {
+        const std::string why = fmt::format("needs Linux {} or later (this kernel: {})", tc.min_kernel, u.release);
+        rows_all(Outcome::Skipped, why);
+        return finish(Outcome::Skipped, why);
+    }
     if (tc.uses_exec && !options.allow_exec) {
         const std::string why = "runs shell commands ('exec' steps): needs --allow-exec";
         rows_all(Outcome::Skipped, why);

@@ -20,6 +20,7 @@
 
 #include "packtest/packet.h"
 #include "packtest/tc_drop.h"
+#include "packtest/tcp_state.h"
 #include "packtest/tun_device.h"
 #include "runtime/netns.h"
 #include "runtime/signals.h"
@@ -137,6 +138,7 @@ std::string StepRunner::run(const Step& s)
     case StepKind::Send: return send(s);
     case StepKind::Ping: return ping(s);
     case StepKind::Packet: return packet(s);
+    case StepKind::Segment: return segment(s);
     case StepKind::Wait: wait_for(s.seconds); return "";
     case StepKind::Exec:
         if (!allow_exec_) return "an 'exec' step runs a shell command as root: refused without --allow-exec";
@@ -192,6 +194,10 @@ std::string StepRunner::listen(const Step& s, bool serve)
     if (fd < 0) return errno_text("socket");
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (s.rcvbuf) {  // the connections it takes in inherit it
+        int size = static_cast<int>(s.rcvbuf);
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
     // A server must not drop: a queue as deep as the kernel allows (a slow
     // machine accepts late). A listener has the case's backlog.
     const int backlog = serve ? SOMAXCONN : static_cast<int>(s.backlog);
@@ -311,7 +317,7 @@ std::string StepRunner::tcp_connect(const Step& s)
             }
         }
     }
-    if (!s.name.empty()) held_[s.name] = connected;
+    if (!s.name.empty()) held_[s.name] = connected, held_in_[s.name] = s.ns;
     if (!s.hold) {
         for (int fd : connected) ::shutdown(fd, SHUT_WR);
     }
@@ -370,6 +376,42 @@ std::string StepRunner::packet(const Step& s)
     int ifindex = static_cast<int>(::if_nametoindex(s.dev.c_str()));
     if (!ifindex) return fmt::format("no device '{}' in namespace {}", s.dev, s.ns);
     if (!send_frames(ifindex, frame, s.count, error)) return "packet: " + error;
+    return "";
+}
+
+// Segments written as if the connection's own end had sent them: its
+// addresses and ports, the peer's next expected byte + offset, an ACK of
+// what the peer sent, its timestamp clock. The peer's TCP checks them as
+// its own traffic (PAWS, the window, the out-of-order queue).
+std::string StepRunner::segment(const Step& s)
+{
+    auto it = held_.find(s.value);
+    if (it == held_.end()) return fmt::format("no connection named '{}' (tcp_connect with name = \"{}\" and hold = true)", s.value, s.value);
+    if (it->second.empty()) return fmt::format("connection '{}' never connected", s.value);
+    if (held_in_[s.value] != s.ns) return fmt::format("connection '{}' was made in {}, not {}", s.value, held_in_[s.value], s.ns);
+    TcpState tcp;
+    if (std::string why = read_tcp_state(it->second.front(), tcp); !why.empty()) return why;
+    PacketSpec p = s.packet;
+    p.proto = "tcp";
+    p.src = tcp.local, p.dst = tcp.peer;
+    p.sport = tcp.local_port, p.dport = tcp.peer_port;
+    p.ack = tcp.rcv_nxt;
+    p.tcp_timestamp = s.timestamp != "none";
+    p.tsval = s.timestamp == "old" ? tcp.tsval - 100000 : tcp.tsval;  // the clock counts milliseconds
+    p.src_mac = ns_.mac(s.ns, s.dev);
+    p.dst_mac = ns_.peer_mac(s.ns, s.dev);
+    if (p.dst_mac.empty()) return fmt::format("'{}' in {} has no veth peer", s.dev, s.ns);
+    Expected<NetnsScope> in = enter_netns(ns_.path(s.ns));
+    if (!in) return in.error().message;
+    int ifindex = static_cast<int>(::if_nametoindex(s.dev.c_str()));
+    if (!ifindex) return fmt::format("no device '{}' in namespace {}", s.dev, s.ns);
+    const std::uint32_t spacing = s.spacing ? s.spacing : static_cast<std::uint32_t>(p.payload);
+    for (unsigned i = 0; i < s.count && !stop_requested(); ++i) {
+        p.seq = tcp.snd_una + static_cast<std::uint32_t>(s.offset) + i * spacing;
+        std::string error;
+        std::vector<std::uint8_t> frame = build_frame(p, error);
+        if (frame.empty() || !send_frames(ifindex, frame, 1, error)) return "segment: " + error;
+    }
     return "";
 }
 

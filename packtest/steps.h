@@ -52,12 +52,14 @@ private:
     std::string send(const Step& s);
     std::string ping(const Step& s);
     std::string packet(const Step& s);
+    std::string segment(const Step& s);
     std::string command(const Step& s, std::vector<std::string> argv, const std::string& input = "");
 
     CaseNamespaces& ns_;
     bool allow_exec_;
     std::vector<int> fds_;                          // closed at the end of the case
     std::map<std::string, std::vector<int>> held_;  // tcp_connect's named connections
+    std::map<std::string, std::string> held_in_;    // and the namespace each was made in
     std::vector<std::thread> servers_;
     std::atomic<bool> stopping_{false};
     bool kernel_lacks_ = false;

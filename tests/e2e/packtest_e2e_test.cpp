@@ -144,7 +144,7 @@ TEST(PackTestE2E, ExecIsRefusedUnlessAllowed)
     EXPECT_NE(line.find("pass"), std::string::npos) << allowed.out;
 }
 
-TEST(PackTestE2E, StepTheKernelCannotDoSkipsItsCase)
+TEST(PackTestE2E, StepTheKernelCannotDoOrAnOlderKernelSkipsItsCase)
 {
     NEED_ROOT_AND_BPF();
     Result r = rtd_test({kFixture, "-k", "fixture/kernel lacks a device"});
@@ -153,6 +153,13 @@ TEST(PackTestE2E, StepTheKernelCannotDoSkipsItsCase)
     EXPECT_NE(line.find("skipped"), std::string::npos) << r.out;
     EXPECT_NE(line.find("this kernel has no rtdnosuchkind devices"), std::string::npos) << r.out;
     EXPECT_EQ(rtd_test({kFixture, "-k", "fixture/kernel lacks a device", "--strict"}).status, 1);
+
+    // min_kernel: skipped before any namespace is made.
+    r = rtd_test({kFixture, "-k", "fixture/kernel too old"});
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    line = row(r.out, "fixture.no_socket", "fixture/kernel too old");
+    EXPECT_NE(line.find("skipped"), std::string::npos) << r.out;
+    EXPECT_NE(line.find("needs Linux 99.1 or later (this kernel: "), std::string::npos) << r.out;
 }
 
 TEST(PackTestE2E, CtrlCInTheMiddleOfACaseRemovesItsNamespaces)

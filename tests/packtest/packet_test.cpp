@@ -126,6 +126,25 @@ TEST(PacketFrame, TcpIpv4)
     }
 }
 
+TEST(PacketFrame, TcpTimestampOptionAndWindow)
+{
+    PacketSpec s = spec("tcp");
+    s.tcp_flags = "PA";
+    s.window = 502;
+    s.tcp_timestamp = true;
+    s.tsval = 0x11223344;
+    s.tsecr = 0x55667788;
+    Bytes f = build(s);
+    ASSERT_EQ(f.size(), 14u + 20 + 32 + 11);
+    EXPECT_EQ(f[46], 0x80);  // data offset 8: 12 bytes of options
+    EXPECT_EQ(be16(f, 48), 502);
+    EXPECT_EQ(Bytes(f.begin() + 54, f.begin() + 66), (Bytes{1, 1, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}));
+    EXPECT_EQ(Bytes(f.begin() + 66, f.end()), Bytes(11, 'x'));
+    EXPECT_EQ(be16(f, 16), 20 + 32 + 11);  // IP total length
+    EXPECT_TRUE(ip_verifies(f));
+    EXPECT_TRUE(l4_verifies(f));
+}
+
 TEST(PacketFrame, IcmpEchoIpv4)
 {
     PacketSpec s = spec("icmp");
@@ -367,6 +386,11 @@ TEST(PacketFrame, TsharkAgreesOnChecksums)
     tagged.ihl = 6;
     frames.push_back(build(tagged));
     want += "1\t1\t\t\t\n";
+    PacketSpec stamped = spec("tcp");
+    stamped.tcp_timestamp = true;
+    stamped.tsval = 7;
+    frames.push_back(build(stamped));
+    want += "1\t\t1\t\t\n";
 
     fs::path dir = fs::temp_directory_path() / ("rtd-packet-test-" + std::to_string(::getpid()));
     fs::create_directories(dir);
