@@ -134,6 +134,12 @@ std::string TextTemplate::quoted() const
 {
     std::string out = "\"";
     for (const TextTemplate::Piece& p : pieces) {
+        if (p.placeholder && !p.evidence.empty()) {
+            out += "{" + p.evidence + ":";
+            for (const TextTemplate::Piece& a : p.arg) out += a.placeholder ? "{" + a.text + "}" : a.text;
+            out += "}";
+            continue;
+        }
         if (p.placeholder) {
             out += "{" + p.text + "}";
             continue;

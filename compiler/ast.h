@@ -146,11 +146,15 @@ struct CounterGroup {
 std::string counted_spelling(const std::vector<CounterGroup>& groups);
 
 // A message or hint: literal text and {placeholder}s, escapes decoded.
+// An evidence placeholder ({sysctl:net.ipv4.conf.{dev}.rp_filter}) is looked
+// up on the live system when the event is reported (runtime/evidence.h).
 struct TextTemplate {
     struct Piece {
         bool placeholder = false;
-        std::string text;  // literal text, or the placeholder's name
+        std::string text;        // literal text, the placeholder's name, or an evidence argument as written
         SourceRange range;
+        std::string evidence;    // "sysctl", "route", "neigh": a look-up of `arg`; "" otherwise
+        std::vector<Piece> arg;  // the argument: literal text and plain placeholders
     };
     std::vector<Piece> pieces;
     SourceRange range;

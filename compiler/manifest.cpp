@@ -12,24 +12,42 @@ namespace {
 
 using nlohmann::json;
 
-json text_json(const std::optional<TextTemplate>& t)
+json pieces_json(const std::vector<TextTemplate::Piece>& pieces)
 {
-    if (!t) return nullptr;
-    json pieces = json::array();
-    for (const auto& p : t->pieces) pieces.push_back({{p.placeholder ? "placeholder" : "text", p.text}});
-    return pieces;
+    json out = json::array();
+    for (const auto& p : pieces) {
+        if (!p.evidence.empty()) out.push_back({{"evidence", p.evidence}, {"text", p.text}, {"arg", pieces_json(p.arg)}});
+        else out.push_back({{p.placeholder ? "placeholder" : "text", p.text}});
+    }
+    return out;
+}
+
+json text_json(const std::optional<TextTemplate>& t) { return t ? pieces_json(t->pieces) : json(nullptr); }
+
+std::vector<TextTemplate::Piece> pieces_from(const json& j)
+{
+    std::vector<TextTemplate::Piece> out;
+    for (const json& p : j) {
+        TextTemplate::Piece piece;
+        if (p.contains("evidence")) {
+            piece.placeholder = true;
+            piece.evidence = p.at("evidence").get<std::string>();
+            piece.text = p.at("text").get<std::string>();
+            piece.arg = pieces_from(p.at("arg"));
+        } else {
+            piece.placeholder = p.contains("placeholder");
+            piece.text = p.at(piece.placeholder ? "placeholder" : "text").get<std::string>();
+        }
+        out.push_back(std::move(piece));
+    }
+    return out;
 }
 
 std::optional<TextTemplate> text_from(const json& j)
 {
     if (j.is_null()) return std::nullopt;
     TextTemplate t;
-    for (const json& p : j) {
-        TextTemplate::Piece piece;
-        piece.placeholder = p.contains("placeholder");
-        piece.text = p.at(piece.placeholder ? "placeholder" : "text").get<std::string>();
-        t.pieces.push_back(piece);
-    }
+    t.pieces = pieces_from(j);
     return t;
 }
 

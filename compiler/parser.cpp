@@ -227,6 +227,8 @@ private:
     ExprPtr finish(ExprPtr e);
     TypeRef type_ref(const Node& n);
     std::optional<TextTemplate> text(const Node& n, bool placeholders);
+    template <typename Flush, typename Bad>
+    std::uint32_t evidence(TextTemplate& t, std::uint32_t open, std::uint32_t colon, std::uint32_t e, Flush& flush, Bad& bad);
     template <typename Bad>
     std::uint32_t escape(std::uint32_t i, std::uint32_t e, std::string& literal, Bad& bad) const;
     Binding binding(const Node& n);
@@ -492,6 +494,54 @@ std::uint32_t Converter::escape(std::uint32_t i, std::uint32_t e, std::string& l
     return end - i;
 }
 
+// {KIND:ARG} at `open` ('{'), KIND ending at `colon`: ARG is literal text and
+// plain {name}s, closed by the first '}' after them. Returns where the text
+// goes on. Which kinds exist and what their arguments say is the resolver's
+// to check (compiler/resolve.cpp).
+template <typename Flush, typename Bad>
+std::uint32_t Converter::evidence(TextTemplate& t, std::uint32_t open, std::uint32_t colon, std::uint32_t e, Flush& flush, Bad& bad)
+{
+    TextTemplate::Piece ev;
+    ev.placeholder = true;
+    ev.evidence = std::string(text_.substr(open + 1, colon - open - 1));
+    std::string literal;
+    std::uint32_t j = colon + 1, literal_begin = j;
+    auto keep_literal = [&](std::uint32_t at) {
+        if (!literal.empty()) ev.arg.push_back({false, std::move(literal), {file_, literal_begin, at}, {}, {}});
+        literal.clear();
+    };
+    for (; j < e && text_[j] != '}'; ++j) {
+        if (text_[j] == '{') {
+            std::uint32_t name_b = j + 1, name_e = name_b;
+            while (name_e < e && is_word_char(text_[name_e])) ++name_e;
+            if (name_e == name_b || name_e >= e || text_[name_e] != '}' || std::isdigit(static_cast<unsigned char>(text_[name_b]))) {
+                bad(j, std::min(name_e + 1, e), "expected a name and '}' after '{' in an evidence argument")
+                    .hint("an argument holds text and plain placeholders such as {dev}");
+                return e;
+            }
+            keep_literal(j);
+            ev.arg.push_back({true, std::string(text_.substr(name_b, name_e - name_b)), {file_, j, name_e + 1}, {}, {}});
+            j = name_e;
+            literal_begin = name_e + 1;
+        } else if (text_[j] == '\\') {
+            bad(j, j + 1, "no escapes in an evidence argument");
+            return e;
+        } else {
+            literal += text_[j];
+        }
+    }
+    if (j >= e) {
+        bad(open, e, fmt::format("'{{{}:' is not closed with '}}'", ev.evidence));
+        return e;
+    }
+    keep_literal(j);
+    ev.text = std::string(text_.substr(colon + 1, j - colon - 1));
+    ev.range = {file_, open, j + 1};
+    flush(open);
+    t.pieces.push_back(std::move(ev));
+    return j + 1;
+}
+
 std::optional<TextTemplate> Converter::text(const Node& n, bool placeholders)
 {
     TextTemplate t;
@@ -501,7 +551,7 @@ std::optional<TextTemplate> Converter::text(const Node& n, bool placeholders)
     std::uint32_t literal_begin = b;
     bool ok = true;
     auto flush = [&](std::uint32_t at) {
-        if (!literal.empty()) t.pieces.push_back({false, std::move(literal), {file_, literal_begin, at}});
+        if (!literal.empty()) t.pieces.push_back({false, std::move(literal), {file_, literal_begin, at}, {}, {}});
         literal.clear();
     };
     auto bad = [&](std::uint32_t from, std::uint32_t to, std::string msg) -> Diagnostic& {
@@ -520,13 +570,18 @@ std::optional<TextTemplate> Converter::text(const Node& n, bool placeholders)
             }
             std::uint32_t name_b = i + 1, name_e = name_b;
             while (name_e < e && is_word_char(text_[name_e])) ++name_e;
+            if (name_e > name_b && name_e < e && text_[name_e] == ':') {
+                i = evidence(t, i, name_e, e, flush, bad);
+                literal_begin = i;
+                continue;
+            }
             if (name_e == name_b || name_e >= e || text_[name_e] != '}' || std::isdigit(static_cast<unsigned char>(text_[name_b]))) {
                 bad(i, std::min(name_e + 1, e), "expected a name and '}' after '{'").hint("write '{{' for a literal brace");
                 i = name_e;
                 continue;
             }
             flush(i);
-            t.pieces.push_back({true, std::string(text_.substr(name_b, name_e - name_b)), {file_, i, name_e + 1}});
+            t.pieces.push_back({true, std::string(text_.substr(name_b, name_e - name_b)), {file_, i, name_e + 1}, {}, {}});
             i = name_e + 1;
             literal_begin = i;
         } else if (c == '}' && placeholders) {

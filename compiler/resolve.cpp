@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <sstream>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -83,6 +84,7 @@ private:
 
     void resolve_rule(std::size_t module, RuleDecl& r);
     void check_placeholders(const RuleDecl& r, const TextTemplate& t);
+    bool check_evidence(const TextTemplate::Piece& piece);
     void check_capture_cycles(const RuleDecl& r);
     void check_rule_ids();
     void check_instead_of();
@@ -502,6 +504,39 @@ void Resolver::check_capture_cycles(const RuleDecl& r)
         if (color[i] == 0 && !visit(i)) return;
 }
 
+// The forms runtime/evidence.cpp looks up. Its argument's words, placeholders
+// included ("{saddr} from {daddr} iif {dev}").
+bool Resolver::check_evidence(const TextTemplate::Piece& piece)
+{
+    std::vector<std::string> words;
+    std::istringstream in(piece.text);
+    for (std::string w; in >> w;) words.push_back(w);
+    const std::string& kind = piece.evidence;
+    auto bad = [&](std::string message, std::string hint) {
+        diags_.error(piece.range, std::move(message)).hint(std::move(hint));
+        return false;
+    };
+    if (kind == "sysctl") {
+        if (words.size() != 1)
+            return bad("'{sysctl:KEY}' needs one key", "for example {sysctl:net.ipv4.conf.{dev}.rp_filter}, read in the packet's namespace");
+        for (const auto& a : piece.arg)
+            if (!a.placeholder && (a.text.find("..") != std::string::npos || a.text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos))
+                return bad(fmt::format("'{}' is not part of a sysctl key", a.text), "a key is words joined by dots, as 'sysctl' prints it: net.ipv4.ip_forward");
+        return true;
+    }
+    if (kind == "route") {
+        bool ok = !words.empty() && words.size() % 2 == 1;
+        for (std::size_t i = 1; ok && i < words.size(); i += 2) ok = words[i] == "from" || words[i] == "iif" || words[i] == "oif";
+        if (!ok) return bad("'{route:...}' is {route:ADDR}, optionally with 'from ADDR', 'iif DEV', 'oif DEV'", "as 'ip route get' takes them: {route:{saddr} from {daddr} iif {dev}}");
+        return true;
+    }
+    if (kind == "neigh") {
+        if (words.size() != 3 || words[1] != "dev") return bad("'{neigh:...}' is {neigh:ADDR dev DEV}", "for example {neigh:{daddr} dev {dev}}");
+        return true;
+    }
+    return bad(fmt::format("unknown evidence '{}'", kind), "evidence looked up when the event is reported: {sysctl:KEY}, {route:ADDR ...}, {neigh:ADDR dev DEV}");
+}
+
 void Resolver::check_placeholders(const RuleDecl& r, const TextTemplate& t)
 {
     std::vector<std::string> valid;
@@ -522,7 +557,22 @@ void Resolver::check_placeholders(const RuleDecl& r, const TextTemplate& t)
         if (kfree_skb) add(reason_placeholders());
     }
     auto in = [](const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); };
+    std::vector<const TextTemplate::Piece*> plain;
     for (const auto& piece : t.pieces) {
+        if (piece.evidence.empty()) {
+            plain.push_back(&piece);
+            continue;
+        }
+        if (r.is_monitor) {
+            diags_.error(piece.range, fmt::format("'{{{}:...}}' evidence is looked up for a packet's drop, not a monitor's finding", piece.evidence));
+            continue;
+        }
+        if (!check_evidence(piece)) continue;
+        for (const auto& a : piece.arg)
+            if (a.placeholder) plain.push_back(&a);
+    }
+    for (const TextTemplate::Piece* p : plain) {
+        const TextTemplate::Piece& piece = *p;
         if (!piece.placeholder || in(valid, piece.text)) continue;
         const std::string& name = piece.text;
         if (!r.is_monitor && in(packet_placeholders(), name)) {
@@ -542,8 +592,40 @@ void Resolver::check_placeholders(const RuleDecl& r, const TextTemplate& t)
     }
 }
 
+namespace {
+
+// Where a message or hint names {NAME}, in an evidence argument too; null if nowhere.
+const TextTemplate::Piece* placeholder_named(const RuleDecl& r, const std::string& name)
+{
+    for (const auto* t : {&r.message, &r.hint}) {
+        if (!*t) continue;
+        for (const auto& p : (*t)->pieces) {
+            if (p.placeholder && p.evidence.empty() && p.text == name) return &p;
+            for (const auto& a : p.arg)
+                if (a.placeholder && a.text == name) return &a;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
 void Resolver::resolve_rule(std::size_t m, RuleDecl& r)
 {
+    // {ret} in a message: the return value travels with the event as a
+    // capture, and 'ret' is checked there (kretprobe rules only).
+    const bool has_ret = std::any_of(r.captures.begin(), r.captures.end(), [](const Binding& c) { return c.name == "ret"; });
+    if (const TextTemplate::Piece* p = r.is_monitor || has_ret ? nullptr : placeholder_named(r, "ret")) {
+        Binding b;
+        b.name = "ret";
+        b.name_range = b.range = p->range;
+        b.expr = std::make_unique<Expr>();
+        b.expr->kind = ExprKind::Ident;
+        b.expr->name = "ret";
+        b.expr->range = b.expr->name_range = p->range;
+        r.captures.push_back(std::move(b));
+    }
+
     Context constant_ctx;
     constant_ctx.mode = Mode::Constant;
     constant_ctx.module = m;

@@ -57,6 +57,9 @@ struct DecodedEvent {
     std::vector<std::uint64_t> stack;
     std::vector<CaptureValue> captures;
     std::optional<PacketBytes> bytes;
+    // Evidence looked up for its message and hint (runtime/evidence_stage.h):
+    // "sysctl:net.ipv4.conf.veth0.rp_filter" -> "1".
+    std::vector<std::pair<std::string, std::string>> evidence;
 };
 
 class EventDecoder {

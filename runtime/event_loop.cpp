@@ -56,6 +56,12 @@ Reporting::Reporting(const CompiledRuleSet& set, const Btf* btf, std::vector<con
     if (!options.quiet)
         sinks_.push_back(options.summary ? static_cast<EventSink*>(&flows_) : options.json ? static_cast<EventSink*>(&json_) : &text_);
     if (options.pcap) sinks_.push_back((pcap_ = std::make_unique<PcapOutput>(*options.pcap, ctx_, options.snaplen)).get());
+    // The outputs take their evidence on a worker; an observer (metrics, the
+    // ledger) counts in this thread, as the events come.
+    if (!sinks_.empty() && EvidenceStage::needed(set)) {
+        evidence_ = std::make_unique<EvidenceStage>(ctx_, std::move(sinks_), [this] { write_out(); });
+        sinks_.clear();
+    }
     if (options.observer) sinks_.push_back(options.observer);
 }
 
@@ -73,6 +79,7 @@ void Reporting::event(const void* data, std::size_t size)
         return;
     }
     for (EventSink* s : sinks_) s->event(*e);
+    if (evidence_) evidence_->event(std::move(*e));
     reported_one();
 }
 
@@ -81,19 +88,32 @@ void Reporting::monitor(const std::vector<MonitorFinding>& findings)
     for (const MonitorFinding& f : findings) {
         if (full()) return;
         for (EventSink* s : sinks_) s->monitor(f);
+        if (evidence_) evidence_->monitor(f);
         reported_one();
     }
 }
 
-void Reporting::flush()
+void Reporting::write_out()
 {
     std::fflush(options_.out);
     if (options_.pcap && !options_.pcap->flush()) request_stop();  // the run ends saying why (session.cpp)
 }
 
+void Reporting::flush()
+{
+    if (evidence_) evidence_->drain();
+    write_out();
+}
+
+void Reporting::flush_batch()
+{
+    if (!evidence_) write_out();  // else the evidence worker writes out whenever it has caught up
+}
+
 void Reporting::print_summary(bool clear)
 {
     if (!options_.summary) return;
+    if (evidence_) evidence_->drain();
     flows_.print(options_.out, options_.top);
     if (clear) flows_.clear();
 }
@@ -140,7 +160,7 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
                 status.error(RunError::failure(fmt::format("reading events failed: {}", std::strerror(-n))));
                 break;
             }
-            if (n > 0) reporting.flush();
+            if (n > 0) reporting.flush_batch();
         } else {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
@@ -171,6 +191,7 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
         if (options.interval_ms && now >= next_interval) {
             next_interval += std::chrono::milliseconds(options.interval_ms);
             summary(true);
+            reporting.flush();  // the events' lines before the ledger's
             if (options.ledger) options.ledger->print(out, options.ledger_json, false, std::chrono::duration<double>(now - start).count());
             if (probes.obj)
                 print_counters(status, set, read_counters(probes.obj.get(), set, probes.dispatch),
@@ -189,6 +210,7 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
     }
     probes.links.clear();
     summary(false);
+    reporting.flush();
     if (options.ledger) options.ledger->print(out, options.ledger_json, true, end.seconds);
     std::fflush(out);
     return end;

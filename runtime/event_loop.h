@@ -19,6 +19,7 @@
 #include "runtime/attach.h"
 #include "runtime/rule_counters.h"
 #include "runtime/decoder.h"
+#include "runtime/evidence_stage.h"
 #include "runtime/ledger.h"
 #include "runtime/monitor.h"
 #include "runtime/pcap_output.h"
@@ -58,13 +59,19 @@ public:
     std::uint64_t undecodable() const { return undecodable_; }
     std::FILE* out() const { return options_.out; }
     FlowSummary& flows() { return flows_; }
-    // What is written so far, out to the output and the capture file.
+    // Look-ups made for evidence placeholders; null when no rule has one.
+    const EvidenceStage* evidence() const { return evidence_.get(); }
+    // What is reported so far, out to the output and the capture file
+    // (waiting for the evidence look-ups of what is queued).
     void flush();
+    // After a batch of events: the same, without waiting for look-ups.
+    void flush_batch();
     // The summary (when asked for), then empty it for the next interval.
     void print_summary(bool clear);
 
 private:
     void reported_one();
+    void write_out();
 
     OutputOptions options_;
     std::unique_ptr<EventDecoder> decoder_;
@@ -77,6 +84,8 @@ private:
     std::vector<EventSink*> sinks_;
     std::uint64_t reported_ = 0;
     std::uint64_t undecodable_ = 0;
+    // Last: stopped (its queue emptied into the outputs) before they go.
+    std::unique_ptr<EvidenceStage> evidence_;
 };
 
 struct LoopOptions {

@@ -107,9 +107,28 @@ std::string fill(const TextTemplate& t, const std::function<std::string(const st
     return out;
 }
 
+std::string evidence_key(const TextTemplate::Piece& piece, const DecodedEvent& e, const ReportContext& ctx)
+{
+    std::string arg;
+    for (const auto& a : piece.arg) arg += a.placeholder ? placeholder_value(a.text, e, ctx) : a.text;
+    return piece.evidence + ":" + arg;
+}
+
 std::string fill(const TextTemplate& t, const DecodedEvent& e, const ReportContext& ctx)
 {
-    return fill(t, [&](const std::string& name) { return placeholder_value(name, e, ctx); });
+    std::string out;
+    for (const auto& piece : t.pieces) {
+        if (!piece.placeholder) {
+            out += piece.text;
+        } else if (piece.evidence.empty()) {
+            out += placeholder_value(piece.text, e, ctx);
+        } else {
+            const std::string key = evidence_key(piece, e, ctx);
+            auto it = std::find_if(e.evidence.begin(), e.evidence.end(), [&](const auto& kv) { return kv.first == key; });
+            out += it != e.evidence.end() ? it->second : "(not looked up)";
+        }
+    }
+    return out;
 }
 
 std::string event_message(const DecodedEvent& e, const ReportContext& ctx)
@@ -195,6 +214,11 @@ void JsonOutput::event(const DecodedEvent& e)
     j.end_object();
     j.field("comm", e.comm);
     j.field("cpu", e.cpu);
+    if (!e.evidence.empty()) {
+        j.begin_object("evidence");
+        for (const auto& [key, value] : e.evidence) j.field(key, value);
+        j.end_object();
+    }
     if (rule.hint) j.field("hint", fill(*rule.hint, e, ctx_));
     j.field("kind", rule.condition == ConditionKind::Warn ? "warning" : "drop");
     j.field("layer", layer_name(rule.layer));

@@ -34,6 +34,8 @@ std::string fill(const TextTemplate& t, const std::function<std::string(const st
 // The value of one placeholder for an event ("" when unknown).
 std::string placeholder_value(const std::string& name, const DecodedEvent& e, const ReportContext& ctx);
 std::string fill(const TextTemplate& t, const DecodedEvent& e, const ReportContext& ctx);
+// An evidence placeholder's look-up for this event: "sysctl:net.ipv4.conf.veth0.rp_filter".
+std::string evidence_key(const TextTemplate::Piece& piece, const DecodedEvent& e, const ReportContext& ctx);
 // The rule's message, or a default one.
 std::string event_message(const DecodedEvent& e, const ReportContext& ctx);
 

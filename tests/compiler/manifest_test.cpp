@@ -25,7 +25,7 @@ rule t.probe {
     drop if backlog > max
     counted as snmp:TcpExtListenOverflows | snmp:TcpExtTCPReqQFullDrop, snmp:TcpExtListenDrops
     message "backlog {backlog} > {max}"
-    hint    "braces {{ }} and \"quotes\""
+    hint    "braces {{ }} and \"quotes\", somaxconn {sysctl:net.core.somaxconn}"
 }
 monitor t.counter {
     layer   l4
@@ -63,6 +63,13 @@ TEST(Manifest, ReadBackEqualsWhatWasWritten)
     EXPECT_EQ(read->rules.at(0).params, (std::vector<std::pair<std::string, std::string>>{{"max", "7"}}));
     EXPECT_EQ(read->probes.size(), set.probes.size());
     EXPECT_EQ(read->filter, "dport == 443");
+    // An evidence placeholder keeps its kind and argument.
+    ASSERT_TRUE(read->rules.at(0).hint);
+    const auto& pieces = read->rules.at(0).hint->pieces;
+    ASSERT_FALSE(pieces.empty());
+    EXPECT_EQ(pieces.back().evidence, "sysctl");
+    ASSERT_EQ(pieces.back().arg.size(), 1u);
+    EXPECT_EQ(pieces.back().arg[0].text, "net.core.somaxconn");
     EXPECT_EQ(read->rules.at(0).counted_as, (std::vector<std::vector<std::string>>{
                                                 {"snmp:TcpExtListenOverflows", "snmp:TcpExtTCPReqQFullDrop"}, {"snmp:TcpExtListenDrops"}}));
     // An object built before 'counted as' declares no counter.
