@@ -530,11 +530,15 @@ bool Resolver::check_evidence(const TextTemplate::Piece& piece)
         if (!ok) return bad("'{route:...}' is {route:ADDR}, optionally with 'from ADDR', 'iif DEV', 'oif DEV'", "as 'ip route get' takes them: {route:{saddr} from {daddr} iif {dev}}");
         return true;
     }
+    if (kind == "nft") {
+        if (piece.text != "drop") return bad("'{nft:...}' is {nft:drop}", "the nftables rule whose verdict is drop and whose counter counted the packet");
+        return true;
+    }
     if (kind == "neigh") {
         if (words.size() != 3 || words[1] != "dev") return bad("'{neigh:...}' is {neigh:ADDR dev DEV}", "for example {neigh:{daddr} dev {dev}}");
         return true;
     }
-    return bad(fmt::format("unknown evidence '{}'", kind), "evidence looked up when the event is reported: {sysctl:KEY}, {route:ADDR ...}, {neigh:ADDR dev DEV}");
+    return bad(fmt::format("unknown evidence '{}'", kind), "evidence looked up when the event is reported: {sysctl:KEY}, {route:ADDR ...}, {neigh:ADDR dev DEV}, {nft:drop}");
 }
 
 void Resolver::check_placeholders(const RuleDecl& r, const TextTemplate& t)

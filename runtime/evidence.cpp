@@ -221,7 +221,13 @@ std::string neigh_get(const std::string& arg)
 
 std::string EvidenceResolver::netns_by_inode(std::uint64_t inode)
 {
-    if (auto it = netns_paths_.find(inode); it != netns_paths_.end()) return it->second;
+    // A remembered path still names that namespace unless its process is
+    // gone (and its PID perhaps taken by another).
+    if (auto it = netns_paths_.find(inode); it != netns_paths_.end()) {
+        struct stat st {};
+        if (stat(it->second.c_str(), &st) == 0 && st.st_ino == inode) return it->second;
+        netns_paths_.clear();
+    }
     // Named namespaces first, then any process's.
     auto consider = [&](const std::string& path) {
         struct stat st {};
@@ -244,20 +250,18 @@ std::string EvidenceResolver::netns_by_inode(std::uint64_t inode)
 std::string EvidenceResolver::lookup_now(const std::string& kind, const std::string& arg, std::uint64_t netns)
 {
     std::optional<NetnsScope> in;
-    struct stat own {};
-    if (netns && (stat("/proc/self/ns/net", &own) != 0 || own.st_ino != netns)) {
+    struct stat own {};  // this thread's namespace, which may not be the process's
+    if (netns && (stat("/proc/thread-self/ns/net", &own) != 0 || own.st_ino != netns)) {
         std::string path = netns_by_inode(netns);
         if (path.empty()) return "(its network namespace is gone)";
         Expected<NetnsScope> entered = enter_netns(path);
-        if (!entered) {
-            netns_paths_.erase(netns);  // the process may have moved on
-            return "(its network namespace is gone)";
-        }
+        if (!entered) return "(its network namespace is gone)";
         in.emplace(std::move(*entered));
     }
     if (kind == "sysctl") return read_sysctl(arg);
     if (kind == "route") return route_get(arg);
     if (kind == "neigh") return neigh_get(arg);
+    if (kind == "nft") return nft_.look(netns);
     return "(unknown evidence)";
 }
 

@@ -1,5 +1,5 @@
-// Evidence: what a message's {sysctl:KEY}, {route:ADDR ...} and
-// {neigh:ADDR dev DEV} say, looked up on the live system in the packet's
+// Evidence: what a message's {sysctl:KEY}, {route:ADDR ...},
+// {neigh:ADDR dev DEV} and {nft:drop} say, looked up on the live system in the packet's
 // network namespace when the event is reported (docs/LANGUAGE.md). Look-ups
 // are cached for a short time and bounded in rate, so a flood of drops costs
 // a few look-ups a second, not one per drop.
@@ -10,6 +10,8 @@
 #include <map>
 #include <string>
 #include <tuple>
+
+#include "runtime/nft_evidence.h"
 
 namespace rtd {
 
@@ -29,7 +31,7 @@ public:
     EvidenceResolver() : EvidenceResolver(Limits{}) {}
     explicit EvidenceResolver(Limits limits) : limits_(limits) {}
 
-    // `kind` "sysctl", "route" or "neigh"; `arg` with its placeholders filled
+    // `kind` "sysctl", "route", "neigh" or "nft"; `arg` with its placeholders filled
     // in; `netns` the packet's namespace inode (0: this process's). The answer
     // is text for a person ("1", "via 10.0.0.1 dev eth0", "FAILED"), or what
     // went wrong in parentheses.
@@ -50,6 +52,7 @@ private:
     EvidenceStats stats_;
     std::map<std::tuple<std::uint64_t, std::string, std::string>, Entry> cache_;
     std::map<std::uint64_t, std::string> netns_paths_;
+    NftDropRules nft_;
     std::chrono::steady_clock::time_point second_{};
     unsigned made_this_second_ = 0;
 };
