@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <functional>
-#include <sstream>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "compiler/const_eval.h"
+#include "compiler/evidence_forms.h"
 #include "compiler/language.h"
 #include "compiler/suggest.h"
 
@@ -84,7 +84,6 @@ private:
 
     void resolve_rule(std::size_t module, RuleDecl& r);
     void check_placeholders(const RuleDecl& r, const TextTemplate& t);
-    bool check_evidence(const TextTemplate::Piece& piece);
     void check_capture_cycles(const RuleDecl& r);
     void check_rule_ids();
     void check_instead_of();
@@ -504,43 +503,6 @@ void Resolver::check_capture_cycles(const RuleDecl& r)
         if (color[i] == 0 && !visit(i)) return;
 }
 
-// The forms runtime/evidence.cpp looks up. Its argument's words, placeholders
-// included ("{saddr} from {daddr} iif {dev}").
-bool Resolver::check_evidence(const TextTemplate::Piece& piece)
-{
-    std::vector<std::string> words;
-    std::istringstream in(piece.text);
-    for (std::string w; in >> w;) words.push_back(w);
-    const std::string& kind = piece.evidence;
-    auto bad = [&](std::string message, std::string hint) {
-        diags_.error(piece.range, std::move(message)).hint(std::move(hint));
-        return false;
-    };
-    if (kind == "sysctl") {
-        if (words.size() != 1)
-            return bad("'{sysctl:KEY}' needs one key", "for example {sysctl:net.ipv4.conf.{dev}.rp_filter}, read in the packet's namespace");
-        for (const auto& a : piece.arg)
-            if (!a.placeholder && (a.text.find("..") != std::string::npos || a.text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos))
-                return bad(fmt::format("'{}' is not part of a sysctl key", a.text), "a key is words joined by dots, as 'sysctl' prints it: net.ipv4.ip_forward");
-        return true;
-    }
-    if (kind == "route") {
-        bool ok = !words.empty() && words.size() % 2 == 1;
-        for (std::size_t i = 1; ok && i < words.size(); i += 2) ok = words[i] == "from" || words[i] == "iif" || words[i] == "oif";
-        if (!ok) return bad("'{route:...}' is {route:ADDR}, optionally with 'from ADDR', 'iif DEV', 'oif DEV'", "as 'ip route get' takes them: {route:{saddr} from {daddr} iif {dev}}");
-        return true;
-    }
-    if (kind == "nft") {
-        if (piece.text != "drop") return bad("'{nft:...}' is {nft:drop}", "the nftables rule whose verdict is drop and whose counter counted the packet");
-        return true;
-    }
-    if (kind == "neigh") {
-        if (words.size() != 3 || words[1] != "dev") return bad("'{neigh:...}' is {neigh:ADDR dev DEV}", "for example {neigh:{daddr} dev {dev}}");
-        return true;
-    }
-    return bad(fmt::format("unknown evidence '{}'", kind), "evidence looked up when the event is reported: {sysctl:KEY}, {route:ADDR ...}, {neigh:ADDR dev DEV}, {nft:drop}");
-}
-
 void Resolver::check_placeholders(const RuleDecl& r, const TextTemplate& t)
 {
     std::vector<std::string> valid;
@@ -571,7 +533,7 @@ void Resolver::check_placeholders(const RuleDecl& r, const TextTemplate& t)
             diags_.error(piece.range, fmt::format("'{{{}:...}}' evidence is looked up for a packet's drop, not a monitor's finding", piece.evidence));
             continue;
         }
-        if (!check_evidence(piece)) continue;
+        if (!check_evidence_form(piece, diags_)) continue;
         for (const auto& a : piece.arg)
             if (a.placeholder) plain.push_back(&a);
     }
