@@ -1,10 +1,11 @@
 #include "compiler/evidence_forms.h"
 
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "compiler/words.h"
 
 namespace rtd {
 
@@ -12,9 +13,7 @@ namespace rtd {
 // included ("{saddr} from {daddr} iif {dev}").
 bool check_evidence_form(const TextTemplate::Piece& piece, Diagnostics& diags)
 {
-    std::vector<std::string> words;
-    std::istringstream in(piece.text);
-    for (std::string w; in >> w;) words.push_back(w);
+    const std::vector<std::string> words = split_words(piece.text);
     const std::string& kind = piece.evidence;
     auto bad = [&](std::string message, std::string hint) {
         diags.error(piece.range, std::move(message)).hint(std::move(hint));

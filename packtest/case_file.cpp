@@ -4,7 +4,6 @@
 #include <cctype>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -13,6 +12,7 @@
 
 #include "compiler/source.h"
 #include "compiler/toml_source.h"
+#include "compiler/words.h"
 
 namespace rtd::packtest {
 
@@ -102,14 +102,6 @@ const std::map<StepKind, std::set<std::string>> kStepKeys = {
 // namespaces, never run other programs ('ip netns exec') or read files.
 const std::set<std::string> kIpObjects = {"link", "address", "addr", "route", "neighbour", "neigh", "rule"};
 const std::set<std::string> kTcObjects = {"qdisc", "class"};
-
-std::vector<std::string> words(const std::string& s)
-{
-    std::vector<std::string> out;
-    std::istringstream in(s);
-    for (std::string w; in >> w;) out.push_back(w);
-    return out;
-}
 
 class Reader {
 public:
@@ -206,7 +198,7 @@ std::optional<Topology> Reader::topology(const toml::table& table)
         for (const toml::node& e : *a) {
             auto text = string(e, k);
             if (!text) continue;
-            std::vector<std::string> w = words(*text);
+            std::vector<std::string> w = split_words(*text);
             if (k == "links") {  // "a:veth0 b:veth0"
                 if (w.size() != 2) {
                     error(at(e), "a link is \"NS:DEV NS:DEV\" (a veth pair)");
@@ -353,7 +345,7 @@ std::optional<Step> Reader::step(const toml::node& node, const Topology& t)
     }
     if (s.kind == StepKind::Send && s.value.empty()) error(at(*action), "'send' names a connection held by 'tcp_connect'");
     if (s.kind == StepKind::Ip || s.kind == StepKind::Tc) {
-        std::vector<std::string> w = words(s.value);
+        std::vector<std::string> w = split_words(s.value);
         const std::set<std::string>& allowed = s.kind == StepKind::Ip ? kIpObjects : kTcObjects;
         if (w.empty() || !allowed.count(w[0]))
             error(at(*action), fmt::format("'{}' steps start with one of: {}", step_name(s.kind), fmt::join(allowed, ", ")))

@@ -14,10 +14,10 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
+#include "compiler/words.h"
 #include "packtest/packet.h"
 #include "packtest/tc_drop.h"
 #include "packtest/tcp_state.h"
@@ -28,14 +28,6 @@
 namespace rtd::packtest {
 
 namespace {
-
-std::vector<std::string> words(const std::string& s)
-{
-    std::vector<std::string> out;
-    std::istringstream in(s);
-    for (std::string w; in >> w;) out.push_back(w);
-    return out;
-}
 
 // "10.0.0.2:80", "[fd00::2]:80", or an address alone (`port` 0).
 bool endpoint(const std::string& text, sockaddr_storage& sa, socklen_t& len, bool need_port)
@@ -113,21 +105,20 @@ std::string StepRunner::run(const Step& s)
     case StepKind::Ip6tables: {
         std::string tool = s.kind == StepKind::Iptables ? "iptables" : "ip6tables";
         std::vector<std::string> argv{s.legacy ? tool + "-legacy" : tool, "-w"};
-        for (std::string& w : words(s.value)) argv.push_back(std::move(w));
+        for (std::string& w : split_words(s.value)) argv.push_back(std::move(w));
         return command(s, argv);
     }
     case StepKind::Ip:
     case StepKind::Tc: {
         std::vector<std::string> argv{s.kind == StepKind::Ip ? "ip" : "tc"};
-        for (std::string& w : words(s.value)) argv.push_back(std::move(w));
+        for (std::string& w : split_words(s.value)) argv.push_back(std::move(w));
         return command(s, argv);
     }
     case StepKind::TcDrop: return tc_drop_all(ns_.path(s.ns), s.value);
     case StepKind::Tun: {
         int fd = -1;
-        std::string why = detached_tun(ns_.path(s.ns), s.value, fd);
+        std::string why = detached_tun(ns_.path(s.ns), s.value, fd, kernel_lacks_);
         if (fd >= 0) fds_.push_back(fd);
-        kernel_lacks_ = why.rfind("/dev/net/tun", 0) == 0;  // no tun in this kernel
         return why;
     }
     case StepKind::Listen: return listen(s, false);
@@ -156,7 +147,7 @@ std::string StepRunner::command(const Step& s, std::vector<std::string> argv, co
     // 'ip link add ... type bond' where the kernel has no bonding.
     if (s.kind == StepKind::Ip && out.find("Unknown device type") != std::string::npos) {
         kernel_lacks_ = true;
-        const std::vector<std::string> w = words(s.value);
+        const std::vector<std::string> w = split_words(s.value);
         auto type = std::find(w.begin(), w.end(), "type");
         return fmt::format("this kernel has no {} devices ({})", type != w.end() && type + 1 != w.end() ? type[1] : "such", out);
     }

@@ -16,9 +16,10 @@
 
 namespace rtd::packtest {
 
-std::string detached_tun(const std::string& netns_path, const std::string& name, int& fd)
+std::string detached_tun(const std::string& netns_path, const std::string& name, int& fd, bool& no_tun)
 {
     fd = -1;
+    no_tun = false;
     if (name.empty() || name.size() >= IFNAMSIZ) return fmt::format("'{}' is not a device name (1 to {} characters)", name, IFNAMSIZ - 1);
     Expected<NetnsScope> in = enter_netns(netns_path);
     if (!in) return in.error().message;
@@ -29,7 +30,10 @@ std::string detached_tun(const std::string& netns_path, const std::string& name,
         return why;
     };
     fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (fd < 0) return fail("/dev/net/tun (is the tun module there?)");
+    if (fd < 0) {
+        no_tun = errno == ENOENT || errno == ENODEV || errno == ENXIO;
+        return fail("/dev/net/tun (is the tun module there?)");
+    }
     // A multi-queue device: a queue detached from it leaves the carrier on
     // (a single-queue device without a reader has none, and its packets
     // would stop at the qdisc instead).

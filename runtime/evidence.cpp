@@ -14,24 +14,16 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "compiler/words.h"
 #include "runtime/netns.h"
 
 namespace rtd {
 
 namespace {
-
-std::vector<std::string> words_of(const std::string& s)
-{
-    std::vector<std::string> out;
-    std::istringstream in(s);
-    for (std::string w; in >> w;) out.push_back(w);
-    return out;
-}
 
 struct Address {
     int family = 0;
@@ -67,6 +59,15 @@ struct Netlink {
     ~Netlink()
     {
         if (nl) mnl_socket_close(nl);
+    }
+    // A request of `type` in the buffer, with its fixed header `Header` zeroed.
+    template <typename Header>
+    std::pair<struct nlmsghdr*, Header*> request(unsigned short type)
+    {
+        struct nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = NLM_F_REQUEST;
+        return {nlh, static_cast<Header*>(mnl_nlmsg_put_extra_header(nlh, sizeof(Header)))};
     }
     // 0 on an answer, else the errno.
     int ask(struct nlmsghdr* nlh, mnl_cb_t on_reply, void* data)
@@ -145,7 +146,7 @@ std::string read_sysctl(const std::string& key)
 // "unreachable", "blackhole", "prohibit"; an error as the kernel names it.
 std::string route_get(const std::string& arg)
 {
-    std::vector<std::string> w = words_of(arg);
+    std::vector<std::string> w = split_words(arg);
     Address dst, src;
     if (w.empty() || !parse_address(w[0], dst)) return fmt::format("(not an address: '{}')", w.empty() ? "" : w[0]);
     std::vector<std::pair<unsigned short, unsigned>> devices;  // RTA_IIF/RTA_OIF, ifindex
@@ -159,10 +160,7 @@ std::string route_get(const std::string& arg)
         }
     }
     Netlink nl;
-    struct nlmsghdr* nlh = mnl_nlmsg_put_header(nl.buf.data());
-    nlh->nlmsg_type = RTM_GETROUTE;
-    nlh->nlmsg_flags = NLM_F_REQUEST;
-    auto* rtm = static_cast<struct rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(struct rtmsg)));
+    auto [nlh, rtm] = nl.request<struct rtmsg>(RTM_GETROUTE);
     rtm->rtm_family = static_cast<unsigned char>(dst.family);
     rtm->rtm_dst_len = static_cast<unsigned char>(dst.size() * 8);
     mnl_attr_put(nlh, RTA_DST, dst.size(), dst.bytes);
@@ -201,16 +199,13 @@ std::string route_get(const std::string& arg)
 // The neighbour entry's state (FAILED, INCOMPLETE, STALE, REACHABLE...).
 std::string neigh_get(const std::string& arg)
 {
-    std::vector<std::string> w = words_of(arg);
+    std::vector<std::string> w = split_words(arg);
     Address dst;
     if (w.size() != 3 || !parse_address(w[0], dst)) return "(expected ADDR dev DEV)";
     unsigned ifindex = if_nametoindex(w[2].c_str());
     if (!ifindex) return fmt::format("(no device '{}')", w[2]);
     Netlink nl;
-    struct nlmsghdr* nlh = mnl_nlmsg_put_header(nl.buf.data());
-    nlh->nlmsg_type = RTM_GETNEIGH;
-    nlh->nlmsg_flags = NLM_F_REQUEST;
-    auto* ndm = static_cast<struct ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(struct ndmsg)));
+    auto [nlh, ndm] = nl.request<struct ndmsg>(RTM_GETNEIGH);
     ndm->ndm_family = static_cast<unsigned char>(dst.family);
     ndm->ndm_ifindex = static_cast<int>(ifindex);
     mnl_attr_put(nlh, NDA_DST, dst.size(), dst.bytes);

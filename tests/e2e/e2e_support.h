@@ -346,6 +346,12 @@ inline std::string craft(const Namespaces& ns, const std::string& kind, int port
     return ns.in_a(fmt::format("{} {} {} {} {} {} {}", kPy, kCraft, ns.dev_a, ns.addr_b, kind, port, extra));
 }
 
+// An event of a packet to B's `dport`.
+inline bool to_b(const json& e, const Namespaces& ns, int dport)
+{
+    return e.contains("packet") && e["packet"]["daddr"] == ns.addr_b && e["packet"]["dport"] == dport;
+}
+
 // Listens on B's `port` for `seconds` with `backlog`, never accepting.
 inline void listen_in_b(const Namespaces& ns, int port, int backlog = 16, double seconds = 6)
 {

@@ -8,11 +8,6 @@ namespace {
 
 const std::string kRule = RTD_TEST_DATA "/e2e/evidence.rule";
 
-bool to_b(const json& e, const Namespaces& ns, int dport)
-{
-    return e.contains("packet") && e["packet"]["daddr"] == ns.addr_b && e["packet"]["dport"] == dport;
-}
-
 TEST(EvidenceE2E, AnswersComeFromTheDropsNamespace)
 {
     NEED_ROOT_AND_BPF();

@@ -72,11 +72,6 @@ bool on_6_1()
     return uname(&u) == 0 && std::string(u.release).rfind("6.1.", 0) == 0;
 }
 
-bool to_b(const json& e, const Namespaces& ns, int dport)
-{
-    return e.contains("packet") && e["packet"]["daddr"] == ns.addr_b && e["packet"]["dport"] == dport;
-}
-
 long capture(const json& e, const std::string& name) { return e["captures"][name].get<long>(); }
 
 TEST(VmE2E, SynQueueFullAtTcpConnRequest)
