@@ -37,11 +37,16 @@ bool check_evidence_form(const TextTemplate::Piece& piece, Diagnostics& diags)
         if (piece.text != "drop") return bad("'{nft:...}' is {nft:drop}", "the nftables rule whose verdict is drop and whose counter counted the packet");
         return true;
     }
+    if (kind == "socket") {
+        if (words.size() != 3 || (words[0] != "tcp" && words[0] != "udp"))
+            return bad("'{socket:...}' is {socket:tcp ADDR PORT} or {socket:udp ADDR PORT}", "the listener or the sockets bound where the packet went: {socket:tcp {daddr} {dport}}");
+        return true;
+    }
     if (kind == "neigh") {
         if (words.size() != 3 || words[1] != "dev") return bad("'{neigh:...}' is {neigh:ADDR dev DEV}", "for example {neigh:{daddr} dev {dev}}");
         return true;
     }
-    return bad(fmt::format("unknown evidence '{}'", kind), "evidence looked up when the event is reported: {sysctl:KEY}, {route:ADDR ...}, {neigh:ADDR dev DEV}, {nft:drop}");
+    return bad(fmt::format("unknown evidence '{}'", kind), "evidence looked up when the event is reported: {sysctl:KEY}, {route:ADDR ...}, {neigh:ADDR dev DEV}, {socket:tcp|udp ADDR PORT}, {nft:drop}");
 }
 
 }  // namespace rtd

@@ -1,6 +1,7 @@
 // The evidence placeholders a message or hint may hold ({sysctl:KEY},
-// {route:ADDR ...}, {neigh:ADDR dev DEV}, {nft:drop}): their arguments'
-// forms, checked where they are written. runtime/evidence.h looks them up.
+// {route:ADDR ...}, {neigh:ADDR dev DEV}, {socket:tcp|udp ADDR PORT},
+// {nft:drop}): their arguments' forms, checked where they are written.
+// runtime/evidence.h looks them up.
 #pragma once
 
 #include "compiler/ast.h"

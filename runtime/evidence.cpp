@@ -19,7 +19,9 @@
 #include <fmt/format.h>
 
 #include "compiler/words.h"
+#include "runtime/netlink_request.h"
 #include "runtime/netns.h"
+#include "runtime/socket_evidence.h"
 
 namespace rtd {
 
@@ -50,37 +52,6 @@ std::string device_name(unsigned ifindex)
     char name[IF_NAMESIZE] = {};
     return if_indextoname(ifindex, name) ? name : fmt::format("if{}", ifindex);
 }
-
-// One request, one answer: the answer's message to `on_reply`, or the
-// kernel's error.
-struct Netlink {
-    struct mnl_socket* nl = mnl_socket_open(NETLINK_ROUTE);
-    std::vector<char> buf = std::vector<char>(MNL_SOCKET_BUFFER_SIZE);
-    ~Netlink()
-    {
-        if (nl) mnl_socket_close(nl);
-    }
-    // A request of `type` in the buffer, with its fixed header `Header` zeroed.
-    template <typename Header>
-    std::pair<struct nlmsghdr*, Header*> request(unsigned short type)
-    {
-        struct nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-        nlh->nlmsg_type = type;
-        nlh->nlmsg_flags = NLM_F_REQUEST;
-        return {nlh, static_cast<Header*>(mnl_nlmsg_put_extra_header(nlh, sizeof(Header)))};
-    }
-    // 0 on an answer, else the errno.
-    int ask(struct nlmsghdr* nlh, mnl_cb_t on_reply, void* data)
-    {
-        if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) return errno ? errno : EIO;
-        nlh->nlmsg_seq = 1;
-        if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return errno;
-        ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
-        if (n < 0) return errno;
-        int ret = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), 1, mnl_socket_get_portid(nl), on_reply, data);
-        return ret < 0 ? (errno ? errno : EIO) : 0;
-    }
-};
 
 struct RouteAnswer {
     unsigned char type = 0;
@@ -159,7 +130,7 @@ std::string route_get(const std::string& arg)
             devices.push_back({w[i] == "iif" ? RTA_IIF : RTA_OIF, ifindex});
         }
     }
-    Netlink nl;
+    NetlinkRequest nl(NETLINK_ROUTE);
     auto [nlh, rtm] = nl.request<struct rtmsg>(RTM_GETROUTE);
     rtm->rtm_family = static_cast<unsigned char>(dst.family);
     rtm->rtm_dst_len = static_cast<unsigned char>(dst.size() * 8);
@@ -204,7 +175,7 @@ std::string neigh_get(const std::string& arg)
     if (w.size() != 3 || !parse_address(w[0], dst)) return "(expected ADDR dev DEV)";
     unsigned ifindex = if_nametoindex(w[2].c_str());
     if (!ifindex) return fmt::format("(no device '{}')", w[2]);
-    Netlink nl;
+    NetlinkRequest nl(NETLINK_ROUTE);
     auto [nlh, ndm] = nl.request<struct ndmsg>(RTM_GETNEIGH);
     ndm->ndm_family = static_cast<unsigned char>(dst.family);
     ndm->ndm_ifindex = static_cast<int>(ifindex);
@@ -256,6 +227,7 @@ std::string EvidenceResolver::lookup_now(const std::string& kind, const std::str
     if (kind == "sysctl") return read_sysctl(arg);
     if (kind == "route") return route_get(arg);
     if (kind == "neigh") return neigh_get(arg);
+    if (kind == "socket") return socket_get(arg);
     if (kind == "nft") return nft_.look(netns);
     return "(unknown evidence)";
 }

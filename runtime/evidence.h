@@ -1,6 +1,7 @@
-// Evidence: what a message's {sysctl:KEY}, {route:ADDR ...},
-// {neigh:ADDR dev DEV} and {nft:drop} say, looked up on the live system in the packet's
-// network namespace when the event is reported (docs/LANGUAGE.md). Look-ups
+// Evidence: what a message's {sysctl:KEY}, {route:ADDR ...}, {neigh:ADDR
+// dev DEV}, {socket:PROTO ADDR PORT} and {nft:drop} say, looked up on the
+// live system in the packet's network namespace when the event is reported
+// (docs/LANGUAGE.md). Look-ups
 // are cached for a short time and bounded in rate, so a flood of drops costs
 // a few look-ups a second, not one per drop.
 #pragma once
@@ -31,7 +32,7 @@ public:
     EvidenceResolver() : EvidenceResolver(Limits{}) {}
     explicit EvidenceResolver(Limits limits) : limits_(limits) {}
 
-    // `kind` "sysctl", "route", "neigh" or "nft"; `arg` with its placeholders filled
+    // `kind` "sysctl", "route", "neigh", "socket" or "nft"; `arg` with its placeholders filled
     // in; `netns` the packet's namespace inode (0: this process's). The answer
     // is text for a person ("1", "via 10.0.0.1 dev eth0", "FAILED"), or what
     // went wrong in parentheses.
