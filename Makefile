@@ -63,26 +63,26 @@ run: build
 	$(RELEASE)/rtrace-drop run --duration $(DURATION)
 
 test: deps
-	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
+	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON -DRTD_BENCH=OFF
 	cmake --build $(TESTBUILD) -j$(JOBS)
 	cd $(TESTBUILD) && ctest --output-on-failure -j$(JOBS)
 
 PLAINBUILD := build/plain
 test-plain: deps
-	cmake -S . -B $(PLAINBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_UNIT_TESTS=OFF
+	cmake -S . -B $(PLAINBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_UNIT_TESTS=OFF -DRTD_BENCH=OFF
 	cmake --build $(PLAINBUILD) -j$(JOBS)
 	cd $(PLAINBUILD) && ctest --output-on-failure -j$(JOBS)
 
 FUZZ_SECONDS ?= 300
 fuzz: deps
-	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
+	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON -DRTD_BENCH=OFF
 	cmake --build $(TESTBUILD) -j$(JOBS)
 	cd $(TESTBUILD) && RTD_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest -R _fuzz_bounded --output-on-failure
 
 # One VM for the whole suite (TCG emulation is slow); vm.sh prints boot and run times.
 test-vm:
 	@$(MAKE) --no-print-directory deps DEPS="$(DEPS) $(VM_DEPS)"
-	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
+	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON -DRTD_BENCH=OFF
 	cmake --build $(TESTBUILD) -j$(JOBS)
 	@# An object built here, on the host's kernel, for the guest to run without a compiler.
 	$(TESTBUILD)/rtrace-drop build rules/tcp rules/ip rules/netfilter -o $(TESTBUILD)/vm-prebuilt.rdo
@@ -113,7 +113,7 @@ bench: build
 	BENCH_OUT=$(BENCH_OUT) bench/bench_all.sh $(RELEASE)
 
 golden: deps
-	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON
+	cmake -S . -B $(TESTBUILD) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTD_SANITIZE=ON -DRTD_FUZZ=ON -DRTD_BENCH=OFF
 	cmake --build $(TESTBUILD) -j$(JOBS) --target compiler_tests
 	RTRACE_DROP_UPDATE_GOLDEN=1 $(TESTBUILD)/tests/compiler_tests --gtest_filter='Corpus*:Golden*:TypeCheck/*:Codegen/*'
 	cmake --build $(TESTBUILD) -j$(JOBS) --target rtrace-drop
