@@ -32,7 +32,7 @@ std::string bounded(const char* s, std::size_t max) { return std::string(s, strn
 
 }  // namespace
 
-EventDecoder::EventDecoder(const CompiledRuleSet& set, const Btf& btf) : set_(set), btf_(btf) {}
+EventDecoder::EventDecoder(const CompiledRuleSet& set, const Btf& btf) : set_(set), btf_(btf), reasons_(&btf) {}
 
 std::string EventDecoder::enumerator(const std::string& enum_name, std::uint64_t value) const
 {
@@ -46,12 +46,7 @@ std::string EventDecoder::enumerator(const std::string& enum_name, std::uint64_t
     return found != it->second.end() ? found->second : std::to_string(static_cast<std::int64_t>(value));
 }
 
-std::string EventDecoder::reason_name(std::uint32_t value) const
-{
-    std::string name = enumerator("skb_drop_reason", value);
-    const std::string prefix = "SKB_DROP_REASON_";
-    return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
-}
+std::string EventDecoder::reason_name(std::uint32_t value) const { return reasons_.name(value); }
 
 std::optional<DecodedEvent> EventDecoder::decode(const void* data, std::size_t size) const
 {

@@ -11,6 +11,7 @@
 
 #include "compiler/btf.h"
 #include "compiler/compiled.h"
+#include "runtime/drop_reasons.h"
 
 struct rtd_flow_key;
 
@@ -69,7 +70,8 @@ public:
     // Nothing when the bytes are not an event of a known rule and size.
     std::optional<DecodedEvent> decode(const void* data, std::size_t size) const;
 
-    // "NETFILTER_DROP" for this kernel's value, or the number.
+    // "NETFILTER_DROP" for this kernel's value, a subsystem's reason
+    // ("OVS_DROP_LAST_ACTION"), or the number (runtime/drop_reasons.h).
     std::string reason_name(std::uint32_t value) const;
     // The enumerator of `enum_name` with `value`, or the number.
     std::string enumerator(const std::string& enum_name, std::uint64_t value) const;
@@ -77,6 +79,7 @@ public:
 private:
     const CompiledRuleSet& set_;
     const Btf& btf_;
+    DropReasonNames reasons_;
     mutable std::map<std::string, std::unordered_map<std::uint64_t, std::string>> enums_;
 };
 

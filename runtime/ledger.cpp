@@ -14,6 +14,7 @@
 #include "compiler/frontend.h"
 #include "compiler/proc_counters.h"
 #include "runtime/counters.h"
+#include "runtime/drop_reasons.h"
 #include "runtime/kernel_plan.h"
 
 namespace rtd {
@@ -154,11 +155,7 @@ Ledger::Ledger(const CompiledRuleSet& set, const AttachedProbes& probes, const s
                const std::vector<std::string>& exclude, const LeftOut& left_out, std::uint64_t netns, const Btf* btf)
     : set_(set), netns_(netns), overall_off_(probes.ledger_reasons_off)
 {
-    if (const auto t = btf ? btf->find_tagged(Btf::Tag::Enum, "skb_drop_reason") : std::nullopt) {
-        const std::string prefix = "SKB_DROP_REASON_";
-        for (auto& [name, v] : btf->enumerators_of(*t))
-            reason_names_[static_cast<std::uint32_t>(v)] = starts_with(name, prefix) ? name.substr(prefix.size()) : name;
-    }
+    reason_names_ = core_drop_reason_names(btf);
     // Which rules run, and why the others do not.
     std::vector<bool> running(set.rules.size(), false);
     std::vector<std::string> why(set.rules.size());

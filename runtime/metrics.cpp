@@ -22,6 +22,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include "runtime/drop_reasons.h"
 #include "runtime/kernel_plan.h"
 #include "runtime/rule_counters.h"
 
@@ -147,12 +148,7 @@ public:
 
     void serve(const CompiledRuleSet& set, const AttachedProbes& probes, const Btf* btf)
     {
-        std::map<std::uint32_t, std::string> reasons;
-        if (const auto t = btf ? btf->find_tagged(Btf::Tag::Enum, "skb_drop_reason") : std::nullopt) {
-            const std::string prefix = "SKB_DROP_REASON_";
-            for (auto& [name, v] : btf->enumerators_of(*t))
-                reasons[static_cast<std::uint32_t>(v)] = name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
-        }
+        auto reasons = std::make_unique<DropReasonNames>(btf);
         std::vector<ProbeRow> rows;
         for (std::size_t i = 0; i < set.probes.size() && i < probes.method.size(); ++i) {
             const ProbePlan& pp = set.probes[i];
@@ -256,8 +252,7 @@ private:
         if (labels_.reason) {
             std::string reason;
             if (key && (key->flags & RTD_DROP_HAS_REASON)) {
-                auto it = reasons_.find(key->reason);
-                reason = it != reasons_.end() ? it->second : std::to_string(key->reason);
+                reason = reasons_ ? reasons_->name(key->reason) : std::to_string(key->reason);
             }
             l.push_back({"reason", other(reason)});
         }
@@ -362,7 +357,7 @@ private:
     const CompiledRuleSet* set_ = nullptr;
     struct bpf_object* obj_ = nullptr;
     std::vector<DispatchSpec> dispatch_;
-    std::map<std::uint32_t, std::string> reasons_;
+    std::unique_ptr<DropReasonNames> reasons_;  // of the set being served
     std::vector<ProbeRow> probes_;
     std::map<std::pair<std::string, Labels>, double> carried_;  // counts of retired objects
     std::map<std::tuple<std::string, std::string, std::string, std::string>, double> monitor_values_;  // rule, layer, source, dev

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 namespace rtd::test {
@@ -27,6 +29,24 @@ inline bool have_kernel_btf()
 }
 
 inline bool have_root() { return ::geteuid() == 0; }
+
+// The vmlinux (with .BTF) of Debian 12's kernel package `kernel` ("6.1",
+// "6.12"), fetched and unpacked by tests/vm/vm.sh; "" when that failed.
+inline std::string debian_vmlinux(const std::string& kernel)
+{
+    const std::string command = std::string(RTD_SOURCE_DIR) + "/tests/vm/vm.sh btf " + kernel + " 2>&1";
+    FILE* p = popen(command.c_str(), "r");
+    if (!p) return {};
+    std::string output, line;
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, p)) output += buf;
+    if (pclose(p) != 0) {
+        std::fprintf(stderr, "%s", output.c_str());
+        return {};
+    }
+    while (!output.empty() && output.back() == '\n') output.pop_back();
+    return output.substr(output.rfind('\n') + 1);
+}
 
 }  // namespace rtd::test
 

@@ -386,28 +386,11 @@ TEST(BtfModules, ReadsTheReleaseInTheBanner)
 
 // ---- Debian 12's kernel packages -----------------------------------------------
 
-// The vmlinux of a Debian kernel (6.1, 6.12), fetched and cached by tests/vm/vm.sh; "" if it cannot.
-std::string debian_vmlinux(const std::string& kernel)
-{
-    const std::string command = std::string(RTD_SOURCE_DIR) + "/tests/vm/vm.sh btf " + kernel + " 2>&1";
-    FILE* p = popen(command.c_str(), "r");
-    if (!p) return {};
-    std::string output, line;
-    char buf[4096];
-    while (std::fgets(buf, sizeof buf, p)) output += buf;
-    if (pclose(p) != 0) {
-        std::fprintf(stderr, "%s", output.c_str());
-        return {};
-    }
-    while (!output.empty() && output.back() == '\n') output.pop_back();
-    return output.substr(output.rfind('\n') + 1);
-}
-
 // Finds the modules defining three netfilter functions in the Debian kernel
 // package `kernel` and merges them; prints how long that took.
 void find_and_merge_netfilter_modules(const std::string& kernel)
 {
-    const std::string vmlinux = debian_vmlinux(kernel);
+    const std::string vmlinux = rtd::test::debian_vmlinux(kernel);
     RTD_NEED_KERNEL(!vmlinux.empty(), "tests/vm/vm.sh btf " + kernel + " failed (it fetches Debian's kernel package with apt)");
     const std::string release = kernel_release_in(vmlinux);
     EXPECT_EQ(release.rfind(kernel + ".", 0), 0u) << release;
