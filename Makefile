@@ -25,7 +25,7 @@ CMAKE_COMMON := -G "Unix Makefiles" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMP
 # Debian 12 packages the build, the tests and the runtime need.
 DEPS := cmake make pkg-config clang-14 llvm-14-dev libclang-14-dev libclang-cpp14-dev libclang-rt-14-dev \
         libbpf-dev libelf-dev liblzma-dev libzstd-dev zlib1g-dev bpftool tao-pegtl-dev libtomlplusplus-dev \
-        libfmt-dev libcli11-dev nlohmann-json3-dev libmnl-dev libnftables-dev libgtest-dev libgmock-dev iproute2 iptables nftables python3 python3-scapy \
+        libfmt-dev libcli11-dev nlohmann-json3-dev libmnl-dev libnftables-dev libip4tc-dev libgtest-dev libgmock-dev iproute2 iptables nftables python3 python3-scapy \
         prometheus-cpp-dev libsystemd-dev prometheus curl systemd python3-yaml libpcap-dev tshark
 
 # For the VM tier (and the packs' check against Debian's kernels in `make

@@ -228,7 +228,16 @@ std::string EvidenceResolver::lookup_now(const std::string& kind, const std::str
     if (kind == "route") return route_get(arg);
     if (kind == "neigh") return neigh_get(arg);
     if (kind == "socket") return socket_get(arg);
-    if (kind == "nft") return nft_.look(netns);
+    if (kind == "nft") {
+        // Both are read each time, so each one's "since the last look" stays
+        // true; a legacy rule that counted is named after the nft answer,
+        // or instead of it when no nft rule counted.
+        std::string nft = nft_.look(netns), legacy = iptables_.look(netns);
+        if (legacy.empty() && nft.rfind("no nftables rule", 0) == 0)
+            return "no nftables rule in this namespace, and no iptables-legacy rule or DROP policy counted it";
+        if (legacy.empty()) return nft;
+        return nft.rfind("no nft", 0) == 0 ? legacy : nft + "; also " + legacy;
+    }
     return "(unknown evidence)";
 }
 

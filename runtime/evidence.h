@@ -12,6 +12,7 @@
 #include <string>
 #include <tuple>
 
+#include "runtime/iptables_evidence.h"
 #include "runtime/nft_evidence.h"
 
 namespace rtd {
@@ -54,6 +55,7 @@ private:
     std::map<std::tuple<std::uint64_t, std::string, std::string>, Entry> cache_;
     std::map<std::uint64_t, std::string> netns_paths_;
     NftDropRules nft_;
+    IptablesDropRules iptables_;  // {nft:drop} asks both: iptables-nft rules are nft rules
     std::chrono::steady_clock::time_point second_{};
     unsigned made_this_second_ = 0;
 };

@@ -122,8 +122,8 @@ std::string NftDropRules::look(std::uint64_t netns)
     if (!uncounted.empty())
         return fmt::format("no nft drop rule with a counter counted it; it may have been one of {}, which have none (add 'counter' to them to see which)",
                            list(uncounted));
-    if (rules.empty()) return "no nftables rule in this namespace (iptables-legacy? 'iptables-legacy -L -v -n' shows its counters)";
-    return "no nft drop rule counted it (a chain's drop policy, or iptables-legacy)";
+    if (rules.empty()) return "no nftables rule in this namespace";
+    return "no nft drop rule counted it (a chain's drop policy?)";
 }
 
 }  // namespace rtd
