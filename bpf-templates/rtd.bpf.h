@@ -103,6 +103,9 @@ static __always_inline void rtd_count_dispatch(__u32 index)
  * drop in rtd_flows by rule and flow instead of sending an event, so a drop
  * storm costs a map update per drop and loses nothing. */
 const volatile __u32 rtd_summary_only = 0;
+/* With rtd_summary_only: also send the first drop of each flow as an event
+ * (RTD_EV_SAMPLE), when messages ask for evidence the summary shows. */
+const volatile __u32 rtd_flow_samples = 0;
 
 /* One counter per flow, shared by all CPUs (an atomic add): a per-CPU map
  * would take max_entries x CPUs x 8 bytes, 128 MiB on a 1,024-CPU host. */
@@ -424,7 +427,10 @@ static __always_inline void rtd_flow_of(struct rtd_flow_key *k, struct sk_buff *
 
 /* One drop of `rule` into rtd_flows. A full table
  * counts new flows under the rule's overflow key, so totals stay exact;
- * 0 only if even that key finds no room (counted as lost). */
+ * RTD_FLOW_NEW when this drop made the flow's entry, 1 when it was counted in
+ * one there was, 0 only if even the overflow key finds no room (counted as
+ * lost). */
+#define RTD_FLOW_NEW 2
 static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb)
 {
     struct rtd_flow_key k;
@@ -440,7 +446,7 @@ static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb)
             return 1;
         }
         if (bpf_map_update_elem(&rtd_flows, &k, &one, BPF_NOEXIST) == 0)
-            return 1;
+            return k.family == RTD_FLOW_OVERFLOW ? 1 : RTD_FLOW_NEW;
         /* Another CPU inserted it meanwhile (its entry is ours to count
          * in too), else the table is full. */
         n = bpf_map_lookup_elem(&rtd_flows, &k);

@@ -14,6 +14,7 @@ enum rtd_event_flags {
     RTD_EV_STACK = 2,  /* rtd_stack follows (after the packet, if any) */
     RTD_EV_REASON = 4, /* reason and location are set (skb:kfree_skb) */
     RTD_EV_CAPTURE = 8, /* rtd_capture and its bytes follow the rule's event (run --pcap) */
+    RTD_EV_SAMPLE = 16, /* --summary: the first drop of a flow, already counted in rtd_flows */
 };
 
 struct rtd_event_header {

@@ -130,6 +130,11 @@ std::optional<Probe> Probe::from_spelling(std::string_view text)
 
 bool is_kfree_skb(const Probe& p) { return p.kind == ProbeKind::Tracepoint && p.category == "skb" && p.event == "kfree_skb"; }
 
+bool TextTemplate::asks_evidence() const
+{
+    return std::any_of(pieces.begin(), pieces.end(), [](const Piece& p) { return !p.evidence.empty(); });
+}
+
 std::string TextTemplate::quoted() const
 {
     std::string out = "\"";

@@ -161,6 +161,8 @@ struct TextTemplate {
 
     // As the rule language writes it: quoted, escaped, placeholders in braces.
     std::string quoted() const;
+    // Whether a piece is an evidence look-up.
+    bool asks_evidence() const;
 };
 
 struct Binding {  // capture NAME = EXPR, param NAME = EXPR, const NAME = EXPR

@@ -18,6 +18,10 @@ namespace {
 // errors on that file are traced back to a rule through it.
 constexpr std::string_view kRuleMarker = "/* rule ";
 
+// Whether --summary sends the rule's first drop of each flow (RTD_EV_SAMPLE):
+// only user space can look up the evidence its message or hint asks for.
+bool flow_samples(const RuleDecl& d) { return (d.message && d.message->asks_evidence()) || (d.hint && d.hint->asks_evidence()); }
+
 class Generator {
 public:
     Generator(CompiledRuleSet& set, const std::vector<const RuleDecl*>& rules, const std::vector<TypedRule>& typed, const Btf& btf,
@@ -224,7 +228,9 @@ void Generator::fill_event(std::string& code, BodyWriter& w, std::size_t rule, s
     } else {
         code += fmt::format("    struct {} *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);\n\n", schema.struct_name);
     }
-    code += "    if (!ev) {\n        if (cnt)\n            cnt->lost++;\n        return 0;\n    }\n";
+    const bool samples = flow_samples(*typed_[rule]->decl);
+    const char* counted = samples ? "cnt && !sample" : "cnt";  // a sample is counted in rtd_flows
+    code += fmt::format("    if (!ev) {{\n        if ({})\n            cnt->lost++;\n        return 0;\n    }}\n", counted);
     code += "    __builtin_memset(ev, 0, sizeof(*ev));\n";
     if (locals) code += "    __builtin_memcpy(&ev->h, &fh, sizeof(fh));\n";
     else code += fmt::format("    rtd_fill_header(&ev->h, {}, {});\n", rule, probe);
@@ -238,6 +244,7 @@ void Generator::fill_event(std::string& code, BodyWriter& w, std::size_t rule, s
         }
         code += "    ev->h.flags |= RTD_EV_REASON;\n";
     }
+    if (samples) code += "    if (sample)\n        ev->h.flags |= RTD_EV_SAMPLE;\n";
     if (schema.has_stack) {
         code += "    if (rtd_record_stacks) {\n";
         code += "        ev->stack.bytes = bpf_get_stack(ctx, ev->stack.ips, sizeof(ev->stack.ips), 0);\n";
@@ -264,7 +271,7 @@ void Generator::fill_event(std::string& code, BodyWriter& w, std::size_t rule, s
             code += fmt::format("    ev->c{} = ({}){}({});\n", i, sign ? "__s64" : "__u64", f.kind == ValueKind::Pointer ? "(unsigned long)" : width, v.c);
         }
     }
-    code += "    bpf_ringbuf_submit(ev, rtd_submit_flags());\n    if (cnt)\n        cnt->emitted++;\n    return 0;\n}\n\n";
+    code += fmt::format("    bpf_ringbuf_submit(ev, rtd_submit_flags());\n    if ({})\n        cnt->emitted++;\n    return 0;\n}}\n\n", counted);
 }
 
 std::string Generator::body(std::size_t rule, std::size_t probe)
@@ -302,14 +309,25 @@ std::string Generator::body(std::size_t rule, std::size_t probe)
             if (p.signature.params[i].name == "reason") reason = fmt::format("1, (__u32)r{}", i);
     code += fmt::format("    if (rtd_metrics_labels)\n        rtd_count_drop({}, {}, {});\n", rule, p.packet ? "skb" : "0", reason);
     // --summary: counted by flow in the kernel, no event (and no rate limit:
-    // nothing is sent).
-    code += fmt::format("    if (rtd_summary_only) {{\n        if (rtd_count_flow({}, {})) {{\n            if (cnt)\n                cnt->emitted++;\n"
-                        "        }} else if (cnt) {{\n            cnt->lost++;\n        }}\n        return 0;\n    }}\n",
-                        rule, p.packet ? "skb" : "0");
+    // nothing is sent); but a rule whose message or hint asks for evidence,
+    // with rtd_flow_samples, also sends the first drop of each flow, marked
+    // RTD_EV_SAMPLE, for the summary to show its evidence once per flow (the
+    // flow table has counted it).
+    const bool samples = flow_samples(decl);
+    if (!samples)
+        code += fmt::format("    if (rtd_summary_only) {{\n        if (rtd_count_flow({}, {})) {{\n            if (cnt)\n                cnt->emitted++;\n"
+                            "        }} else if (cnt) {{\n            cnt->lost++;\n        }}\n        return 0;\n    }}\n",
+                            rule, p.packet ? "skb" : "0");
+    else
+        code += fmt::format("    int sample = 0;\n    if (rtd_summary_only) {{\n        int counted = rtd_count_flow({}, {});\n"
+                            "        if (counted) {{\n            if (cnt)\n                cnt->emitted++;\n"
+                            "        }} else if (cnt) {{\n            cnt->lost++;\n        }}\n"
+                            "        if (counted != RTD_FLOW_NEW || !rtd_flow_samples)\n            return 0;\n        sample = 1;\n    }}\n",
+                            rule, p.packet ? "skb" : "0");
     code += "    if (rtd_events_off)\n        return 0;\n";
     for (std::size_t i : r.capture_order)
         if (!early.count(decl.captures[i].name)) lower_capture(w, code, r, p, i);
-    code += fmt::format("    if (!rtd_rate_ok({})) {{\n        if (cnt)\n            cnt->suppressed++;\n        return 0;\n    }}\n", rule);
+    code += fmt::format("    if ({}!rtd_rate_ok({})) {{\n        if (cnt)\n            cnt->suppressed++;\n        return 0;\n    }}\n", samples ? "!sample && " : "", rule);
     fill_event(code, w, rule, probe, p, locals, decoded);
     return prologue(rule, probe, p) + code;
 }

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "runtime/evidence_stage.h"
 #include "runtime/faults.h"
 #include "runtime/kernel_plan.h"
 #include "runtime/signals.h"
@@ -90,11 +91,15 @@ LoadSettings load_settings(const CompiledRuleSet& set, const LoadOptions& opt)
                 for (const ProgramSpec& s : m.programs) broken.insert(s.name);
     for (const DispatchSpec& d : dispatchers(set))
         if (faults.reject.count(d.name)) broken.insert(d.name);
-    settings.before_load = [broken, stash = faults.stash_entries, opt](struct bpf_object* obj) -> std::string {
+    // --summary counted in the kernel sends each flow's first drop after all
+    // when a message asks for evidence, which only user space can look up.
+    const bool flow_samples = opt.summary_only && EvidenceStage::needed(set);
+    settings.before_load = [broken, stash = faults.stash_entries, opt, flow_samples](struct bpf_object* obj) -> std::string {
         if (struct bpf_map* events = bpf_object__find_map_by_name(obj, "rtd_events")) bpf_map__set_max_entries(events, opt.ring_bytes);
         set_rodata_u32(obj, "rtd_wakeup_bytes", opt.ring_bytes / 4);
         if (opt.report_all && !set_rodata_u32(obj, "rtd_report_all", 1)) return "cannot set rtd_report_all in the compiled object";
         if (opt.summary_only) set_rodata_u32(obj, "rtd_summary_only", 1);  // else events are sent instead
+        if (flow_samples) set_rodata_u32(obj, "rtd_flow_samples", 1);  // an older object has none: no evidence in its summary
         if (opt.rate_limit && !set_rodata_u32(obj, "rtd_rate_limit", opt.rate_limit))
             return "this object has no rate limiter (built by an older rtrace-drop?): rebuild it to use --rate-limit";
         if (opt.netns_inode && !set_rodata(obj, "rtd_netns_only", &opt.netns_inode, sizeof opt.netns_inode))

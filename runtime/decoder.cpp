@@ -59,7 +59,7 @@ std::optional<DecodedEvent> EventDecoder::decode(const void* data, std::size_t s
     if (size < schema.size) return std::nullopt;
 
     DecodedEvent e{.rule = h.rule, .probe = h.probe, .mono_ns = h.time_ns, .pid = h.pid, .tid = h.tid, .cpu = h.cpu,
-                   .comm = bounded(h.comm, sizeof h.comm), .netns = h.netns};
+                   .comm = bounded(h.comm, sizeof h.comm), .netns = h.netns, .sample = (h.flags & RTD_EV_SAMPLE) != 0};
     if (h.flags & RTD_EV_REASON) {
         e.has_reason = true;
         e.reason = h.reason;

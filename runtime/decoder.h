@@ -55,6 +55,9 @@ struct DecodedEvent {
     bool has_reason = false;
     std::uint32_t reason = 0;
     std::uint64_t location = 0;
+    // --summary counted in the kernel: the first drop of its flow, sent for
+    // its hint's evidence, already counted in the flow table (RTD_EV_SAMPLE).
+    bool sample = false;
     std::vector<std::uint64_t> stack;
     std::vector<CaptureValue> captures;
     std::optional<PacketBytes> bytes;

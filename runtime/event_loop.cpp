@@ -78,6 +78,12 @@ void Reporting::event(const void* data, std::size_t size)
         ++undecodable_;
         return;
     }
+    if (e->sample) {
+        // Counted already, in the kernel's flow table: not for the observers
+        // nor --count, only for the summary's evidence.
+        if (evidence_) evidence_->event(std::move(*e));
+        return;
+    }
     for (EventSink* s : sinks_) s->event(*e);
     if (evidence_) evidence_->event(std::move(*e));
     reported_one();

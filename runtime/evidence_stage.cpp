@@ -17,13 +17,9 @@ void evidence_pieces(const std::optional<TextTemplate>& t, std::vector<const Tex
 
 bool EvidenceStage::needed(const CompiledRuleSet& set)
 {
-    for (const RuleEntry& r : set.rules) {
-        std::vector<const TextTemplate::Piece*> pieces;
-        evidence_pieces(r.message, pieces);
-        evidence_pieces(r.hint, pieces);
-        if (!pieces.empty()) return true;
-    }
-    return false;
+    return std::any_of(set.rules.begin(), set.rules.end(), [](const RuleEntry& r) {
+        return (r.message && r.message->asks_evidence()) || (r.hint && r.hint->asks_evidence());
+    });
 }
 
 EvidenceStage::EvidenceStage(const ReportContext& ctx, std::vector<EventSink*> sinks, std::function<void()> idle)

@@ -24,7 +24,7 @@ std::string pcap_comment(const DecodedEvent& e, const ReportContext& ctx)
 
 void PcapOutput::event(const DecodedEvent& e)
 {
-    if (!e.bytes || !writer_.last_error().empty()) return;
+    if (e.sample || !e.bytes || !writer_.last_error().empty()) return;
     const PacketBytes& b = *e.bytes;
     PcapngPacket p;
     p.time_ns = static_cast<std::uint64_t>(static_cast<std::int64_t>(e.mono_ns) + ctx_.realtime_offset_ns);

@@ -282,19 +282,33 @@ void JsonOutput::monitor(const MonitorFinding& f)
     std::fwrite(line.data(), 1, line.size(), out_);
 }
 
-void FlowSummary::event(const DecodedEvent& e) { add(e.rule, e.packet, 1); }
+namespace {
 
-void FlowSummary::add(std::size_t rule, const std::optional<PacketInfo>& packet, std::uint64_t n)
+std::string flow_text(const std::optional<PacketInfo>& packet)
 {
-    std::string flow = "-";
-    if (packet && packet->family) {
-        const PacketInfo& p = *packet;
-        bool ports = p.proto == 6 || p.proto == 17 || p.proto == 132;
-        flow = ports ? fmt::format("{} {} > {}:{}", protocol_name(p.proto), p.saddr, p.daddr, p.dport)
-                     : fmt::format("{} {} > {}", protocol_name(p.proto), p.saddr, p.daddr);
-    }
-    counts_[{rule, flow}] += n;
+    if (!packet || !packet->family) return "-";
+    const PacketInfo& p = *packet;
+    bool ports = p.proto == 6 || p.proto == 17 || p.proto == 132;
+    return ports ? fmt::format("{} {} > {}:{}", protocol_name(p.proto), p.saddr, p.daddr, p.dport)
+                 : fmt::format("{} {} > {}", protocol_name(p.proto), p.saddr, p.daddr);
 }
+
+}  // namespace
+
+void FlowSummary::event(const DecodedEvent& e)
+{
+    std::tuple<std::size_t, std::string> flow{e.rule, flow_text(e.packet)};
+    if (!e.sample) ++counts_[flow];
+    // A flow's first drop, when its hint (or message) asks for evidence:
+    // filled, it shows under the flow's row. Counted in the kernel, that drop
+    // comes as a sample (already counted), one per flow for the whole run,
+    // so it is kept across --interval tables.
+    const RuleEntry& r = ctx_.set.rules[e.rule];
+    const std::optional<TextTemplate>& t = r.hint && r.hint->asks_evidence() ? r.hint : r.message;
+    if (t && t->asks_evidence() && !evidence_.count(flow)) evidence_.emplace(std::move(flow), fill(*t, e, ctx_));
+}
+
+void FlowSummary::add(std::size_t rule, const std::optional<PacketInfo>& packet, std::uint64_t n) { counts_[{rule, flow_text(packet)}] += n; }
 
 void FlowSummary::monitor(const MonitorFinding& f)
 {
@@ -311,9 +325,11 @@ void FlowSummary::print(std::FILE* out, std::size_t top) const
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     // A run of monitors only has no flows: no empty table for them.
     if (!rows.empty() || monitors_.empty()) std::fprintf(out, "%-32s %-48s %10s\n", "RULE", "FLOW", "EVENTS");
-    for (std::size_t i = 0; i < rows.size() && i < top; ++i)
+    for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
         std::fprintf(out, "%-32s %-48s %10llu\n", ctx_.set.rules[std::get<0>(*rows[i].second)].id.c_str(),
                      std::get<1>(*rows[i].second).c_str(), static_cast<unsigned long long>(rows[i].first));
+        if (auto it = evidence_.find(*rows[i].second); it != evidence_.end()) std::fprintf(out, "  %s\n", it->second.c_str());
+    }
     if (rows.size() > top) std::fprintf(out, "(%zu more flows)\n", rows.size() - top);
     if (!monitors_.empty()) {
         std::fprintf(out, "%-32s %-16s %16s %12s %10s\n", "MONITOR", "DEV", "VALUE", "DELTA", "FINDINGS");

@@ -82,6 +82,7 @@ private:
 class FlowSummary : public EventSink {
 public:
     explicit FlowSummary(const ReportContext& ctx) : ctx_(ctx) {}
+    // A drop of the flow, or its sample (e.sample: its hint is kept, not counted).
     void event(const DecodedEvent& e) override;
     // `n` drops of `rule` counted in the kernel (run --summary).
     void add(std::size_t rule, const std::optional<PacketInfo>& packet, std::uint64_t n);
@@ -104,6 +105,9 @@ private:
     const ReportContext& ctx_;
     std::map<std::tuple<std::size_t, std::string>, std::uint64_t> counts_;
     std::map<std::tuple<std::size_t, std::string>, MonitorTotal> monitors_;
+    // Per flow, its first drop's hint with evidence (run --summary with
+    // evidence placeholders: the kernel sends that drop, RTD_EV_SAMPLE).
+    std::map<std::tuple<std::size_t, std::string>, std::string> evidence_;
 };
 
 }  // namespace rtd
