@@ -71,34 +71,38 @@ TEST(EvidenceE2E, FloodMakesFewLookUpsAndLosesNothing)
 
 // --summary counts in the kernel and sends no events, but for the first
 // drop of each flow: its hint with evidence shows once under the flow's row,
-// and the count stays the kernel's (the sample is not counted twice).
+// and the count stays the kernel's (the sample is not counted twice). With
+// --count the summary is made from events: the first of each flow gives it.
 TEST(EvidenceE2E, SummaryShowsEachFlowsEvidenceOnce)
 {
     NEED_ROOT_AND_BPF();
-    Namespaces ns;
-    ASSERT_TRUE(ns.ok);
-    DropTracer run({kRule, "--summary"});
-    ASSERT_TRUE(run.ready()) << run.err();
-    sh(ns.in_a(fmt::format("{} {} udp-flood {} 7611 40 16", kPy, kTraffic, ns.addr_b)));
-    sh(ns.in_a(fmt::format("{} {} udp-flood {} 7612 3 16", kPy, kTraffic, ns.addr_b)));
-    EXPECT_EQ(run.stop(), 0) << run.err();
-    const std::string out = run.out();
-    const std::string hint = fmt::format("\n  neighbour 10.99.99.99: no entry\n");
-    for (int port : {7611, 7612}) {
-        const std::string flow = fmt::format("UDP {} > {}:{}", ns.addr_a, ns.addr_b, port);
-        const auto row = out.find(flow);
-        ASSERT_NE(row, std::string::npos) << out << run.err();
-        const auto end = out.find('\n', row);
-        unsigned long long n = 0;
-        ASSERT_EQ(std::sscanf(out.c_str() + row + flow.size(), "%llu", &n), 1) << out;
-        EXPECT_EQ(n, port == 7611 ? 40u : 3u) << out;
-        EXPECT_EQ(out.compare(end, hint.size(), hint), 0) << out;
+    for (const std::vector<std::string>& args : {std::vector<std::string>{kRule, "--summary"}, {kRule, "--summary", "--count", "43"}}) {
+        SCOPED_TRACE(args.back());
+        Namespaces ns;
+        ASSERT_TRUE(ns.ok);
+        DropTracer run(args);
+        ASSERT_TRUE(run.ready()) << run.err();
+        sh(ns.in_a(fmt::format("{} {} udp-flood {} 7611 40 16", kPy, kTraffic, ns.addr_b)));
+        sh(ns.in_a(fmt::format("{} {} udp-flood {} 7612 3 16", kPy, kTraffic, ns.addr_b)));
+        EXPECT_EQ(run.stop(), 0) << run.err();
+        const std::string out = run.out();
+        const std::string hint = "\n  neighbour 10.99.99.99: no entry\n";
+        for (int port : {7611, 7612}) {
+            const std::string flow = fmt::format("UDP {} > {}:{}", ns.addr_a, ns.addr_b, port);
+            const auto row = out.find(flow);
+            ASSERT_NE(row, std::string::npos) << out << run.err();
+            const auto end = out.find('\n', row);
+            unsigned long long n = 0;
+            ASSERT_EQ(std::sscanf(out.c_str() + row + flow.size(), "%llu", &n), 1) << out;
+            EXPECT_EQ(n, port == 7611 ? 40u : 3u) << out;
+            EXPECT_EQ(out.compare(end, hint.size(), hint), 0) << out;
+        }
+        auto c = run.counter_columns("e2e.evidence");
+        EXPECT_EQ(c["LOST"], 0u) << run.err();
+        EXPECT_EQ(c["DROPS"], 43u) << run.err();
+        EXPECT_EQ(c["EVENTS"], 43u) << run.err();
+        EXPECT_NE(run.err().find("evidence: "), std::string::npos) << run.err();
     }
-    auto c = run.counter_columns("e2e.evidence");
-    EXPECT_EQ(c["LOST"], 0u) << run.err();
-    EXPECT_EQ(c["DROPS"], 43u) << run.err();
-    EXPECT_EQ(c["EVENTS"], 43u) << run.err();
-    EXPECT_NE(run.err().find("evidence: "), std::string::npos) << run.err();
 }
 
 }  // namespace
