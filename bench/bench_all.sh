@@ -10,7 +10,8 @@
 #     datagrams) from namespace A into an iptables DROP in namespace B with
 #     no tracer; an empty bpftrace program on skb:kfree_skb (the floor);
 #     bpftrace counting per reason; `rtrace-drop run --summary` (every pack);
-#     `rtrace-drop run --json > /dev/null` (every pack); `rtrace-drop run
+#     `rtrace-drop run --json > /dev/null` (every pack); the same with
+#     --track (every datagram followed, each drop's path in its event); `rtrace-drop run
 #     --json --pcap FILE > /dev/null` (every pack, default snaplen 256: the
 #     same events, each packet also copied in the kernel and written to a
 #     pcapng file, so its cost over `--json` is the capture's; the file's
@@ -24,7 +25,8 @@
 #     with the default 4 MiB ring at the highest drop rate this machine's
 #     flood reaches; counters exact (rule DROPS = iptables' DROP count,
 #     EVENTS + LOST = DROPS) in every rtrace-drop run
-#   4 quiet path: iperf3 TCP throughput A -> B with every pack loaded / none
+#   4 quiet path: iperf3 TCP throughput A -> B with every pack loaded / none,
+#     and every pack with --track (every segment followed) / without
 #   5 memory: peak RSS of `run` with every pack (the compile child included:
 #     wait4's ru_maxrss) against bpftrace's for the equivalent script
 #   6 scale: `run` to attached, cold and cached, for 10 / 100 / 1,000
@@ -184,12 +186,14 @@ start_tracer() {  # config: starts it, waits until it is attached
     bpftrace) bpftrace -e 'tracepoint:skb:kfree_skb { @[args->reason] = count(); } BEGIN { printf("ready\n"); }' > "$WORK/out" 2>&1 & ;;
     summary) "$BIN" run --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
     json) "$BIN" run --json --ready-file "$WORK/ready" > /dev/null 2> "$WORK/err" & ;;
+    track) "$BIN" run --json --track --ready-file "$WORK/ready" > /dev/null 2> "$WORK/err" & ;;  # json's work + following every packet
     pcap) "$BIN" run --json --pcap "$WORK/drops.pcapng" --ready-file "$WORK/ready" > /dev/null 2> "$WORK/err" & ;;  # json's work + the capture
     metrics) "$BIN" run --metrics "127.0.0.1:$MPORT" --quiet --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
     exact) "$BIN" run --json --netns "$NS_B" --ready-file "$WORK/ready" > /dev/null 2> "$WORK/err" & ;;
     s1) "$BIN" run "$WORK/scale1.rule" --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
     s50) "$BIN" run "$WORK/scale50.rule" --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
     packs) "$BIN" run --summary --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
+    packstrack) "$BIN" run --summary --track --ready-file "$WORK/ready" > "$WORK/out" 2> "$WORK/err" & ;;
   esac
   TRACER=$!
   for _ in $(seq 6000); do
@@ -217,7 +221,7 @@ all_events() {
 }
 
 # ------------------------------------------------ 2, 3, 6: cost per drop
-CONFIGS="none floor bpftrace summary metrics json pcap exact s1 s50"
+CONFIGS="none floor bpftrace summary metrics json track pcap exact s1 s50"
 MPORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # netfilter.drop's rtrace_drop_drops_total in a scrape, summed over its labels
 scraped_drops() {
@@ -260,7 +264,7 @@ for run in $(seq "$RUNS"); do
     record "rate.$c" $(( n * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1) ))
     [ "$c" != none ] && record "tracer.$c" $(( (p1 - p0) * 1000000000 / HZ / n ))
     case $c in
-      summary|json|pcap|exact|s1|s50)
+      summary|json|track|pcap|exact|s1|s50)
         rule=netfilter.drop; case $c in s1|s50) rule=scale.r0000 ;; esac
         read -r hits drops events lost filtered <<< "$(counters $rule)"
         hits=${hits:-0} drops=${drops:-0} events=${events:-0} lost=${lost:-0} filtered=${filtered:-0}
@@ -337,6 +341,10 @@ for run in $(seq "$RUNS"); do
   start_tracer packs
   r=$(iperf)
   if kill -0 "$TRACER" 2>/dev/null; then record iperf.packs "$r"; else say "iperf run $run: rtrace-drop died"; record died 1; fi
+  stop_tracer
+  start_tracer packstrack
+  r=$(iperf)
+  if kill -0 "$TRACER" 2>/dev/null; then record iperf.track "$r"; else say "iperf run $run: rtrace-drop --track died"; record died 1; fi
   stop_tracer
 done
 kill "$(cat "$WORK/iperf.pid")" 2>/dev/null || true; rm -f "$WORK/iperf.pid"
@@ -426,6 +434,7 @@ ratio_row("added ns/drop, `run --summary` (every pack) vs empty program on kfree
 ratio_row("added ns/drop, `run --metrics --quiet` (every pack) vs `run --summary` (every pack)", "added.metrics", "added.summary", 1.0, base_label="--summary:")
 ratio_row("added ns/drop, `run --json > /dev/null` (every pack) vs bpftrace count per reason", "added.json", "added.bpftrace", 1.0, base_label=bt)
 ratio_row("added ns/drop with `--pcap` (snaplen 256) vs `--json`: `run --json --pcap FILE > /dev/null` (the same events, each packet's first 256 bytes also copied in the kernel and written to a pcapng file) vs `run --json > /dev/null`, every pack", "added.pcap", "added.json", base_label="--json:")
+ratio_row("added ns/drop with `--track` vs `--json`: `run --json --track > /dev/null` (every datagram followed over its 4 hops, each drop's 800-byte path in its event) vs `run --json > /dev/null`, every pack", "added.track", "added.json", base_label="--json:")
 pj = (med("added.pcap"), med("added.json"))
 row("ns/drop the capture adds on top of `--json` (the two medians above, subtracted)", fmt(pj[0] - pj[1]) if None not in pj else "n/a", "–", "–", "–", "")
 row("pcapng bytes per packet (file size / capinfos' packet count; 58-byte frames, a comment each)", cell("pcapbpp.pcap"), "–", "–", "–", "")
@@ -448,6 +457,7 @@ row("counters exact: DROPS = iptables' DROP count (`--json --netns B`: DROPS −
     ("yes" if ex and sum(ex) == len(ex) else "**no**") if ex else "")
 
 ratio_row(f"TCP Gbit/s (iperf3, {iperf_s} s), every pack loaded vs none", "iperf.packs", "iperf.none", 0.98, op=">=", base_label="none:")
+ratio_row(f"TCP Gbit/s (iperf3, {iperf_s} s), every pack with `--track` (every segment followed) vs every pack", "iperf.track", "iperf.packs", op=">=", base_label="packs:")
 
 def rss_row(fig, ka, kb):
     a = med(ka)

@@ -293,14 +293,15 @@ static __always_inline __u64 rtd_drop_netns(struct sk_buff *skb)
     return ns;
 }
 
-/* Best-effort decoding of an skb's IPv4/IPv6 and TCP/UDP/ICMP headers.
+/* Best-effort decoding of an skb's IPv4/IPv6 and TCP/UDP/ICMP headers,
+ * the IP header at `nh` bytes from skb->head (~0: the skb's network header).
  * Protocol header layouts are ABI, so they are read at fixed offsets; only
  * the kernel's own structs go through CO-RE. */
-static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_event_header *h, struct sk_buff *skb)
+static __always_inline void rtd_decode_packet_at(struct rtd_packet *p, struct rtd_event_header *h, struct sk_buff *skb, __u16 nh)
 {
     struct net_device *dev;
     unsigned char *head;
-    __u16 nh, th;
+    __u16 th;
     __u8 vihl = 0;
     __u64 ns;
     bool len_lost;
@@ -310,7 +311,8 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
     h->flags |= RTD_EV_PACKET;
     dev = BPF_CORE_READ(skb, dev);
     head = BPF_CORE_READ(skb, head);
-    nh = BPF_CORE_READ(skb, network_header);
+    if (nh == (__u16)~0U)
+        nh = BPF_CORE_READ(skb, network_header);
     p->len = BPF_CORE_READ(skb, len);
     /* A function that frees the skb it was given (nft_do_chain's
      * NF_DROP_REASON) leaves a freed sk_buff to a return probe, and SLUB keeps
@@ -377,6 +379,11 @@ static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_e
     }
 }
 
+static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_event_header *h, struct sk_buff *skb)
+{
+    rtd_decode_packet_at(p, h, skb, (__u16)~0U);
+}
+
 /* The flow of a drop for the summary: addresses, protocol and destination
  * port, read as rtd_decode_packet reads them but nothing else. */
 static __always_inline void rtd_flow_of(struct rtd_flow_key *k, struct sk_buff *skb)
@@ -425,20 +432,30 @@ static __always_inline void rtd_flow_of(struct rtd_flow_key *k, struct sk_buff *
     }
 }
 
-/* One drop of `rule` into rtd_flows. A full table
+/* One drop of `rule` into rtd_flows (the flow of its path's first hop when
+ * it has one). A full table
  * counts new flows under the rule's overflow key, so totals stay exact;
  * RTD_FLOW_NEW when this drop made the flow's entry, 1 when it was counted in
  * one there was, 0 only if even the overflow key finds no room (counted as
  * lost). */
 #define RTD_FLOW_NEW 2
-static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb)
+static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb, const struct rtd_path *path)
 {
     struct rtd_flow_key k;
     __u64 one = 1, *n;
 
     __builtin_memset(&k, 0, sizeof(k));
     k.rule = rule;
-    rtd_flow_of(&k, skb);
+    if (path && path->hop[0].family) {
+        /* run --track: flows as first seen (before NAT) */
+        k.family = path->hop[0].family;
+        k.proto = path->hop[0].proto;
+        k.dport = path->hop[0].dport;
+        __builtin_memcpy(k.saddr, path->hop[0].saddr, 16);
+        __builtin_memcpy(k.daddr, path->hop[0].daddr, 16);
+    } else {
+        rtd_flow_of(&k, skb);
+    }
     for (int attempt = 0; attempt < 2; ++attempt) {
         n = bpf_map_lookup_elem(&rtd_flows, &k);
         if (n) {
@@ -549,5 +566,6 @@ int rtd_ledger_kfree_skb(__u64 *ctx)
 }
 
 #include "rtd_capture.bpf.h"
+#include "rtd_track.bpf.h"
 
 #endif /* RTD_BPF_H */

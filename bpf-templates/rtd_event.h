@@ -15,6 +15,7 @@ enum rtd_event_flags {
     RTD_EV_REASON = 4, /* reason and location are set (skb:kfree_skb) */
     RTD_EV_CAPTURE = 8, /* rtd_capture and its bytes follow the rule's event (run --pcap) */
     RTD_EV_SAMPLE = 16, /* --summary: the first drop of a flow, already counted in rtd_flows */
+    RTD_EV_PATH = 32,   /* rtd_path follows the rule's event (before any rtd_capture): run --track */
 };
 
 struct rtd_event_header {
@@ -105,6 +106,63 @@ struct rtd_ledger_count {
     __u64 in_netns;
     __u64 all;
 }; /* 16 bytes */
+
+/* `run --track`: per live skb (keyed by its address) the places it was
+ * seen moving, in the kernel (rtd_track.bpf.h). hop[0] is the first hop,
+ * kept; later hops go round hop[1..kept-1], so the newest are kept. */
+#define RTD_TRACK_HOPS 8 /* a power of two (slots are masked with it) */
+enum rtd_hop_places {    /* in the order a packet meets them on one device */
+    RTD_HOP_GRO = 1,     /* net:napi_gro_receive_entry */
+    RTD_HOP_RX = 2,      /* net:netif_rx (a veth's or loopback's peer) */
+    RTD_HOP_RECEIVE = 4, /* net:netif_receive_skb */
+    RTD_HOP_QUEUE = 8,   /* net:net_dev_queue */
+    RTD_HOP_XMIT = 16,   /* net:net_dev_xmit */
+};
+#define RTD_HOP_IN (RTD_HOP_GRO | RTD_HOP_RX | RTD_HOP_RECEIVE)
+#define RTD_HOP_OUT (RTD_HOP_QUEUE | RTD_HOP_XMIT)
+#define RTD_HOP_MATCHED 1  /* rtd_hop.flags: the --where/--filter filter accepted the packet here */
+#define RTD_PATH_MATCHED 1 /* rtd_path.flags: some hop matched (it stays so) */
+struct rtd_hop {
+    __u64 time_ns;   /* first seen on this device */
+    __u32 netns;     /* inode of the device's namespace */
+    __u32 ifindex;
+    __u32 len;
+    __u16 sport;     /* host order; ICMP: type */
+    __u16 dport;     /* host order; ICMP: code */
+    char dev[RTD_DEV_LEN];
+    char master[RTD_DEV_LEN]; /* the bridge, bond or VRF the device is a port of; "" if none */
+    __u8 saddr[16];  /* as rtd_packet's */
+    __u8 daddr[16];
+    __u16 places;    /* enum rtd_hop_places seen on this device */
+    __s16 xmit_rc;   /* net:net_dev_xmit's rc (RTD_HOP_XMIT) */
+    __u8 family;
+    __u8 proto;
+    __u8 tcp_flags;
+    __u8 flags;      /* RTD_HOP_MATCHED */
+}; /* 96 bytes */
+struct rtd_path {
+    __u64 head;      /* with first_ns, the packet's id: skb->head when first seen */
+    __u64 first_ns;  /* bpf_ktime_get_ns() when first seen */
+    __u64 last_ns;   /* when last seen moving */
+    __u32 hops;      /* hops seen (more than kept: the middle ones were overwritten) */
+    __u8 last;       /* index of the hop written last */
+    __u8 flags;      /* RTD_PATH_MATCHED */
+    __u8 kept;       /* hops kept (run --track-hops) */
+    __u8 pad;
+    struct rtd_hop hop[RTD_TRACK_HOPS];
+}; /* 800 bytes */
+/* Per CPU (rtd_track_stats). Evicted entries are counted by user space:
+ * created - freed - still in the map. */
+struct rtd_track_stats {
+    __u64 created;   /* packets followed */
+    __u64 restarted; /* an skb address seen again as a new packet (its free was not traced) */
+    __u64 freed;     /* entries removed at skb:consume_skb or skb:kfree_skb */
+    __u64 hops;      /* hops recorded */
+    __u64 no_room;   /* an entry could not be made */
+    __u64 drops_with_path;
+    __u64 drops_without_path;
+    __u64 pad;
+}; /* 64 bytes */
 
 /* Per-rule, per-CPU counters: exact even when events are lost. */
 struct rtd_counter {

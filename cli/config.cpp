@@ -177,8 +177,11 @@ void read_output(const toml::table& t, Settings& s, Reader& r)
         else if (k == "snaplen") r.count(v, "snaplen", s.snaplen);
         else if (k == "pcap_rotate") r.string(v, "pcap_rotate", s.pcap_rotate);
         else if (k == "pcap_files") r.count(v, "pcap_files", s.pcap_files);
+        else if (k == "track") r.boolean(v, "track", s.track);
+        else if (k == "track_size") r.count(v, "track_size", s.track_size);
+        else if (k == "track_hops") r.count(v, "track_hops", s.track_hops);
         else r.unknown(k, "output", {"format", "color", "stack", "hints", "interval", "duration", "quiet", "ledger", "pcap", "snaplen",
-                                     "pcap_rotate", "pcap_files"});
+                                     "pcap_rotate", "pcap_files", "track", "track_size", "track_hops"});
     }
 }
 
@@ -332,6 +335,10 @@ std::string config_text(const Settings& s, bool c)
     line("Start a new pcap file once the current one reaches this size (\"100M\");\n# \"\" never does.",
          "pcap_rotate = " + quoted(s.pcap_rotate));
     line("pcap files kept when rotating, the current one included.", "pcap_files = " + std::to_string(s.pcap_files));
+    line("Follow each packet between devices in the kernel: a drop shows the way its\n# packet went (devices, namespaces, bridges, NAT).",
+         std::string("track = ") + (s.track ? "true" : "false"));
+    line("Packets followed at once; when full, the least recently moved one goes.", "track_size = " + std::to_string(s.track_size));
+    line("Hops each followed packet keeps: the first and the latest (2 to 8).", "track_hops = " + std::to_string(s.track_hops));
     out += c ? "[metrics]\n" : "\n[metrics]\n";
     line("Serve Prometheus metrics at http://ADDR:PORT/metrics (\":9977\" for every\n# address); \"\" serves none.",
          "listen = " + quoted(s.metrics));

@@ -43,6 +43,9 @@ struct Settings {
     std::uint32_t snaplen = 256;       // bytes of each packet captured in the kernel
     std::string pcap_rotate;           // start a new file at this size ("100M"); "": never
     std::uint32_t pcap_files = 10;     // files kept when rotating, the current one included
+    bool track = false;                // follow each packet's hops; a drop shows its path (run --track)
+    std::uint32_t track_size = 16384;  // packets followed at once
+    std::uint32_t track_hops = 8;      // hops each keeps (2..8)
     // [metrics]
     std::string metrics;               // "[ADDR]:PORT" to serve /metrics on; empty: no exporter
     std::vector<std::string> metrics_labels = {"rule", "layer", "reason", "dev", "netns"};  // of rtrace_drop_drops_total

@@ -84,6 +84,24 @@ Status pcap_options(const Settings& s, RunOptions& opt)
     return kDone;
 }
 
+// --track, --track-size, --track-hops.
+Status track_options(const Settings& s, RunOptions& opt)
+{
+    if (!s.track) {
+        if (s.track_size != Settings{}.track_size || s.track_hops != Settings{}.track_hops)
+            return RunError::bad_input("--track-size and --track-hops size --track, which is not given");
+        return kDone;
+    }
+    if (s.track_size < 64 || s.track_size > (1u << 20))
+        return RunError::bad_input(fmt::format("--track-size {} is out of range: 64 to {} packets", s.track_size, 1u << 20));
+    if (s.track_hops < 2 || s.track_hops > RTD_TRACK_HOPS)
+        return RunError::bad_input(fmt::format("--track-hops {} is out of range: 2 to {}", s.track_hops, RTD_TRACK_HOPS));
+    if (s.quiet) return RunError::bad_input("--track adds each drop's path to its event; --quiet prints none", {"drop one of them"});
+    opt.load.track_entries = s.track_size;
+    opt.load.track_hops = s.track_hops;
+    return kDone;
+}
+
 // Defaults, then --config, then the flags that were typed.
 Expected<Settings> effective_settings(const RunFlags& f, Globals& g)
 {
@@ -125,6 +143,9 @@ Expected<Settings> effective_settings(const RunFlags& f, Globals& g)
     if (f.given("--snaplen")) s.snaplen = f.snaplen;
     if (f.given("--pcap-rotate")) s.pcap_rotate = f.pcap_rotate;
     if (f.given("--pcap-files")) s.pcap_files = f.pcap_files;
+    if (f.track) s.track = true;
+    if (f.given("--track-size")) s.track_size = f.track_size;
+    if (f.given("--track-hops")) s.track_hops = f.track_hops;
     if (s.quiet && s.format != "text") return RunError::bad_input(fmt::format("--quiet and format '{}' exclude each other", s.format));
     return s;
 }
@@ -161,6 +182,7 @@ Expected<RunOptions> run_options(const RunFlags& f, const Settings& s)
     std::string problem;
     if (!combined_filter(s, opt.where, problem)) return RunError::bad_input(problem);
     if (Status st = pcap_options(s, opt)) return *st;
+    if (Status st = track_options(s, opt)) return *st;
     // The default interval only polls monitors; a chosen one also prints the counters.
     const std::string interval = f.interval.empty() && s.interval == Settings{}.interval ? "" : s.interval;
     for (auto [text, target, name] : {std::tuple{&s.duration, &opt.duration_ms, "duration"}, std::tuple{&interval, &opt.interval_ms, "interval"}}) {
@@ -259,6 +281,13 @@ void add_run_flags(CLI::App* app, RunFlags& f)
                   "Reconcile the kernel's drop counters with the drops the rules trace: for each counter the rules declare "
                   "('counted as') and each one a monitor reads, its growth against the drops traced into it (balanced, "
                   "unexplained, untracked), per --interval and exactly at the end, in the namespace the run reads");
+    app->add_flag("--track", f.track,
+                  "Follow each packet between devices in the kernel (receive, rx, queue, xmit on every device and namespace): "
+                  "a drop shows the way its packet went, where a bridge took it and where NAT changed its addresses; "
+                  "--where/--filter then match a packet on any hop (docs/RUNNING.md)");
+    app->add_option("--track-size", f.track_size, "Packets --track follows at once (default 16384); when full, the least recently moved goes")
+        ->type_name("N");
+    app->add_option("--track-hops", f.track_hops, "Hops --track keeps per packet: the first and the latest (2 to 8, default 8)")->type_name("N");
     app->add_option("--top", f.top, "Flows shown in the summary (default 20)")->type_name("N");
     app->add_option("--ready-file", f.ready_file, "Create this file once every probe is attached")->type_name("PATH");
     app->add_option("--ring-size", f.ring_size, "Ring buffer bytes, a power of two (default 4 MiB)")->type_name("BYTES");

@@ -20,6 +20,7 @@ struct RunFlags {
     std::string duration, interval, ready_file, netns, where, proto, dev, config, gen, metrics;
     std::string filter, pcap, pcap_rotate;  // --filter (pcap-filter), --pcap FILE, --pcap-rotate SIZE
     std::uint32_t snaplen = 256, pcap_files = 10;
+    std::uint32_t track_size = 16384, track_hops = 8;  // --track-size, --track-hops
     std::vector<std::string> metrics_labels;
     std::uint32_t metrics_max_series = 4096;
     KernelTarget kernel;  // --btf, --btf-modules
@@ -28,7 +29,7 @@ struct RunFlags {
     std::uint32_t ring_size = 1u << 22;
     std::uint32_t rate_limit = 0;
     bool json = false, summary = false, hints = false, no_stack = false, strict = false, no_cache = false, all = false, once = false,
-         show_config = false, no_trampolines = false, quiet = false, ledger = false;
+         show_config = false, no_trampolines = false, quiet = false, ledger = false, track = false;
 
     // Where they were declared: a typed flag is told from its default by
     // asking both (plain rtrace-drop takes no pack arguments).

@@ -34,6 +34,7 @@ private:
     void emit_probe(std::size_t plan_index);
     void emit_method(std::size_t plan_index, const AttachMethod& m);
     std::size_t emit_dispatchers();  // how many
+    std::string track_filter() const;
     std::string reason_guard(const TypedProbe& p) const;
 
     // One probe's body function, in the order it runs.
@@ -185,10 +186,12 @@ void Generator::filters(std::string& code, std::size_t rule, std::size_t probe, 
     locals = filter && (filter->uses_packet || filter->uses_task || filter->uses_netns);
     decoded = locals && p.packet && (filter->uses_packet || filter->uses_netns);
     if (!filter) return;
+    // run --track: a packet the filter accepted on an earlier hop passes.
+    const std::string tracked = p.packet ? " && !rtd_track_matched(path)" : "";
     code += "    /* the --where filter */\n";
-    const std::string refuse = "    if (!({})) {{\n        if (cnt)\n            cnt->filtered++;\n        return 0;\n    }}\n";
+    const std::string refuse = "    if (!({}){}) {{\n        if (cnt)\n            cnt->filtered++;\n        return 0;\n    }}\n";
     if (!locals) {
-        code += fmt::format(fmt::runtime(refuse), filter->c_expr);
+        code += fmt::format(fmt::runtime(refuse), filter->c_expr, tracked);
         return;
     }
     code += "    struct rtd_event_header fh;\n    struct rtd_packet fp;\n\n";
@@ -196,8 +199,8 @@ void Generator::filters(std::string& code, std::size_t rule, std::size_t probe, 
     code += fmt::format("    rtd_fill_header(&fh, {}, {});\n", rule, probe);
     if (decoded) code += "    rtd_decode_packet(&fp, &fh, skb);\n";
     code += "    {\n        const struct rtd_event_header *h = &fh;\n        const struct rtd_packet *p = &fp;\n\n";
-    code += fmt::format("        if (!({})) {{\n            if (cnt)\n                cnt->filtered++;\n            return 0;\n        }}\n    }}\n",
-                        filter->c_expr);
+    code += fmt::format("        if (!({}){}) {{\n            if (cnt)\n                cnt->filtered++;\n            return 0;\n        }}\n    }}\n",
+                        filter->c_expr, tracked);
 }
 
 // `run --filter`: libpcap's program over the packet's first bytes, which
@@ -211,7 +214,7 @@ void Generator::pcap_filter(std::string& code, const TypedProbe& p)
         return;
     }
     code += "    cap = rtd_capture_packet(skb, rtd_snaplen > RTD_FILTER_WINDOW ? rtd_snaplen : RTD_FILTER_WINDOW);\n";
-    code += "    if (!cap || !rtd_pcap_match(cap)) {\n        if (cnt)\n            cnt->filtered++;\n        return 0;\n    }\n";
+    code += "    if ((!cap || !rtd_pcap_match(cap)) && !rtd_track_matched(path)) {\n        if (cnt)\n            cnt->filtered++;\n        return 0;\n    }\n";
 }
 
 // Reserve, fill, submit: nothing between reserve and submit can fail or return.
@@ -223,7 +226,8 @@ void Generator::fill_event(std::string& code, BodyWriter& w, std::size_t rule, s
     // has room for its bytes after it.
     if (p.packet) {
         code += "    if (rtd_snaplen && !cap)\n        cap = rtd_capture_packet(skb, rtd_snaplen);\n";
-        code += fmt::format("    struct {} *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);\n\n",
+        code += fmt::format("    struct {} *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_track_on ? sizeof(struct rtd_path) : 0) +\n"
+                            "                                        (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);\n\n",
                             schema.struct_name);
     } else {
         code += fmt::format("    struct {} *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev), 0);\n\n", schema.struct_name);
@@ -236,7 +240,9 @@ void Generator::fill_event(std::string& code, BodyWriter& w, std::size_t rule, s
     else code += fmt::format("    rtd_fill_header(&ev->h, {}, {});\n", rule, probe);
     if (decoded) code += "    __builtin_memcpy(&ev->pkt, &fp, sizeof(fp));\n";
     else if (p.packet) code += "    rtd_decode_packet(&ev->pkt, &ev->h, skb);\n";
-    if (p.packet) code += "    if (rtd_snaplen)\n        rtd_put_capture(&ev->h, ev + 1, cap);\n";
+    if (p.packet)
+        code += "    if (rtd_track_on)\n        rtd_put_path(&ev->h, ev + 1, path);\n"
+                "    if (rtd_snaplen)\n        rtd_put_capture(&ev->h, (char *)(ev + 1) + (rtd_track_on ? sizeof(struct rtd_path) : 0), cap);\n";
     if (is_kfree_skb(*p.probe)) {
         for (std::size_t i = 0; i < p.signature.params.size(); ++i) {
             if (p.signature.params[i].name == "reason") code += fmt::format("    ev->h.reason = (__u32)r{};\n", i);
@@ -297,7 +303,10 @@ std::string Generator::body(std::size_t rule, std::size_t probe)
         code += fmt::format("    if (!rtd_report_all && ({})) {{\n        if (cnt)\n            cnt->noise++;\n        return 0;\n    }}\n",
                             w.rvalue(*p.noise));
     code += "    if (cnt)\n        cnt->drops++;\n";
-    if (p.packet) code += fmt::format("    struct sk_buff *skb = {};\n    struct rtd_capture_buffer *cap = 0;\n", w.rvalue(*p.packet));
+    if (p.packet)
+        code += fmt::format("    struct sk_buff *skb = {};\n    struct rtd_capture_buffer *cap = 0;\n"
+                            "    struct rtd_path *path = rtd_track_on ? rtd_track_path(skb) : 0;\n",
+                            w.rvalue(*p.packet));
     code += fmt::format("    if (rtd_ledger_netns)\n        rtd_ledger_count({}, {});\n", rule, p.packet ? "skb" : "0");
     bool locals = false, decoded = false;
     filters(code, rule, probe, p, locals, decoded);
@@ -317,13 +326,13 @@ std::string Generator::body(std::size_t rule, std::size_t probe)
     if (!samples)
         code += fmt::format("    if (rtd_summary_only) {{\n        if (rtd_count_flow({}, {})) {{\n            if (cnt)\n                cnt->emitted++;\n"
                             "        }} else if (cnt) {{\n            cnt->lost++;\n        }}\n        return 0;\n    }}\n",
-                            rule, p.packet ? "skb" : "0");
+                            rule, p.packet ? "skb, path" : "0, 0");
     else
         code += fmt::format("    int sample = 0;\n    if (rtd_summary_only) {{\n        int counted = rtd_count_flow({}, {});\n"
                             "        if (counted) {{\n            if (cnt)\n                cnt->emitted++;\n"
                             "        }} else if (cnt) {{\n            cnt->lost++;\n        }}\n"
                             "        if (counted != RTD_FLOW_NEW || !rtd_flow_samples)\n            return 0;\n        sample = 1;\n    }}\n",
-                            rule, p.packet ? "skb" : "0");
+                            rule, p.packet ? "skb, path" : "0, 0");
     code += "    if (rtd_events_off)\n        return 0;\n";
     for (std::size_t i : r.capture_order)
         if (!early.count(decl.captures[i].name)) lower_capture(w, code, r, p, i);
@@ -451,6 +460,24 @@ std::size_t Generator::emit_dispatchers()
     return specs.size();
 }
 
+// run --track: the run's filters over each hop of a followed packet
+// (rtd_track.bpf.h), so one accepted before NAT is reported after it.
+std::string Generator::track_filter() const
+{
+    if (!options_.filter && !options_.pcap_filter) return {};
+    std::string test;
+    if (options_.filter) test = "(" + options_.filter->c_expr + ")";
+    if (options_.pcap_filter) {
+        if (!test.empty()) test += " && ";
+        test += "rtd_track_pcap_match(skb)";
+    }
+    std::string out = "static __always_inline int rtd_track_where(struct sk_buff *skb, const struct rtd_event_header *h, const struct rtd_packet *p)\n{\n";
+    if (options_.pcap_filter)
+        out = "static __always_inline int rtd_track_pcap_match(struct sk_buff *skb)\n{\n"
+              "    struct rtd_capture_buffer *b = rtd_capture_packet(skb, RTD_FILTER_WINDOW);\n\n    return b && rtd_pcap_match(b);\n}\n\n" + out;
+    return out + fmt::format("    return {};\n}}\n\n", test);
+}
+
 void Generator::run()
 {
     collect_covered_reasons();
@@ -467,14 +494,15 @@ void Generator::run()
     const std::size_t dispatch_count = emit_dispatchers();
     set_.filter = options_.filter ? options_.filter->text : "";
     set_.source = "/* Generated by rtrace-drop from rule files; do not edit. */\n";
-    set_.source += fmt::format("#define RTD_RULES {}\n#define RTD_STASH {}\n#define RTD_DISPATCHERS {}\n#include \"rtd.bpf.h\"\n\n",
-                               std::max<std::size_t>(set_.rules.size(), 1), stash_ ? 1 : 0, std::max<std::size_t>(dispatch_count, 1));
+    set_.source += fmt::format("#define RTD_RULES {}\n#define RTD_STASH {}\n#define RTD_DISPATCHERS {}\n{}#include \"rtd.bpf.h\"\n\n",
+                               std::max<std::size_t>(set_.rules.size(), 1), stash_ ? 1 : 0, std::max<std::size_t>(dispatch_count, 1),
+                               options_.filter || options_.pcap_filter ? "#define RTD_TRACK_FILTER 1\n" : "");
     if (options_.pcap_filter)
         set_.source += options_.pcap_filter->c_source +
                        "static __always_inline int rtd_pcap_match(const struct rtd_capture_buffer *b)\n{\n"
                        "    if (b->c.linktype == RTD_LINKTYPE_ETHERNET)\n        return rtd_pcap_filter_eth(b->data, b->c.caplen, b->c.origlen) != 0;\n"
                        "    return rtd_pcap_filter_raw(b->data, b->c.caplen, b->c.origlen) != 0;\n}\n\n";
-    set_.source += defs_ + progs_;
+    set_.source += track_filter() + defs_ + progs_;
 }
 
 }  // namespace

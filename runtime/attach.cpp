@@ -112,6 +112,16 @@ LoadSettings load_settings(const CompiledRuleSet& set, const LoadOptions& opt)
             return "this object keeps no ledger (built by an older rtrace-drop?): rebuild it to use --ledger";
         if (opt.snaplen && !set_rodata_u32(obj, "rtd_snaplen", opt.snaplen))
             return "this object copies no packet bytes (built by an older rtrace-drop?): rebuild it to use --pcap";
+        // An LRU map is allocated whole at creation: without --track, one entry.
+        struct bpf_map* track = bpf_object__find_map_by_name(obj, "rtd_track");
+        if (opt.track_entries) {
+            if (!track) return "this object follows no packets (built by an older rtrace-drop?): rebuild it to use --track";
+            bpf_map__set_max_entries(track, opt.track_entries);
+            set_rodata_u32(obj, "rtd_track_on", 1);
+            set_rodata_u32(obj, "rtd_track_hops", opt.track_hops);
+        } else if (track) {
+            bpf_map__set_max_entries(track, 1);
+        }
         if (opt.gate_fd >= 0) {
             struct bpf_map* gate = bpf_object__find_map_by_name(obj, "rtd_gate");
             if (!gate || !set_rodata_u32(obj, "rtd_generation", opt.generation))
@@ -148,7 +158,8 @@ bool next_method(const CompiledRuleSet& set, AttachedProbes& p, std::size_t i, s
 // refuses some, those probes move on and loading is retried; when each
 // loads alone, the dispatchers are what is too much for this verifier.
 Status load_object(const std::string& bytes, const CompiledRuleSet& set, const std::vector<DispatchSpec>& as_built, AttachedProbes& p,
-                   const LoadSettings& settings, bool ledger_wanted, std::set<std::string>& refused_dispatchers, StatusSink& status)
+                   const LoadSettings& settings, bool ledger_wanted, bool track_wanted, std::set<std::string>& refused_dispatchers,
+                   StatusSink& status)
 {
     for (int attempt = 0; attempt < kLoadAttempts; ++attempt) {
         std::vector<std::string> names = chosen_programs(set, p);
@@ -169,6 +180,9 @@ Status load_object(const std::string& bytes, const CompiledRuleSet& set, const s
             return RunError::failure("cannot set rtd_dispatch_on in the compiled object");
         const bool ledger = ledger_wanted && p.ledger_reasons_off.empty();
         if (ledger) autoload.insert(kLedgerProgram);
+        const bool track = track_wanted && p.track.off.empty();
+        if (track)
+            for (const std::string& name : track_program_names()) autoload.insert(name);
         struct bpf_program* prog;
         bpf_object__for_each_program(prog, p.obj.get())
         {
@@ -185,6 +199,19 @@ Status load_object(const std::string& bytes, const CompiledRuleSet& set, const s
                 p.ledger_reasons_off = fmt::format("the kernel refused {}: {}", kLedgerProgram, describe_load_error(r->error));
                 continue;
             }
+        }
+
+        if (track) {
+            // A tracking program refused: the rules run, their drops
+            // without paths.
+            const std::vector<std::string> names = track_program_names();
+            VerifyReport alone = verify_programs(bytes, names, settings);
+            for (const std::string& name : names)
+                if (const ProgramLoad* r = alone.find(name); r && !r->loaded && p.track.off.empty()) {
+                    p.track.off = fmt::format("the kernel refused {}: {}", name, describe_load_error(r->error));
+                    if (std::string reason = verifier_reason(r->log_tail); !reason.empty()) p.track.off += ": " + reason;
+                }
+            if (!p.track.off.empty()) continue;
         }
 
         // Which rule's program the kernel refuses, each loaded alone.
@@ -292,6 +319,7 @@ void print_status_table(const CompiledRuleSet& set, AttachedProbes& p, const Loa
     if (!set.filter.empty()) status.say("filter in the kernel: " + set.filter);
     if (options.netns_inode) status.say(fmt::format("only drops in network namespace {}", options.netns_inode));
     if (options.rate_limit) status.say(fmt::format("at most {} event(s) per rule per second", options.rate_limit));
+    if (options.track_entries) status.say(track_status_line(p.track, options.track_entries, options.track_hops));
     for (std::size_t i = 0; i < set.probes.size(); ++i) {
         const ProbePlan& pp = set.probes[i];
         if (p.method[i] == kNoMethod && p.skip[i] == kNotSelected) continue;  // as if never loaded
@@ -334,11 +362,15 @@ Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::
         p.dispatch.clear();
         if (stopped_before("load", status)) return RunError::already_reported(kExitFailure);
         if (!chosen_programs(set, p).empty())
-            if (Status s = load_object(object, set, as_built, p, settings, options.ledger_netns != 0, refused_dispatchers, status)) return *s;
+            if (Status s = load_object(object, set, as_built, p, settings, options.ledger_netns != 0, options.track_entries != 0,
+                                       refused_dispatchers, status))
+                return *s;
         if (stopped_before("attach", status)) return RunError::already_reported(kExitFailure);
         again = p.obj && attach_all(set, p);
     }
     if (options.ledger_netns) attach_ledger(p);
+    // Last: its frees on skb:kfree_skb must run after the rules there.
+    if (options.track_entries && p.track.off.empty()) p.track = attach_tracking(p.obj.get(), p.links);
     print_status_table(set, p, options, features, status);
     return p;
 }

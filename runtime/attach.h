@@ -16,6 +16,7 @@
 #include "runtime/bpf_loader.h"
 #include "runtime/features.h"
 #include "runtime/status.h"
+#include "runtime/tracking.h"
 
 namespace rtd {
 
@@ -33,6 +34,8 @@ struct LoadOptions {
     bool events_off = false;            // --quiet: no output reads events, send none
     std::uint64_t ledger_netns = 0;     // --ledger: the inode of the namespace whose counters it reads; 0 off
     std::uint32_t snaplen = 0;          // --pcap: packet bytes each event takes along (--snaplen); 0 none
+    std::uint32_t track_entries = 0;    // --track: packets followed at once (--track-size); 0 off
+    std::uint32_t track_hops = 8;       // --track-hops: hops each keeps (2..8)
     // A reload: the running object's rtd_gate (shared) and this object's
     // generation, which counts once the gate is switched to it.
     int gate_fd = -1;
@@ -56,6 +59,8 @@ struct AttachedProbes {
     // --ledger: why skb:kfree_skb's drops by reason are not counted (the
     // overall line); empty when they are.
     std::string ledger_reasons_off;
+    // --track: where packets are followed, or why not (runtime/tracking.h).
+    TrackAttach track;
 };
 
 // The ledger's program on skb:kfree_skb (rtd.bpf.h).

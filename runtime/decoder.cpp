@@ -19,6 +19,8 @@ static_assert(sizeof(rtd_event_header) == 64, "must match the BPF side (bpf-temp
 static_assert(sizeof(rtd_packet) == 72, "must match the BPF side");
 static_assert(sizeof(rtd_stack) == 264, "must match the BPF side");
 static_assert(sizeof(rtd_capture) == 16, "must match the BPF side");
+static_assert(sizeof(rtd_hop) == 96, "must match the BPF side");
+static_assert(sizeof(rtd_path) == 800, "must match the BPF side");
 
 std::string address(std::uint8_t family, const std::uint8_t* bytes)
 {
@@ -29,6 +31,48 @@ std::string address(std::uint8_t family, const std::uint8_t* bytes)
 }
 
 std::string bounded(const char* s, std::size_t max) { return std::string(s, strnlen(s, max)); }
+
+HopInfo hop_info(const rtd_hop& h)
+{
+    HopInfo hop{.places = h.places, .matched = (h.flags & RTD_HOP_MATCHED) != 0, .mono_ns = h.time_ns, .netns = h.netns,
+                .ifindex = h.ifindex, .len = h.len, .xmit_rc = h.xmit_rc, .dev = bounded(h.dev, sizeof h.dev),
+                .master = bounded(h.master, sizeof h.master)};
+    if (h.family == 2 || h.family == 10)
+        hop.tuple = PacketInfo{.family = h.family, .proto = h.proto, .saddr = address(h.family, h.saddr),
+                               .daddr = address(h.family, h.daddr), .sport = h.sport, .dport = h.dport, .tcp_flags = h.tcp_flags,
+                               .len = h.len, .ifindex = h.ifindex, .dev = hop.dev};
+    return hop;
+}
+
+// The kept hops in the order the packet met them: hop[0], then hop number j
+// (0-based count of appends) at slot 1 + (j-1) % (kept-1), the newest
+// kept-1 of them when more were seen than kept.
+PathInfo path_info(const rtd_path& p, const std::optional<PacketInfo>& dropped)
+{
+    PathInfo path{.head = p.head, .first_ns = p.first_ns, .seen = p.hops, .matched = (p.flags & RTD_PATH_MATCHED) != 0};
+    // A count the kernel cannot have written reads as a full ring, not past it.
+    const std::uint32_t kept = std::min<std::uint32_t>(p.kept, RTD_TRACK_HOPS);
+    path.kept = kept;
+    if (kept == 0 || p.hops == 0) return path;
+    std::vector<std::uint32_t> slots{0};
+    if (p.hops <= kept) {
+        for (std::uint32_t j = 1; j < p.hops; ++j) slots.push_back(j);
+    } else {
+        path.omitted = p.hops - kept;
+        if (kept > 1)
+            for (std::uint32_t j = p.hops - kept + 1; j < p.hops; ++j) slots.push_back(1 + (j - 1) % (kept - 1));
+    }
+    path.hops.reserve(slots.size());       // `previous` points into it
+    const PacketInfo* previous = nullptr;  // the last hop with a tuple
+    for (std::uint32_t slot : slots) {
+        HopInfo& hop = path.hops.emplace_back(hop_info(p.hop[slot]));
+        if (!hop.tuple) continue;
+        if (previous) hop.nat = nat_change(*previous, *hop.tuple);
+        previous = &*hop.tuple;
+    }
+    if (previous && dropped) path.nat_at_drop = nat_change(*previous, *dropped);
+    return path;
+}
 
 }  // namespace
 
@@ -78,11 +122,22 @@ std::optional<DecodedEvent> EventDecoder::decode(const void* data, std::size_t s
         std::size_t frames = s.bytes > 0 ? std::min<std::size_t>(static_cast<std::size_t>(s.bytes) / 8, RTD_STACK_DEPTH) : 0;
         e.stack.assign(s.ips, s.ips + frames);
     }
-    if ((h.flags & RTD_EV_CAPTURE) && size >= schema.size + sizeof(rtd_capture)) {
+    // run --track: the path follows the rule's event, the capture the path.
+    // A record too short for it loses the path, not the drop.
+    std::size_t capture_offset = schema.size;
+    if (h.flags & RTD_EV_PATH) {
+        capture_offset += sizeof(rtd_path);
+        if (size >= capture_offset) {
+            rtd_path p;
+            std::memcpy(&p, bytes + schema.size, sizeof p);
+            e.path = path_info(p, e.packet);
+        }
+    }
+    if ((h.flags & RTD_EV_CAPTURE) && size >= capture_offset + sizeof(rtd_capture)) {
         rtd_capture c;
-        std::memcpy(&c, bytes + schema.size, sizeof c);
-        if (c.caplen <= size - schema.size - sizeof c) {
-            const std::uint8_t* at = bytes + schema.size + sizeof c;
+        std::memcpy(&c, bytes + capture_offset, sizeof c);
+        if (c.caplen <= size - capture_offset - sizeof c) {
+            const std::uint8_t* at = bytes + capture_offset + sizeof c;
             e.bytes = PacketBytes{.linktype = c.linktype, .direction = c.direction, .orig_len = std::max(c.origlen, c.caplen),
                                   .data = std::vector<std::uint8_t>(at, at + c.caplen)};
         }
@@ -112,6 +167,16 @@ std::string protocol_name(std::uint8_t proto)
     case 132: return "SCTP";
     default: return fmt::format("proto {}", proto);
     }
+}
+
+std::string nat_change(const PacketInfo& before, const PacketInfo& after)
+{
+    if (before.family != after.family || before.proto != after.proto || (after.family != 2 && after.family != 10)) return {};
+    // ICMP's "ports" are its type and code.
+    const bool ports = after.proto != 1 && after.proto != 58;
+    const bool snat = before.saddr != after.saddr || (ports && before.sport != after.sport);
+    const bool dnat = before.daddr != after.daddr || (ports && before.dport != after.dport);
+    return snat && dnat ? "snat+dnat" : snat ? "snat" : dnat ? "dnat" : "";
 }
 
 std::string tcp_flags_text(std::uint8_t flags)

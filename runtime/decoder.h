@@ -37,6 +37,32 @@ struct PacketBytes {
     std::vector<std::uint8_t> data;
 };
 
+// run --track: one device the packet was seen on before its drop
+// (bpf-templates/rtd_event.h, rtd_hop).
+struct HopInfo {
+    std::uint16_t places = 0;  // RTD_HOP_* bits seen on this device
+    bool matched = false;      // the --where filter accepted the packet here
+    std::uint64_t mono_ns = 0;
+    std::uint32_t netns = 0, ifindex = 0, len = 0;
+    std::int16_t xmit_rc = 0;  // meaningful only with RTD_HOP_XMIT
+    std::string dev, master;   // master: the bridge or bond dev is a port of, "" if none
+    std::optional<PacketInfo> tuple;  // nullopt when the hop had no IP header
+    // "", "snat", "dnat" or "snat+dnat": the tuple against the previous hop that had one.
+    std::string nat;
+};
+
+// run --track: the hops the packet was seen on, oldest first. Empty hops:
+// not followed (first seen at the drop, a clone or copy, or evicted).
+struct PathInfo {
+    std::uint64_t head = 0, first_ns = 0;  // the packet's id
+    std::uint32_t seen = 0;     // hops appended in the kernel
+    std::uint32_t omitted = 0;  // of those, the middle ones overwritten (not in `hops`)
+    std::uint32_t kept = 0;     // hops the kernel keeps (run --track-hops)
+    bool matched = false;       // some hop matched the --where filter
+    std::vector<HopInfo> hops;  // hop[0], then the newest ones, in order
+    std::string nat_at_drop;    // the drop's packet against the last hop with a tuple
+};
+
 struct CaptureValue {
     const EventField* field = nullptr;
     std::int64_t s = 0;
@@ -61,6 +87,7 @@ struct DecodedEvent {
     std::vector<std::uint64_t> stack;
     std::vector<CaptureValue> captures;
     std::optional<PacketBytes> bytes;
+    std::optional<PathInfo> path;  // RTD_EV_PATH (run --track)
     // Evidence looked up for its message and hint (runtime/evidence_stage.h):
     // "sysctl:net.ipv4.conf.veth0.rp_filter" -> "1".
     std::vector<std::pair<std::string, std::string>> evidence;
@@ -92,6 +119,11 @@ std::string format_packet(const PacketInfo& p);
 // addresses, destination port); nothing for a key without an IP packet.
 std::optional<PacketInfo> flow_packet(const rtd_flow_key& k);
 std::string protocol_name(std::uint8_t proto);
+// What NAT changed from `before` to `after`: "", "snat" (source address or
+// port), "dnat" (destination) or "snat+dnat". "" unless both are IP of one
+// family and protocol (another one is encapsulation, not NAT); ICMP
+// compares addresses only.
+std::string nat_change(const PacketInfo& before, const PacketInfo& after);
 // tcpdump's letters: S, S., P., F., R.
 std::string tcp_flags_text(std::uint8_t flags);
 

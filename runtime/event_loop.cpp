@@ -215,6 +215,7 @@ Expected<LoopEnd> run_event_loop(const CompiledRuleSet& set, AttachedProbes& pro
         if (options.ledger_polled) options.ledger_polled(*options.ledger);
     }
     probes.links.clear();
+    if (probes.obj && !probes.track.places.empty()) end.track = read_track_stats(probes.obj.get());
     summary(false);
     reporting.flush();
     if (options.ledger) options.ledger->print(out, options.ledger_json, true, end.seconds);

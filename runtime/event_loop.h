@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,6 +112,7 @@ struct LoopEnd {
     std::uint64_t polls = 1;       // monitor polls, the first readings included
     bool output_closed = false;    // the reader of the output went away
     std::vector<rtd_counter> counts;  // read before detaching
+    std::optional<TrackStats> track;  // --track: read once detached
 };
 
 struct RingBufferFree {

@@ -5,6 +5,7 @@
 // escaped as JSON requires, invalid UTF-8 becomes U+FFFD.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -27,6 +28,8 @@ public:
     void field(std::string_view k, std::int64_t v) { key(k), number(v); }
     void field(std::string_view k, std::uint32_t v) { key(k), number(std::uint64_t{v}); }
     void field(std::string_view k, std::uint16_t v) { key(k), number(std::uint64_t{v}); }
+    void field(std::string_view k, bool v) { key(k), out_ += v ? "true" : "false"; }
+    void field(std::string_view k, std::nullptr_t) { key(k), out_ += "null"; }
     // A nested object: its fields, then end_object().
     void begin_object(std::string_view k) { key(k), out_ += '{', first_ = true; }
     void end_object() { out_ += '}', first_ = false; }
@@ -36,6 +39,12 @@ public:
         if (!first_) out_ += ',';
         first_ = false;
         string(v);
+    }
+    // An object as an element of an array: its fields, then end_object().
+    void begin_element_object()
+    {
+        if (!first_) out_ += ',';
+        out_ += '{', first_ = true;
     }
     void end_array() { out_ += ']', first_ = false; }
     // Closes the object and ends the line.

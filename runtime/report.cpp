@@ -1,5 +1,6 @@
 #include "runtime/report.h"
 #include "runtime/json_line.h"
+#include "runtime/path_text.h"
 
 #include <ctime>
 
@@ -178,6 +179,7 @@ void TextOutput::event(const DecodedEvent& e)
     if (e.packet) line += fmt::format(" {} dev {}", format_packet(*e.packet), dev_text(*e.packet));
     line += fmt::format(" netns {}: {}", e.netns, paint(rule.condition == ConditionKind::Warn ? "33" : "31", event_message(e, ctx_)));
     std::fprintf(out_, "%s\n", line.c_str());
+    for (const std::string& l : path_lines(e, color_)) std::fprintf(out_, "%s\n", l.c_str());
     if (ctx_.stacks)
         for (const std::string& frame : ctx_.symbols->describe_stack(e.stack)) std::fprintf(out_, "    at %s\n", frame.c_str());
     if (hints_ && rule.hint) std::fprintf(out_, "    %s %s\n", paint("36", "hint:").c_str(), fill(*rule.hint, e, ctx_).c_str());
@@ -241,6 +243,7 @@ void JsonOutput::event(const DecodedEvent& e)
         j.field("tcp_flags", p.proto == 6 ? tcp_flags_text(p.tcp_flags) : std::string());
         j.end_object();
     }
+    if (e.path) write_path_json(j, *e.path);  // no --track: no "path" key
     j.field("pid", e.pid);
     j.field("probe", probe_spelling(e, ctx_));
     if (e.has_reason) j.field("reason", ctx_.decoder->reason_name(e.reason));
@@ -297,7 +300,10 @@ std::string flow_text(const std::optional<PacketInfo>& packet)
 
 void FlowSummary::event(const DecodedEvent& e)
 {
-    std::tuple<std::size_t, std::string> flow{e.rule, flow_text(e.packet)};
+    // run --track: a flow is named by its first hop, before any NAT changed
+    // it (as rtd_count_flow keys the kernel's count, which a sample joins).
+    const bool by_first_hop = e.path && !e.path->hops.empty() && e.path->hops[0].tuple;
+    std::tuple<std::size_t, std::string> flow{e.rule, flow_text(by_first_hop ? e.path->hops[0].tuple : e.packet)};
     if (!e.sample) ++counts_[flow];
     // A flow's first drop, when its hint (or message) asks for evidence:
     // filled, it shows under the flow's row. Counted in the kernel, that drop

@@ -82,6 +82,7 @@ void say_what_was_counted(Generation& gen, const LoopEnd& end, StatusSink& statu
     if (gen.probes.obj) print_counters(status, gen.rules.set, end.counts, end.seconds, gen.reporting->undecodable());
     else status.say(fmt::format("ran for {:.1f} s", end.seconds));
     if (gen.monitors->active()) status.say(fmt::format("{} monitor poll(s) of {} monitor(s)", end.polls, gen.monitors->active()));
+    if (end.track) status.say(track_stats_line(*end.track));
     if (const EvidenceStage* evidence = gen.reporting->evidence()) {
         const EvidenceStats s = evidence->stats();
         status.say(fmt::format("evidence: {} look-up(s) on the system, {} answered from the cache, {} not made (over {} a second)", s.lookups,

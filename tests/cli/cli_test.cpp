@@ -522,6 +522,33 @@ TEST(Cli, PcapAndFilterErrorsAreBadInput)
     fs::remove("/tmp/x.pcapng", ec);
 }
 
+// --track's sizes out of range, or given without it, and --track with
+// --quiet (no event to carry a path) are bad input, said before anything runs.
+TEST(Cli, TrackErrorsAreBadInput)
+{
+    const std::string rules = RTD_TEST_DATA "/e2e/drops.rule";
+    struct Case {
+        std::vector<std::string> flags;
+        std::string says;
+    };
+    const Case cases[] = {
+        {{"--track", "--track-hops", "1"}, "--track-hops 1 is out of range: 2 to 8"},
+        {{"--track", "--track-hops", "9"}, "--track-hops 9 is out of range: 2 to 8"},
+        {{"--track", "--track-size", "10"}, "--track-size 10 is out of range: 64 to 1048576 packets"},
+        {{"--track", "--track-size", "2000000"}, "--track-size 2000000 is out of range"},
+        {{"--track-size", "1000"}, "--track-size and --track-hops size --track, which is not given"},
+        {{"--track", "--quiet"}, "--quiet prints none"},
+    };
+    for (const Case& c : cases) {
+        std::vector<std::string> args{"run", rules, "--duration", "1s"};
+        args.insert(args.end(), c.flags.begin(), c.flags.end());
+        Result r = run(args);
+        EXPECT_EQ(r.status, 2) << c.flags.back() << ": " << r.err;
+        EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find("ready:"), std::string::npos) << r.err;
+    }
+}
+
 // A file of constants and macros has no rules and still checks; a run or
 // build of it has nothing to do.
 TEST(Cli, CheckOfALibraryFileWithoutRules)

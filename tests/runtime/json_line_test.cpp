@@ -43,6 +43,35 @@ TEST(JsonLine, InvalidUtf8BecomesReplacementCharacters)
     }
 }
 
+TEST(JsonLine, ObjectsInArraysBooleansAndNull)
+{
+    std::string out;
+    JsonLine j(out);
+    j.begin_array("a");
+    j.end_array();
+    j.begin_array("b");
+    for (int i = 0; i < 2; ++i) {
+        j.begin_element_object();
+        j.field("n", std::uint64_t(i));
+        j.begin_array("s");
+        j.element("x");
+        j.end_array();
+        j.field("t", i == 1);
+        j.end_object();
+    }
+    j.begin_element_object();
+    j.end_object();
+    j.end_array();
+    j.field("c", nullptr);
+    j.field("d", false);
+    j.finish();
+    json expected = {{"a", json::array()},
+                     {"b", {{{"n", 0}, {"s", {"x"}}, {"t", false}}, {{"n", 1}, {"s", {"x"}}, {"t", true}}, json::object()}},
+                     {"c", nullptr},
+                     {"d", false}};
+    EXPECT_EQ(out, nlohmann_line(expected));
+}
+
 TEST(JsonLine, EventLineEqualsTheTreeItReplaced)
 {
     CompiledRuleSet set;

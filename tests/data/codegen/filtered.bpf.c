@@ -2,7 +2,13 @@
 #define RTD_RULES 3
 #define RTD_STASH 0
 #define RTD_DISPATCHERS 2
+#define RTD_TRACK_FILTER 1
 #include "rtd.bpf.h"
+
+static __always_inline int rtd_track_where(struct sk_buff *skb, const struct rtd_event_header *h, const struct rtd_packet *p)
+{
+    return (((__s64)((((__s64)((((__s64)((((__s64)((((__s64)(p->family == 2 && p->saddr[0] == 0x0a))) && (((__s64)((__s64)(((__s64)p->dport)) == (__s64)(((__s64)0x1bbULL)))))))) && (((__s64)(p->dev[0] == 0x6c && p->dev[1] == 0x6f && p->dev[2] == 0x00)))))) && (((__s64)((__s64)(((__s64)h->pid)) != (__s64)(((__s64)0x1ULL)))))))) && (((__s64)((__s64)(((__s64)h->netns)) != (__s64)(((__s64)0x0ULL))))))));
+}
 
 /* rule 0: gen.named */
 struct rtd_ev_0 {
@@ -30,6 +36,7 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
         cnt->drops++;
     struct sk_buff *skb = a0;
     struct rtd_capture_buffer *cap = 0;
+    struct rtd_path *path = rtd_track_on ? rtd_track_path(skb) : 0;
     if (rtd_ledger_netns)
         rtd_ledger_count(0, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
@@ -49,7 +56,7 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
         const struct rtd_event_header *h = &fh;
         const struct rtd_packet *p = &fp;
 
-        if (!(((__s64)((((__s64)((((__s64)((((__s64)((((__s64)(p->family == 2 && p->saddr[0] == 0x0a))) && (((__s64)((__s64)(((__s64)p->dport)) == (__s64)(((__s64)0x1bbULL)))))))) && (((__s64)(p->dev[0] == 0x6c && p->dev[1] == 0x6f && p->dev[2] == 0x00)))))) && (((__s64)((__s64)(((__s64)h->pid)) != (__s64)(((__s64)0x1ULL)))))))) && (((__s64)((__s64)(((__s64)h->netns)) != (__s64)(((__s64)0x0ULL))))))))) {
+        if (!(((__s64)((((__s64)((((__s64)((((__s64)((((__s64)(p->family == 2 && p->saddr[0] == 0x0a))) && (((__s64)((__s64)(((__s64)p->dport)) == (__s64)(((__s64)0x1bbULL)))))))) && (((__s64)(p->dev[0] == 0x6c && p->dev[1] == 0x6f && p->dev[2] == 0x00)))))) && (((__s64)((__s64)(((__s64)h->pid)) != (__s64)(((__s64)0x1ULL)))))))) && (((__s64)((__s64)(((__s64)h->netns)) != (__s64)(((__s64)0x0ULL)))))))) && !rtd_track_matched(path)) {
             if (cnt)
                 cnt->filtered++;
             return 0;
@@ -58,7 +65,7 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (rtd_metrics_labels)
         rtd_count_drop(0, skb, 1, (__u32)r2);
     if (rtd_summary_only) {
-        if (rtd_count_flow(0, skb)) {
+        if (rtd_count_flow(0, skb, path)) {
             if (cnt)
                 cnt->emitted++;
         } else if (cnt) {
@@ -75,7 +82,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     }
     if (rtd_snaplen && !cap)
         cap = rtd_capture_packet(skb, rtd_snaplen);
-    struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);
+    struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_track_on ? sizeof(struct rtd_path) : 0) +
+                                        (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);
 
     if (!ev) {
         if (cnt)
@@ -85,8 +93,10 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     __builtin_memset(ev, 0, sizeof(*ev));
     __builtin_memcpy(&ev->h, &fh, sizeof(fh));
     __builtin_memcpy(&ev->pkt, &fp, sizeof(fp));
+    if (rtd_track_on)
+        rtd_put_path(&ev->h, ev + 1, path);
     if (rtd_snaplen)
-        rtd_put_capture(&ev->h, ev + 1, cap);
+        rtd_put_capture(&ev->h, (char *)(ev + 1) + (rtd_track_on ? sizeof(struct rtd_path) : 0), cap);
     ev->h.location = r1;
     ev->h.reason = (__u32)r2;
     ev->h.flags |= RTD_EV_REASON;
@@ -121,6 +131,7 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
         cnt->drops++;
     struct sk_buff *skb = a0;
     struct rtd_capture_buffer *cap = 0;
+    struct rtd_path *path = rtd_track_on ? rtd_track_path(skb) : 0;
     if (rtd_ledger_netns)
         rtd_ledger_count(1, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
@@ -140,7 +151,7 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
         const struct rtd_event_header *h = &fh;
         const struct rtd_packet *p = &fp;
 
-        if (!(((__s64)((((__s64)((((__s64)((((__s64)((((__s64)(p->family == 2 && p->saddr[0] == 0x0a))) && (((__s64)((__s64)(((__s64)p->dport)) == (__s64)(((__s64)0x1bbULL)))))))) && (((__s64)(p->dev[0] == 0x6c && p->dev[1] == 0x6f && p->dev[2] == 0x00)))))) && (((__s64)((__s64)(((__s64)h->pid)) != (__s64)(((__s64)0x1ULL)))))))) && (((__s64)((__s64)(((__s64)h->netns)) != (__s64)(((__s64)0x0ULL))))))))) {
+        if (!(((__s64)((((__s64)((((__s64)((((__s64)((((__s64)(p->family == 2 && p->saddr[0] == 0x0a))) && (((__s64)((__s64)(((__s64)p->dport)) == (__s64)(((__s64)0x1bbULL)))))))) && (((__s64)(p->dev[0] == 0x6c && p->dev[1] == 0x6f && p->dev[2] == 0x00)))))) && (((__s64)((__s64)(((__s64)h->pid)) != (__s64)(((__s64)0x1ULL)))))))) && (((__s64)((__s64)(((__s64)h->netns)) != (__s64)(((__s64)0x0ULL)))))))) && !rtd_track_matched(path)) {
             if (cnt)
                 cnt->filtered++;
             return 0;
@@ -149,7 +160,7 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
     if (rtd_metrics_labels)
         rtd_count_drop(1, skb, 1, (__u32)r2);
     if (rtd_summary_only) {
-        if (rtd_count_flow(1, skb)) {
+        if (rtd_count_flow(1, skb, path)) {
             if (cnt)
                 cnt->emitted++;
         } else if (cnt) {
@@ -166,7 +177,8 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
     }
     if (rtd_snaplen && !cap)
         cap = rtd_capture_packet(skb, rtd_snaplen);
-    struct rtd_ev_1 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);
+    struct rtd_ev_1 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_track_on ? sizeof(struct rtd_path) : 0) +
+                                        (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);
 
     if (!ev) {
         if (cnt)
@@ -176,8 +188,10 @@ static __noinline int rtd_body_1_0(void *ctx, const __u64 *rv, int dispatched)
     __builtin_memset(ev, 0, sizeof(*ev));
     __builtin_memcpy(&ev->h, &fh, sizeof(fh));
     __builtin_memcpy(&ev->pkt, &fp, sizeof(fp));
+    if (rtd_track_on)
+        rtd_put_path(&ev->h, ev + 1, path);
     if (rtd_snaplen)
-        rtd_put_capture(&ev->h, ev + 1, cap);
+        rtd_put_capture(&ev->h, (char *)(ev + 1) + (rtd_track_on ? sizeof(struct rtd_path) : 0), cap);
     ev->h.location = r1;
     ev->h.reason = (__u32)r2;
     ev->h.flags |= RTD_EV_REASON;
@@ -235,7 +249,7 @@ static __noinline int rtd_body_2_0(void *ctx, const __u64 *rv, int dispatched)
     if (rtd_metrics_labels)
         rtd_count_drop(2, 0, 0, 0);
     if (rtd_summary_only) {
-        if (rtd_count_flow(2, 0)) {
+        if (rtd_count_flow(2, 0, 0)) {
             if (cnt)
                 cnt->emitted++;
         } else if (cnt) {

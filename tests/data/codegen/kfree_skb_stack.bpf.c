@@ -36,6 +36,7 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
         cnt->drops++;
     struct sk_buff *skb = a0;
     struct rtd_capture_buffer *cap = 0;
+    struct rtd_path *path = rtd_track_on ? rtd_track_path(skb) : 0;
     if (rtd_ledger_netns)
         rtd_ledger_count(0, skb);
     if (rtd_netns_only && rtd_drop_netns(skb) != rtd_netns_only) {
@@ -46,7 +47,7 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     if (rtd_metrics_labels)
         rtd_count_drop(0, skb, 1, (__u32)r2);
     if (rtd_summary_only) {
-        if (rtd_count_flow(0, skb)) {
+        if (rtd_count_flow(0, skb, path)) {
             if (cnt)
                 cnt->emitted++;
         } else if (cnt) {
@@ -90,7 +91,8 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     }
     if (rtd_snaplen && !cap)
         cap = rtd_capture_packet(skb, rtd_snaplen);
-    struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);
+    struct rtd_ev_0 *ev = bpf_ringbuf_reserve(&rtd_events, sizeof(*ev) + (rtd_track_on ? sizeof(struct rtd_path) : 0) +
+                                        (rtd_snaplen ? sizeof(struct rtd_capture) + rtd_snaplen : 0), 0);
 
     if (!ev) {
         if (cnt)
@@ -100,8 +102,10 @@ static __noinline int rtd_body_0_0(void *ctx, const __u64 *rv, int dispatched)
     __builtin_memset(ev, 0, sizeof(*ev));
     rtd_fill_header(&ev->h, 0, 0);
     rtd_decode_packet(&ev->pkt, &ev->h, skb);
+    if (rtd_track_on)
+        rtd_put_path(&ev->h, ev + 1, path);
     if (rtd_snaplen)
-        rtd_put_capture(&ev->h, ev + 1, cap);
+        rtd_put_capture(&ev->h, (char *)(ev + 1) + (rtd_track_on ? sizeof(struct rtd_path) : 0), cap);
     ev->h.location = r1;
     ev->h.reason = (__u32)r2;
     ev->h.flags |= RTD_EV_REASON;

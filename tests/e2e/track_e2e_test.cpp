@@ -1,0 +1,193 @@
+// `run --track` end to end (bpf-templates/rtd_track.bpf.h, docs/RUNNING.md):
+// a connection from a client namespace through a bridge and a DNAT in a
+// middle namespace to a backend whose port is closed; the drop's path names
+// the devices, the bridge, the namespaces and where NAT changed the
+// addresses. A flood held in a socket that never reads keeps the table
+// within its bound and its evictions counted.
+#include "tests/e2e/e2e_support.h"
+
+namespace e2e {
+namespace {
+
+const std::string kTcpPack = RTD_SOURCE_DIR "/rules/tcp";
+
+// C --veth-- [port of a bridge] M [veth] --veth-- B. M routes between its
+// bridge and B and DNATs VIP:80 to B:8080, where nothing listens.
+class NatPath {
+public:
+    NatPath()
+    {
+        const int id = getpid() % 100000, n = 20 + getpid() % 50;
+        c = fmt::format("rtd-trk-{}-c", id);
+        m = fmt::format("rtd-trk-{}-m", id);
+        b = fmt::format("rtd-trk-{}-b", id);
+        dev_c = fmt::format("rtdt{}c", id);
+        dev_m0 = fmt::format("rtdt{}m0", id);
+        dev_m1 = fmt::format("rtdt{}m1", id);
+        dev_b = fmt::format("rtdt{}b", id);
+        bridge = fmt::format("rtdt{}br", id);
+        addr_c = fmt::format("10.{}.1.2", n);
+        addr_b = fmt::format("10.{}.2.2", n);
+        vip = fmt::format("10.{}.9.9", n);
+        const std::vector<std::string> steps = {
+            "ip netns add " + c, "ip netns add " + m, "ip netns add " + b,
+            fmt::format("ip link add {} type veth peer name {}", dev_c, dev_m0),
+            fmt::format("ip link set {} netns {}", dev_c, c), fmt::format("ip link set {} netns {}", dev_m0, m),
+            fmt::format("ip link add {} type veth peer name {}", dev_m1, dev_b),
+            fmt::format("ip link set {} netns {}", dev_m1, m), fmt::format("ip link set {} netns {}", dev_b, b),
+            fmt::format("ip -n {} link add {} type bridge", m, bridge), fmt::format("ip -n {} link set {} master {}", m, dev_m0, bridge),
+            fmt::format("ip -n {} addr add {}/24 dev {}", c, addr_c, dev_c),
+            fmt::format("ip -n {} addr add 10.{}.1.1/24 dev {}", m, n, bridge),
+            fmt::format("ip -n {} addr add 10.{}.2.1/24 dev {}", m, n, dev_m1),
+            fmt::format("ip -n {} addr add {}/24 dev {}", b, addr_b, dev_b),
+            fmt::format("ip -n {} link set {} up", c, dev_c), fmt::format("ip -n {} link set {} up", m, dev_m0),
+            fmt::format("ip -n {} link set {} up", m, bridge), fmt::format("ip -n {} link set {} up", m, dev_m1),
+            fmt::format("ip -n {} link set {} up", b, dev_b),
+            fmt::format("ip -n {} route add default via 10.{}.1.1", c, n), fmt::format("ip -n {} route add default via 10.{}.2.1", b, n),
+            fmt::format("ip netns exec {} sysctl -qw net.ipv4.ip_forward=1", m),
+            fmt::format("ip netns exec {} iptables -t nat -A PREROUTING -d {} -p tcp --dport 80 -j DNAT --to-destination {}:8080", m, vip, addr_b),
+        };
+        ok = true;
+        for (const std::string& s : steps) ok = ok && sh(s) == 0;
+        inode_c = Namespaces::inode(c);
+        inode_m = Namespaces::inode(m);
+        inode_b = Namespaces::inode(b);
+    }
+    ~NatPath()
+    {
+        for (const std::string& ns : {c, m, b}) sh("ip netns del " + ns);
+    }
+    std::string c, m, b, dev_c, dev_m0, dev_m1, dev_b, bridge, addr_c, addr_b, vip;
+    std::uint64_t inode_c = 0, inode_m = 0, inode_b = 0;
+    bool ok = false;
+};
+
+// The first hop of `path` that `pred` accepts, else null.
+template <typename Pred>
+json hop_where(const json& path, Pred pred)
+{
+    for (const json& h : path["hops"])
+        if (pred(h)) return h;
+    return json();
+}
+
+// The drop happens after DNAT in B; the filter names the address the
+// client used, which only the first hops saw.
+TEST(TrackE2E, PathShowsBridgeNatAndNamespaces)
+{
+    NEED_ROOT_AND_BPF();
+    NatPath net;
+    ASSERT_TRUE(net.ok);
+    DropTracer run({kTcpPack, "-i", "tcp.no_socket", "--json", "--track", "--where", "daddr == " + net.vip});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(fmt::format("ip netns exec {} {} {} tcp-connect {} 80 2", net.c, kPy, kTraffic, net.vip));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    EXPECT_NE(run.err().find("following packets at "), std::string::npos) << run.err();
+    json drop = first(run.events(), "tcp.no_socket", [&](const json& e) { return e["packet"]["dport"] == 8080; });
+    ASSERT_FALSE(drop.is_null()) << "the filter on the address before NAT lost the drop\n" << run.out() << run.err();
+    EXPECT_EQ(drop["packet"]["daddr"], net.addr_b);
+    const json& path = drop["path"];
+    ASSERT_TRUE(path.is_object() && path["hops"].is_array()) << drop;
+    EXPECT_EQ(path["matched"], true) << path;
+    // Leaving the client: its own address and the VIP, in its namespace.
+    json out_of_c = hop_where(path, [&](const json& h) { return h["dev"] == net.dev_c; });
+    ASSERT_FALSE(out_of_c.is_null()) << path;
+    EXPECT_EQ(out_of_c["netns"], net.inode_c) << out_of_c;
+    EXPECT_EQ(out_of_c["daddr"], net.vip) << out_of_c;
+    EXPECT_EQ(out_of_c["dport"], 80) << out_of_c;
+    EXPECT_EQ(out_of_c["matched"], true) << out_of_c;
+    // The other end of the veth, a port of the bridge in M.
+    json port = hop_where(path, [&](const json& h) { return h["dev"] == net.dev_m0; });
+    ASSERT_FALSE(port.is_null()) << path;
+    EXPECT_EQ(port["master"], net.bridge) << port;
+    EXPECT_EQ(port["netns"], net.inode_m) << port;
+    EXPECT_EQ(port["daddr"], net.vip) << port;
+    // Where the destination changed: marked, the backend's address after it.
+    json nat = hop_where(path, [&](const json& h) { return h["nat"] == "dnat"; });
+    ASSERT_FALSE(nat.is_null()) << path;
+    EXPECT_EQ(nat["daddr"], net.addr_b) << nat;
+    EXPECT_EQ(nat["dport"], 8080) << nat;
+    EXPECT_EQ(nat["netns"], net.inode_m) << nat;
+    // Into the backend's namespace, where it was dropped.
+    const json& last = path["hops"].back();
+    EXPECT_EQ(last["dev"], net.dev_b) << path;
+    EXPECT_EQ(last["netns"], net.inode_b) << path;
+    // The order they were seen in.
+    std::vector<std::string> devs;
+    for (const json& h : path["hops"]) devs.push_back(h["dev"]);
+    auto at = [&](const std::string& d) { return std::find(devs.begin(), devs.end(), d) - devs.begin(); };
+    EXPECT_LT(at(net.dev_c), at(net.dev_m0));
+    EXPECT_LT(at(net.dev_m0), at(net.dev_m1));
+    EXPECT_LT(at(net.dev_m1), at(net.dev_b));
+    EXPECT_NE(run.err().find("drop(s) with a path"), std::string::npos) << run.err();
+}
+
+// The same drop in text: the path under the event line, NAT marked.
+TEST(TrackE2E, TextShowsThePathUnderTheDrop)
+{
+    NEED_ROOT_AND_BPF();
+    NatPath net;
+    ASSERT_TRUE(net.ok);
+    DropTracer run({kTcpPack, "-i", "tcp.no_socket", "--track", "--track-hops", "4"});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(fmt::format("ip netns exec {} {} {} tcp-connect {} 80 2", net.c, kPy, kTraffic, net.vip));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    const std::string out = run.out();
+    EXPECT_TRUE(line_with(out, {"tcp.no_socket", net.addr_b + ":8080"})) << out;
+    EXPECT_TRUE(line_with(out, {"path: ", "hops over"})) << out;
+    EXPECT_TRUE(line_with(out, {net.dev_c, fmt::format("netns {}", net.inode_c), net.vip + ":80"})) << out;
+    // Five hops, four kept: the first and the three latest.
+    EXPECT_TRUE(line_with(out, {"not kept (--track-hops 4)"})) << out;
+    EXPECT_TRUE(line_with(out, {net.dev_b, fmt::format("netns {}", net.inode_b)})) << out;
+}
+
+// --summary counted in the kernel: the drop's flow is the one the client
+// opened (the VIP, before DNAT), as its first hop saw it.
+TEST(TrackE2E, SummaryGroupsFlowsByTheirFirstHop)
+{
+    NEED_ROOT_AND_BPF();
+    NatPath net;
+    ASSERT_TRUE(net.ok);
+    DropTracer run({kTcpPack, "-i", "tcp.no_socket", "--summary", "--track"});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(fmt::format("ip netns exec {} {} {} tcp-connect {} 80 2", net.c, kPy, kTraffic, net.vip));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    const std::string out = run.out();
+    EXPECT_TRUE(line_with(out, {"tcp.no_socket", fmt::format("TCP {} > {}:80", net.addr_c, net.vip)})) << out;
+    EXPECT_FALSE(line_with(out, {"tcp.no_socket", net.addr_b + ":8080"})) << out;
+}
+
+// A socket that never reads holds every datagram: more live packets than
+// the table holds. It stays within its size, the evictions are counted, and
+// the run ends normally.
+TEST(TrackE2E, FloodStaysWithinTheTableAndCountsEvictions)
+{
+    NEED_ROOT_AND_BPF();
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    TempFiles tmp("track");
+    sh_background(ns.in_b(fmt::format("{} {} udp-sink 7620 4000000 20 {}/rcvbuf", kPy, kTraffic, tmp.path)));
+    for (int i = 0; i < 100 && !fs::exists(tmp.path + "/rcvbuf"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    DropTracer run({kTcpPack, "-i", "tcp.no_socket", "--track", "--track-size", "64"});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(ns.in_a(fmt::format("{} {} udp-flood {} 7620 500 16", kPy, kTraffic, ns.addr_b)));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    sh(fmt::format("pkill -f 'udp-sink 7620 4000000 20 {}/'", tmp.path));
+    const std::string err = run.err();
+    // "tracking: N packet(s) followed over H hop(s), F freed, E evicted (...), L still followed"
+    const auto at = err.find("tracking: ");
+    ASSERT_NE(at, std::string::npos) << err;
+    unsigned long long created = 0, hops = 0, freed = 0, evicted = 0, live = 0;
+    ASSERT_EQ(std::sscanf(err.c_str() + at, "tracking: %llu packet(s) followed over %llu hop(s), %llu freed, %llu evicted (table full, or freed unseen), %llu still followed",
+                          &created, &hops, &freed, &evicted, &live),
+              5)
+        << err;
+    std::printf("followed %llu over %llu hops: %llu freed, %llu evicted, %llu live (table of 64)\n", created, hops, freed, evicted, live);
+    EXPECT_GE(created, 500u) << err;
+    EXPECT_LE(live, 64u) << err;
+    EXPECT_GE(evicted, 500u - 64u) << err;
+    EXPECT_EQ(created, freed + evicted + live) << err;
+}
+
+}  // namespace
+}  // namespace e2e
