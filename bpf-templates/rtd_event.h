@@ -117,6 +117,7 @@ enum rtd_hop_places {    /* in the order a packet meets them on one device */
     RTD_HOP_RECEIVE = 4, /* net:netif_receive_skb */
     RTD_HOP_QUEUE = 8,   /* net:net_dev_queue */
     RTD_HOP_XMIT = 16,   /* net:net_dev_xmit */
+    RTD_HOP_RULE = 32,   /* a 'track' rule's probe (rtd_hop.rule says which): a hop of its own */
 };
 #define RTD_HOP_IN (RTD_HOP_GRO | RTD_HOP_RX | RTD_HOP_RECEIVE)
 #define RTD_HOP_OUT (RTD_HOP_QUEUE | RTD_HOP_XMIT)
@@ -139,7 +140,9 @@ struct rtd_hop {
     __u8 proto;
     __u8 tcp_flags;
     __u8 flags;      /* RTD_HOP_MATCHED */
-}; /* 96 bytes */
+    __u32 rule;      /* RTD_HOP_RULE: the track rule's index in the rule table */
+    __u32 pad;
+}; /* 104 bytes */
 struct rtd_path {
     __u64 head;      /* with first_ns, the packet's id: skb->head when first seen */
     __u64 first_ns;  /* bpf_ktime_get_ns() when first seen */
@@ -150,7 +153,7 @@ struct rtd_path {
     __u8 kept;       /* hops kept (run --track-hops) */
     __u8 pad;
     struct rtd_hop hop[RTD_TRACK_HOPS];
-}; /* 800 bytes */
+}; /* 864 bytes */
 /* Per CPU (rtd_track_stats). Evicted entries are counted by user space:
  * created - freed - still in the map. */
 struct rtd_track_stats {

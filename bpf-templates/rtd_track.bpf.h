@@ -60,7 +60,7 @@ static __always_inline int rtd_track_where(struct sk_buff *skb, const struct rtd
 /* The highest place bit: places on one device come in enum rtd_hop_places' order. */
 static __always_inline __u16 rtd_top_place(__u16 places)
 {
-    return places >= RTD_HOP_XMIT ? RTD_HOP_XMIT : places >= RTD_HOP_QUEUE ? RTD_HOP_QUEUE
+    return places >= RTD_HOP_RULE ? RTD_HOP_RULE : places >= RTD_HOP_XMIT ? RTD_HOP_XMIT : places >= RTD_HOP_QUEUE ? RTD_HOP_QUEUE
          : places >= RTD_HOP_RECEIVE ? RTD_HOP_RECEIVE : places >= RTD_HOP_RX ? RTD_HOP_RX : places;
 }
 
@@ -85,7 +85,8 @@ static __always_inline void rtd_master_name(char *out, struct net_device *dev)
 
 /* What a hop at `place` does to the entry `e`: 0 merge into the last hop
  * (the next place on the same device), 1 append a hop, 2 restart (the skb
- * address now holds another packet). */
+ * address now holds another packet). A track rule's hop is one of its own,
+ * and after one the packet is on its way: whatever comes next follows. */
 static __always_inline int rtd_track_step(const struct rtd_path *e, __u16 place, __u32 ifindex, __u32 netns, struct sk_buff *skb, __u64 now)
 {
     const struct rtd_hop *last = &e->hop[e->last & (RTD_TRACK_HOPS - 1)];
@@ -94,6 +95,8 @@ static __always_inline int rtd_track_step(const struct rtd_path *e, __u16 place,
 
     if (!e->hops || now - e->last_ns > rtd_track_gap_ns)
         return 2;
+    if (place == RTD_HOP_RULE || (top & RTD_HOP_RULE))
+        return 1;
     if (same_dev && place > top)
         return 0;
     if (place & RTD_HOP_IN)
@@ -111,8 +114,9 @@ static __always_inline int rtd_track_step(const struct rtd_path *e, __u16 place,
     return BPF_CORE_READ(skb, sk) ? 2 : 1;
 }
 
-/* One hop of `skb` at `place` (not RTD_HOP_XMIT). */
-static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place)
+/* One hop of `skb` at `place` (not RTD_HOP_XMIT); `rule`: the track rule's
+ * index for RTD_HOP_RULE. */
+static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u32 rule)
 {
     struct rtd_track_stats *st = rtd_track_counters();
     __u64 key = (__u64)(unsigned long)skb, now;
@@ -191,6 +195,7 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place)
         hop->proto = fp.proto;
         hop->tcp_flags = fp.tcp_flags;
         hop->flags = 0;
+        hop->rule = rule;
         e->hops++;
         e->last = idx;
         st->hops++;
@@ -209,28 +214,28 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place)
 SEC("?raw_tp/netif_receive_skb")
 int rtd_track_receive(__u64 *ctx)
 {
-    rtd_track_hop((struct sk_buff *)ctx[0], RTD_HOP_RECEIVE);
+    rtd_track_hop((struct sk_buff *)ctx[0], RTD_HOP_RECEIVE, 0);
     return 0;
 }
 
 SEC("?raw_tp/netif_rx")
 int rtd_track_rx(__u64 *ctx)
 {
-    rtd_track_hop((struct sk_buff *)ctx[0], RTD_HOP_RX);
+    rtd_track_hop((struct sk_buff *)ctx[0], RTD_HOP_RX, 0);
     return 0;
 }
 
 SEC("?raw_tp/napi_gro_receive_entry")
 int rtd_track_gro(__u64 *ctx)
 {
-    rtd_track_hop((struct sk_buff *)ctx[0], RTD_HOP_GRO);
+    rtd_track_hop((struct sk_buff *)ctx[0], RTD_HOP_GRO, 0);
     return 0;
 }
 
 SEC("?raw_tp/net_dev_queue")
 int rtd_track_queue(__u64 *ctx)
 {
-    rtd_track_hop((struct sk_buff *)ctx[0], RTD_HOP_QUEUE);
+    rtd_track_hop((struct sk_buff *)ctx[0], RTD_HOP_QUEUE, 0);
     return 0;
 }
 

@@ -101,6 +101,7 @@ void print_markdown(const std::vector<const RuleDecl*>& rules, const std::vector
             notes += ")";
         }
         if (r->fallback) notes += " (fallback)";
+        if (r->track) notes += " (track: a hop of run --track's paths)";
         const std::string counted = r->counted_as.empty() ? "—" : markdown_cell(counted_spelling(r->counted_as));
         std::cout << fmt::format("| `{}`{} | {} | {} | {} | {} | {} |\n", r->id, notes, markdown_cell(probe_list(*r)), counted,
                                  markdown_cell(template_text(r->message)), markdown_cell(template_text(r->hint)), relative(*r));

@@ -200,6 +200,10 @@ struct RuleDecl {
     ExprPtr packet;
     SourceRange packet_clause;
     bool stack = false;
+    // 'track': not a drop point but a place a packet passes; under run
+    // --track each hit adds a hop to its packet's path (rtd_track.bpf.h).
+    bool track = false;
+    SourceRange track_range;
     std::optional<TextTemplate> message;
     std::optional<TextTemplate> hint;
 

@@ -97,6 +97,7 @@ std::string dump_rule(const RuleDecl& r, const SourceManager& sources)
     if (!r.counted_as.empty()) out += fmt::format("  counted as {}\n", counted_spelling(r.counted_as));
     if (r.packet) out += fmt::format("  packet {}\n", expr(r.packet));
     if (r.stack) out += "  stack\n";
+    if (r.track) out += "  track\n";
     if (r.message) out += fmt::format("  message {}\n", r.message->quoted());
     if (r.hint) out += fmt::format("  hint {}\n", r.hint->quoted());
     return out;

@@ -289,6 +289,12 @@ std::string Generator::body(std::size_t rule, std::size_t probe)
     BodyWriter w(btf_, code);
     std::set<std::string> early;
     lower_early_captures(w, code, r, p, early);
+    if (decl.track && p.packet) {
+        // A track rule: a hop of its packet's path (run --track), no drop.
+        code += fmt::format("    struct sk_buff *skb = {};\n\n    if (rtd_track_on)\n        rtd_track_hop(skb, RTD_HOP_RULE, {});\n    return 0;\n}}\n\n",
+                            w.rvalue(*p.packet), rule);
+        return prologue(rule, probe, p) + code;
+    }
     if (decl.fallback && !covered_reasons_.empty()) {
         // Reasons other rules report: theirs, not ours (unless --all).
         for (std::size_t i = 0; i < p.signature.params.size(); ++i)

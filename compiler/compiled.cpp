@@ -37,6 +37,7 @@ RuleEntry rule_entry(const RuleDecl& d, const SourceManager& sources)
         for (const MonitorSource& c : g.alternatives) group.push_back(c.spelling());
     }
     e.fallback = d.fallback;
+    e.track = d.track;
     for (const Binding& p : d.params)
         if (p.expr && p.expr->kind == ExprKind::Int)
             e.params.emplace_back(p.name, p.expr->is_unsigned ? std::to_string(p.expr->value) : std::to_string(p.expr->signed_value()));

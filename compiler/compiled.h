@@ -91,6 +91,7 @@ struct RuleEntry {
     // ({{"snmp:UdpRcvbufErrors", "snmp:Udp6RcvbufErrors"}, {"snmp:UdpInErrors", ...}}).
     std::vector<std::vector<std::string>> counted_as;
     bool fallback = false;
+    bool track = false;    // a hop of run --track's paths, not a drop point: loaded only with --track
     bool skipped = false;  // no probe usable on this kernel
     EventSchema event;     // probe rules that are not skipped
     // The --where filter reads packet fields but the rule has no 'packet':

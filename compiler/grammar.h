@@ -138,6 +138,7 @@ struct kw_drop : key<TAO_PEGTL_STRING("drop")> {};
 struct kw_warn : key<TAO_PEGTL_STRING("warn")> {};
 struct kw_packet : key<TAO_PEGTL_STRING("packet")> {};
 struct kw_stack : key<TAO_PEGTL_STRING("stack")> {};
+struct kw_track : key<TAO_PEGTL_STRING("track")> {};
 struct kw_message : key<TAO_PEGTL_STRING("message")> {};
 struct kw_hint : key<TAO_PEGTL_STRING("hint")> {};
 struct kw_source : key<TAO_PEGTL_STRING("source")> {};
@@ -385,10 +386,11 @@ struct instead_clause : seq<kw_instead, sep, must<of_after>, sep, must<instead_t
 RTD_SYNTAX_ERROR(of_after, "expected 'of' (write 'instead of RULE_ID')");
 RTD_SYNTAX_ERROR(instead_target, "expected a rule id such as 'tcp.accept_queue_full'");
 
-// packet = 'packet' expr ;  stack = 'stack'
+// packet = 'packet' expr ;  stack = 'stack' ;  track = 'track'
 struct packet_expr : expr {};
 struct packet_clause : seq<kw_packet, sep, must<packet_expr>> {};
 struct stack_clause : kw_stack {};
+struct track_clause : kw_track {};
 RTD_SYNTAX_ERROR(packet_expr, "expected the 'struct sk_buff *' to decode after 'packet', e.g. 'packet skb'");
 
 // message = 'message' string ;  hint = 'hint' string
@@ -399,7 +401,7 @@ RTD_SYNTAX_ERROR(text_value, "expected a quoted string");
 
 struct clause : seq<sor<layer_clause, probe_clause, capture_clause, param_clause, drop_clause,
                         warn_clause, noise_clause, fallback_clause, instead_clause, packet_clause,
-                        stack_clause, message_clause, hint_clause, source_clause, counted_clause>,
+                        stack_clause, track_clause, message_clause, hint_clause, source_clause, counted_clause>,
                     sep> {};
 
 // ---- Top level -------------------------------------------------------------

@@ -117,7 +117,7 @@ const std::set<std::string>& unusable_names()
         "s16", "s32", "s64", "bool", "char", "short", "int", "long", "unsigned", "signed",
         // clause words
         "layer", "probe", "source", "capture", "param", "drop", "warn", "noise", "fallback", "instead", "packet",
-        "stack", "message", "hint", "counted",
+        "stack", "track", "message", "hint", "counted",
         // builtins and placeholders
         "ret", "value", "delta", "rate", "comm", "pid", "cpu", "netns", "probe", "saddr", "daddr", "sport", "dport",
         "proto", "tcp_flags", "len", "dev", "ifindex", "mark", "reason", "location", "reason_hint",

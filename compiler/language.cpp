@@ -13,7 +13,7 @@ const std::vector<std::string>& top_level_keywords()
 const std::vector<std::string>& clause_keywords()
 {
     static const std::vector<std::string> v{"layer", "probe", "source", "capture", "param", "drop", "warn", "noise",
-                                            "fallback", "instead", "packet", "stack", "message", "hint", "counted"};
+                                            "fallback", "instead", "packet", "stack", "track", "message", "hint", "counted"};
     return v;
 }
 

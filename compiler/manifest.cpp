@@ -120,6 +120,7 @@ std::string CompiledRuleSet::manifest_json() const
                      {"instead_of", r.instead_of},
                      {"counted_as", r.counted_as},
                      {"fallback", r.fallback},
+                     {"track", r.track},
                      {"skipped", r.skipped},
                      {"filter_lacks_packet", r.filter_lacks_packet},
                      // What a reader from before probes listed their own reads:
@@ -182,6 +183,7 @@ std::optional<CompiledRuleSet> read_manifest(const std::string& json_text, std::
             // Objects built before 'counted as' existed declare no counter.
             if (r.contains("counted_as")) e.counted_as = r.at("counted_as").get<std::vector<std::vector<std::string>>>();
             e.fallback = r.at("fallback").get<bool>();
+            e.track = r.value("track", false);  // objects built before track rules have none
             e.skipped = r.at("skipped").get<bool>();
             e.filter_lacks_packet = r.at("filter_lacks_packet").get<bool>();
             // Objects built before probes listed their own enumerators listed

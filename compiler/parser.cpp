@@ -79,7 +79,7 @@ g::SyntaxError clause_error(std::string_view text, std::size_t off)
     }
     return {off, "expected a clause or '}'",
             "clauses are: layer, probe, source, capture, param, drop if, warn if, noise if, fallback, instead of, counted as, "
-            "packet, stack, message, hint",
+            "packet, stack, track, message, hint",
             {}};
 }
 
@@ -126,7 +126,7 @@ using base_selector = pegtl::parse_tree::selector<
         g::op_shl, g::op_shr, g::op_add, g::op_sub, g::op_mul, g::op_div, g::op_mod, g::layer_clause,
         g::layer_name, g::probe_clause, g::probe_spec, g::probe_kind, g::probe_part, g::source_clause,
         g::source_kind, g::source_key, g::capture_clause, g::param_clause, g::binding_name,
-        g::drop_clause, g::warn_clause, g::packet_clause, g::stack_clause, g::message_clause,
+        g::drop_clause, g::warn_clause, g::packet_clause, g::stack_clause, g::track_clause, g::message_clause,
         g::hint_clause, g::text_value, g::rule_id, g::rule_decl, g::monitor_decl, g::use_decl,
         g::noise_clause, g::fallback_clause, g::instead_clause, g::instead_target, g::counted_clause, g::counter_group, g::counter_spec,
         g::use_target, g::const_decl, g::def_decl, g::macro_name, g::macro_param>,
@@ -237,6 +237,7 @@ private:
     void constant(const Node& n);
     void macro(const Node& n);
     void rule(const Node& n, bool monitor);
+    void track_rule(const RuleDecl& r, const std::map<std::string, SourceRange>& seen);
     void probe(const Node& spec, RuleDecl& r);
     // A source's kind and key, checked; `counter`: for 'counted as', which
     // takes counters only.
@@ -815,6 +816,23 @@ void Converter::counted(const Node& clause, RuleDecl& r)
     }
 }
 
+// A 'track' rule marks a place packets pass (a hop of run --track's path):
+// it has a packet and reports nothing.
+void Converter::track_rule(const RuleDecl& r, const std::map<std::string, SourceRange>& seen)
+{
+    for (const char* clause : {"condition", "noise if", "fallback", "instead of", "counted as", "stack", "message", "hint"}) {
+        auto it = seen.find(clause);
+        if (it == seen.end()) continue;
+        const std::string name = std::string(clause) == "condition" ? (r.condition_kind == ConditionKind::Warn ? "warn if" : "drop if") : clause;
+        diags_.error(it->second, fmt::format("'{}' does not go with 'track' in rule '{}'", name, r.id))
+            .note(fmt::format("'track' at {}", describe(r.track_range)))
+            .hint("a track rule reports nothing: each hit is a hop of its packet's path under 'run --track'; write the drop point as a rule of its own");
+    }
+    if (!r.packet && !seen.count("packet"))
+        diags_.error(r.track_range, fmt::format("track rule '{}' has no 'packet' clause", r.id))
+            .hint("name the 'struct sk_buff *' the hop follows, e.g. 'packet skb'");
+}
+
 void Converter::rule(const Node& n, bool monitor)
 {
     RuleDecl r;
@@ -909,6 +927,8 @@ void Converter::rule(const Node& n, bool monitor)
             std::tie(r.packet_clause, r.packet) = std::pair(at, expr(*c.children[0]));
         } else if (c.is_type<g::stack_clause>() && rule_clause("stack", at)) {
             r.stack = true;
+        } else if (c.is_type<g::track_clause>() && rule_clause("track", at)) {
+            std::tie(r.track, r.track_range) = std::pair(true, at);
         } else if (c.is_type<g::message_clause>() && once("message", at)) {
             r.message = text(*c.children[0], true);
         } else if (c.is_type<g::hint_clause>() && once("hint", at)) {
@@ -921,6 +941,7 @@ void Converter::rule(const Node& n, bool monitor)
     if (!monitor && !seen.count("probe"))
         diags_.error(r.id_range, fmt::format("rule '{}' has no 'probe' clause", r.id))
             .hint("add e.g. 'probe tracepoint:skb:kfree_skb' or 'probe kprobe:FUNCTION'");
+    if (r.track) track_rule(r, seen);
     if (monitor && !seen.count("source"))
         diags_.error(r.id_range, fmt::format("monitor '{}' has no 'source' clause", r.id))
             .hint("add e.g. 'source snmp:TcpExtListenOverflows' or 'source link:rx_dropped'");

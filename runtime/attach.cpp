@@ -322,7 +322,7 @@ void print_status_table(const CompiledRuleSet& set, AttachedProbes& p, const Loa
     if (options.track_entries) status.say(track_status_line(p.track, options.track_entries, options.track_hops));
     for (std::size_t i = 0; i < set.probes.size(); ++i) {
         const ProbePlan& pp = set.probes[i];
-        if (p.method[i] == kNoMethod && p.skip[i] == kNotSelected) continue;  // as if never loaded
+        if (p.method[i] == kNoMethod && left_out(p.skip[i])) continue;  // as if never loaded
         const RuleEntry& rule = set.rules[pp.rule];
         std::string how = p.method[i] != kNoMethod ? attach_form_name(pp.methods[p.method[i]].form) : "skipped: " + p.skip[i];
         if (p.method[i] != kNoMethod && rule.filter_lacks_packet) how += " (no packet: the filter's packet fields read as 0)";

@@ -19,8 +19,8 @@ static_assert(sizeof(rtd_event_header) == 64, "must match the BPF side (bpf-temp
 static_assert(sizeof(rtd_packet) == 72, "must match the BPF side");
 static_assert(sizeof(rtd_stack) == 264, "must match the BPF side");
 static_assert(sizeof(rtd_capture) == 16, "must match the BPF side");
-static_assert(sizeof(rtd_hop) == 96, "must match the BPF side");
-static_assert(sizeof(rtd_path) == 800, "must match the BPF side");
+static_assert(sizeof(rtd_hop) == 104, "must match the BPF side");
+static_assert(sizeof(rtd_path) == 864, "must match the BPF side");
 
 std::string address(std::uint8_t family, const std::uint8_t* bytes)
 {
@@ -32,11 +32,12 @@ std::string address(std::uint8_t family, const std::uint8_t* bytes)
 
 std::string bounded(const char* s, std::size_t max) { return std::string(s, strnlen(s, max)); }
 
-HopInfo hop_info(const rtd_hop& h)
+HopInfo hop_info(const rtd_hop& h, const CompiledRuleSet& set)
 {
     HopInfo hop{.places = h.places, .matched = (h.flags & RTD_HOP_MATCHED) != 0, .mono_ns = h.time_ns, .netns = h.netns,
                 .ifindex = h.ifindex, .len = h.len, .xmit_rc = h.xmit_rc, .dev = bounded(h.dev, sizeof h.dev),
                 .master = bounded(h.master, sizeof h.master)};
+    if (h.places & RTD_HOP_RULE) hop.rule = h.rule < set.rules.size() ? set.rules[h.rule].id : fmt::format("rule {}", h.rule);
     if (h.family == 2 || h.family == 10)
         hop.tuple = PacketInfo{.family = h.family, .proto = h.proto, .saddr = address(h.family, h.saddr),
                                .daddr = address(h.family, h.daddr), .sport = h.sport, .dport = h.dport, .tcp_flags = h.tcp_flags,
@@ -47,7 +48,7 @@ HopInfo hop_info(const rtd_hop& h)
 // The kept hops in the order the packet met them: hop[0], then hop number j
 // (0-based count of appends) at slot 1 + (j-1) % (kept-1), the newest
 // kept-1 of them when more were seen than kept.
-PathInfo path_info(const rtd_path& p, const std::optional<PacketInfo>& dropped)
+PathInfo path_info(const rtd_path& p, const std::optional<PacketInfo>& dropped, const CompiledRuleSet& set)
 {
     PathInfo path{.head = p.head, .first_ns = p.first_ns, .seen = p.hops, .matched = (p.flags & RTD_PATH_MATCHED) != 0};
     // A count the kernel cannot have written reads as a full ring, not past it.
@@ -65,7 +66,7 @@ PathInfo path_info(const rtd_path& p, const std::optional<PacketInfo>& dropped)
     path.hops.reserve(slots.size());       // `previous` points into it
     const PacketInfo* previous = nullptr;  // the last hop with a tuple
     for (std::uint32_t slot : slots) {
-        HopInfo& hop = path.hops.emplace_back(hop_info(p.hop[slot]));
+        HopInfo& hop = path.hops.emplace_back(hop_info(p.hop[slot], set));
         if (!hop.tuple) continue;
         if (previous) hop.nat = nat_change(*previous, *hop.tuple);
         previous = &*hop.tuple;
@@ -130,7 +131,7 @@ std::optional<DecodedEvent> EventDecoder::decode(const void* data, std::size_t s
         if (size >= capture_offset) {
             rtd_path p;
             std::memcpy(&p, bytes + schema.size, sizeof p);
-            e.path = path_info(p, e.packet);
+            e.path = path_info(p, e.packet, set_);
         }
     }
     if ((h.flags & RTD_EV_CAPTURE) && size >= capture_offset + sizeof(rtd_capture)) {

@@ -46,6 +46,7 @@ struct HopInfo {
     std::uint32_t netns = 0, ifindex = 0, len = 0;
     std::int16_t xmit_rc = 0;  // meaningful only with RTD_HOP_XMIT
     std::string dev, master;   // master: the bridge or bond dev is a port of, "" if none
+    std::string rule;          // RTD_HOP_RULE: the id of the track rule whose probe saw it
     std::optional<PacketInfo> tuple;  // nullopt when the hop had no IP header
     // "", "snat", "dnat" or "snat+dnat": the tuple against the previous hop that had one.
     std::string nat;

@@ -78,7 +78,7 @@ Expected<AttachedProbes> start_probes(RunRules& rules, const RunOptions& opt, co
     // A built object's dispatchers are those of its plan before this kernel
     // narrows it; rule files are compiled after.
     std::vector<DispatchSpec> as_built = dispatchers(rules.set);
-    plan_for_kernel(rules.set, *rules.btf, features, {opt.rules.include, opt.rules.exclude, opt.all});
+    plan_for_kernel(rules.set, *rules.btf, features, {opt.rules.include, opt.rules.exclude, opt.all, opt.load.track_entries != 0});
     rules.set.ring_bytes = opt.load.ring_bytes;
     Expected<std::string> object = object_for(rules, opt, status);
     if (!object) return object.error();

@@ -58,6 +58,10 @@ void plan_for_kernel(CompiledRuleSet& set, const Btf& btf, const KernelFeatures&
             skip(p, kNotSelected);
             continue;
         }
+        if (set.rules[p.rule].track && !options.track) {
+            skip(p, kTrackOnly);
+            continue;
+        }
         if (!p.available) continue;
         if (std::string why = kernel_lacks(p, btf, features); !why.empty()) {
             skip(p, why);

@@ -2,7 +2,7 @@
 // for objects built elsewhere (.rdo) alike, probe by probe:
 //
 //   1. selection: a rule -i/-e leaves out does not run (.rdo objects hold
-//      every rule they were built with);
+//      every rule they were built with), nor a 'track' rule without --track;
 //   2. the kernel: a function probe needs kprobes or trampolines, its function
 //      in this kernel's BTF and traceable by ftrace; a tracepoint must exist;
 //      every enumerator the probe's code takes through CO-RE must exist;
@@ -29,11 +29,15 @@ namespace rtd {
 struct KernelPlanOptions {
     std::vector<std::string> include, exclude;  // -i/-e
     bool all = false;                           // --all: 'instead of' rules run too
+    bool track = false;                         // --track: 'track' rules run
 };
 
 // Why a probe of a rule -i/-e leaves out is skipped: such probes are not
 // shown in the status table (a source run never loads those rules).
 inline constexpr const char* kNotSelected = "not selected (-i/-e)";
+// Why a probe of a 'track' rule is skipped without --track (not shown either).
+inline constexpr const char* kTrackOnly = "a track rule: it runs with run --track";
+inline bool left_out(const std::string& skip_reason) { return skip_reason == kNotSelected || skip_reason == kTrackOnly; }
 
 // Each probe is a BPF program run on every hit of its hook: thousands on
 // one tracepoint would cost the kernel more than any drop is worth, and

@@ -153,7 +153,7 @@ public:
         for (std::size_t i = 0; i < set.probes.size() && i < probes.method.size(); ++i) {
             const ProbePlan& pp = set.probes[i];
             const bool on = probes.method[i] != kNoMethod;
-            if (!on && probes.skip[i] == kNotSelected) continue;
+            if (!on && left_out(probes.skip[i])) continue;
             rows.push_back({set.rules[pp.rule].id, pp.spelling, on ? attach_form_name(pp.methods[probes.method[i]].form) : "",
                             on ? "attached" : "skipped", on ? "" : probes.skip[i]});
         }

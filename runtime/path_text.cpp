@@ -52,11 +52,12 @@ std::string path_id(const PathInfo& path)
     return fmt::format("{:#x}@{}.{:09}", path.head, path.first_ns / 1000000000, path.first_ns % 1000000000);
 }
 
-std::vector<std::string> place_names(std::uint16_t places)
+std::vector<std::string> place_names(const HopInfo& hop)
 {
     std::vector<std::string> out;
     for (const auto& [bit, name] : kPlaces)
-        if (places & bit) out.emplace_back(name);
+        if (hop.places & bit) out.emplace_back(name);
+    if (!hop.rule.empty()) out.push_back(hop.rule);
     return out;
 }
 
@@ -91,7 +92,7 @@ std::vector<std::string> path_lines(const DecodedEvent& e, bool color)
     std::size_t offset_width = 0, places_width = 12, dev_width = 12;
     for (const HopInfo& h : path.hops) {
         std::string names;
-        for (const std::string& name : place_names(h.places)) names += (names.empty() ? "" : ",") + name;
+        for (const std::string& name : place_names(h)) names += (names.empty() ? "" : ",") + name;
         offsets.push_back("+" + ms(since(start, h.mono_ns)));
         places.push_back(names.empty() ? "-" : names);
         devs.push_back(dev_text(h));
@@ -144,7 +145,7 @@ void write_path_json(JsonLine& j, const PathInfo& path)
         j.field("nat", h.nat);
         j.field("netns", h.netns);
         j.begin_array("places");
-        for (const std::string& name : place_names(h.places)) j.element(name);
+        for (const std::string& name : place_names(h)) j.element(name);
         j.end_array();
         t ? j.field("proto", protocol_name(t->proto)) : j.field("proto", nullptr);
         t ? j.field("saddr", t->saddr) : j.field("saddr", nullptr);

@@ -17,7 +17,7 @@ class JsonLine;
 // "0xffff8881044c2000@5023.118842118".
 std::string path_id(const PathInfo& path);
 // The places a hop saw, in the order a packet meets them: "rx,receive".
-std::vector<std::string> place_names(std::uint16_t places);
+std::vector<std::string> place_names(const HopInfo& hop);
 // "DNAT 10.77.2.10:80 -> 10.77.3.2:8080", "SNAT ... -> ...", both (SNAT
 // first) or "" (nat_change's rule).
 std::string nat_text(const PacketInfo& before, const PacketInfo& after);

@@ -7,7 +7,7 @@
 // of the host's `make test` (it needs kprobes); built with it.
 #include <sys/utsname.h>
 
-#include "tests/e2e/e2e_support.h"
+#include "tests/e2e/nat_path.h"
 
 namespace e2e {
 namespace {
@@ -257,6 +257,42 @@ TEST(VmE2E, RpFilterAtFibValidateSource)
     // the probe falls back to kretprobe with the entry stash; newer kernels
     // take fexit.
     EXPECT_EQ(status(run, "ip.rp_filter", "kretprobe:fib_validate_source"), on_6_1() ? "kretprobe" : "fexit") << run.err();
+}
+
+// run --track with the track pack: between the device hops the
+// tracepoints give, the functions the packet passed in the middle namespace
+// (netfilter's hooks around the DNAT, IP output) and in the backend's (IP
+// receive), each named by its rule.
+TEST(VmE2E, TrackPackAddsFunctionHops)
+{
+    NEED_FUNCTION_PROBES();
+    NatPath net;
+    ASSERT_TRUE(net.ok);
+    DropTracer run({RTD_SOURCE_DIR "/rules/tcp", RTD_SOURCE_DIR "/rules/track", "-i", "tcp.no_socket", "track.*", "--json", "--track"});
+    ASSERT_TRUE(run.ready(kReady)) << run.err();
+    sh(fmt::format("ip netns exec {} {} {} tcp-connect {} 80 5", net.c, kPy, kTraffic, net.vip));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    EXPECT_NE(status(run, "track.ip_rcv", "kprobe:ip_rcv").substr(0, 7), "skipped") << run.err();
+    json drop = first(run.events(), "tcp.no_socket", [&](const json& e) { return e["packet"]["dport"] == 8080; });
+    ASSERT_FALSE(drop.is_null()) << run.out() << run.err();
+    const json& path = drop["path"];
+    ASSERT_TRUE(path.is_object() && path["hops"].is_array()) << drop;
+    for (const json& h : path["hops"]) std::printf("hop %s netns %s %s\n", h["dev"].dump().c_str(), h["netns"].dump().c_str(), h["places"].dump().c_str());
+    auto at = [&](const std::string& place, std::uint64_t netns) {
+        return hop_where(path, [&](const json& h) {
+            for (const json& p : h["places"])
+                if (p.get<std::string>().rfind(place, 0) == 0 && h["netns"] == netns) return true;
+            return false;
+        });
+    };
+    EXPECT_FALSE(at("track.", net.inode_m).is_null()) << "no function hop in the middle namespace: " << path;
+    json rcv = at("track.ip_rcv", net.inode_b);
+    ASSERT_FALSE(rcv.is_null()) << path;
+    EXPECT_EQ(rcv["daddr"], net.addr_b) << rcv;
+    EXPECT_EQ(rcv["dport"], 8080) << rcv;
+    // The first hop is kept however many came after it: the client's own.
+    EXPECT_EQ(path["hops"][0]["netns"], net.inode_c) << path;
+    EXPECT_EQ(path["hops"][0]["daddr"], net.vip) << path;
 }
 
 // An object built on the host's kernel (make test-vm builds it) runs here
