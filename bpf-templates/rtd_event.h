@@ -122,6 +122,7 @@ enum rtd_hop_places {    /* in the order a packet meets them on one device */
 #define RTD_HOP_IN (RTD_HOP_GRO | RTD_HOP_RX | RTD_HOP_RECEIVE)
 #define RTD_HOP_OUT (RTD_HOP_QUEUE | RTD_HOP_XMIT)
 #define RTD_HOP_MATCHED 1  /* rtd_hop.flags: the --where/--filter filter accepted the packet here */
+#define RTD_HOP_CLONE 2    /* rtd_hop.flags: a clone's first hop; the hops before are its original's */
 #define RTD_PATH_MATCHED 1 /* rtd_path.flags: some hop matched (it stays so) */
 struct rtd_hop {
     __u64 time_ns;   /* first seen on this device */
@@ -164,7 +165,7 @@ struct rtd_track_stats {
     __u64 no_room;   /* an entry could not be made */
     __u64 drops_with_path;
     __u64 drops_without_path;
-    __u64 pad;
+    __u64 cloned;    /* packets whose path began as a copy of their original's (a clone) */
 }; /* 64 bytes */
 
 /* Per-rule, per-CPU counters: exact even when events are lost. */

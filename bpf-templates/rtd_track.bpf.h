@@ -29,6 +29,16 @@ struct {
     __type(value, struct rtd_path);
 } rtd_track SEC(".maps");
 
+/* skb->head -> the address of the skb last followed with that head. A clone
+ * shares its original's data (a bridge flooding a frame to each port), so
+ * a clone seen first continues its original's path. Sized as rtd_track. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, __u64);
+} rtd_track_heads SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);
@@ -119,7 +129,7 @@ static __always_inline int rtd_track_step(const struct rtd_path *e, __u16 place,
 static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u32 rule)
 {
     struct rtd_track_stats *st = rtd_track_counters();
-    __u64 key = (__u64)(unsigned long)skb, now;
+    __u64 key = (__u64)(unsigned long)skb, now, head;
     struct rtd_event_header fh;
     struct rtd_packet fp;
     struct rtd_path *e;
@@ -130,6 +140,7 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
     if (!rtd_track_on || !skb || !st)
         return;
     now = bpf_ktime_get_ns();
+    head = (__u64)(unsigned long)BPF_CORE_READ(skb, head);
     __builtin_memset(&fh, 0, sizeof(fh));
     __builtin_memset(&fp, 0, sizeof(fp));
 #if RTD_TRACK_FILTER
@@ -140,26 +151,37 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
     rtd_decode_packet_at(&fp, &fh, skb, (place & RTD_HOP_IN) ? (__u16)(BPF_CORE_READ(skb, data) - BPF_CORE_READ(skb, head)) : (__u16)~0U);
     e = bpf_map_lookup_elem(&rtd_track, &key);
     if (!e) {
-        struct rtd_path *blank = bpf_map_lookup_elem(&rtd_track_blank, &zero);
+        struct rtd_path *blank = bpf_map_lookup_elem(&rtd_track_blank, &zero), *from = 0;
+        __u64 *original = bpf_map_lookup_elem(&rtd_track_heads, &head);
 
         /* GRO merges packets and frees them unseen: follow only known ones. */
         if (place == RTD_HOP_GRO || !blank)
             return;
-        if (bpf_map_update_elem(&rtd_track, &key, blank, BPF_NOEXIST) == 0)
+        if (original && *original != key)
+            from = bpf_map_lookup_elem(&rtd_track, original);
+        /* Its original's, if that one still has this head and moved lately. */
+        if (from && (from->head != head || !from->hops || now - from->last_ns > rtd_track_gap_ns))
+            from = 0;
+        if (bpf_map_update_elem(&rtd_track, &key, from ? from : blank, BPF_NOEXIST) == 0) {
             st->created++;
+            if (from)
+                st->cloned++;
+        }
         e = bpf_map_lookup_elem(&rtd_track, &key);
         if (!e) {
             st->no_room++;
             return;
         }
-        step = 2;
+        step = from ? 3 : 2;
     } else {
         step = rtd_track_step(e, place, fp.ifindex, (__u32)fh.netns, skb, now);
         if (step == 2)
             st->restarted++;
     }
+    if (step >= 2)
+        bpf_map_update_elem(&rtd_track_heads, &head, &key, BPF_ANY);
     if (step == 2) {
-        e->head = (__u64)(unsigned long)BPF_CORE_READ(skb, head);
+        e->head = head;
         e->first_ns = now;
         e->hops = 0;
         e->flags = 0;
@@ -194,7 +216,7 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
         hop->family = fp.family;
         hop->proto = fp.proto;
         hop->tcp_flags = fp.tcp_flags;
-        hop->flags = 0;
+        hop->flags = step == 3 ? RTD_HOP_CLONE : 0;
         hop->rule = rule;
         e->hops++;
         e->last = idx;

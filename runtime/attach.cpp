@@ -114,6 +114,8 @@ LoadSettings load_settings(const CompiledRuleSet& set, const LoadOptions& opt)
             return "this object copies no packet bytes (built by an older rtrace-drop?): rebuild it to use --pcap";
         // An LRU map is allocated whole at creation: without --track, one entry.
         struct bpf_map* track = bpf_object__find_map_by_name(obj, "rtd_track");
+        struct bpf_map* heads = bpf_object__find_map_by_name(obj, "rtd_track_heads");
+        if (heads) bpf_map__set_max_entries(heads, opt.track_entries ? opt.track_entries : 1);
         if (opt.track_entries) {
             if (!track) return "this object follows no packets (built by an older rtrace-drop?): rebuild it to use --track";
             bpf_map__set_max_entries(track, opt.track_entries);

@@ -34,7 +34,7 @@ std::string bounded(const char* s, std::size_t max) { return std::string(s, strn
 
 HopInfo hop_info(const rtd_hop& h, const CompiledRuleSet& set)
 {
-    HopInfo hop{.places = h.places, .matched = (h.flags & RTD_HOP_MATCHED) != 0, .mono_ns = h.time_ns, .netns = h.netns,
+    HopInfo hop{.places = h.places, .matched = (h.flags & RTD_HOP_MATCHED) != 0, .clone = (h.flags & RTD_HOP_CLONE) != 0, .mono_ns = h.time_ns, .netns = h.netns,
                 .ifindex = h.ifindex, .len = h.len, .xmit_rc = h.xmit_rc, .dev = bounded(h.dev, sizeof h.dev),
                 .master = bounded(h.master, sizeof h.master)};
     if (h.places & RTD_HOP_RULE) hop.rule = h.rule < set.rules.size() ? set.rules[h.rule].id : fmt::format("rule {}", h.rule);

@@ -42,6 +42,7 @@ struct PacketBytes {
 struct HopInfo {
     std::uint16_t places = 0;  // RTD_HOP_* bits seen on this device
     bool matched = false;      // the --where filter accepted the packet here
+    bool clone = false;        // a clone's first hop: the hops before it are its original's
     std::uint64_t mono_ns = 0;
     std::uint32_t netns = 0, ifindex = 0, len = 0;
     std::int16_t xmit_rc = 0;  // meaningful only with RTD_HOP_XMIT

@@ -110,6 +110,7 @@ std::vector<std::string> path_lines(const DecodedEvent& e, bool color)
             previous = &*h.tuple;
         }
         if (failed_xmit(h)) line += "  " + paint("31", fmt::format("xmit rc={}", h.xmit_rc));
+        if (h.clone) line += "  (a clone from here on)";
         if (h.matched) line += "  (matched)";
         lines.push_back(std::move(line));
         if (i == 0 && path.omitted > 0)
@@ -135,6 +136,7 @@ void write_path_json(JsonLine& j, const PathInfo& path)
         // xmit_rc is null unless the hop saw net_dev_xmit.
         const PacketInfo* t = h.tuple ? &*h.tuple : nullptr;
         j.begin_element_object();
+        j.field("clone", h.clone);
         t ? j.field("daddr", t->daddr) : j.field("daddr", nullptr);
         j.field("dev", h.dev);
         t ? j.field("dport", t->dport) : j.field("dport", nullptr);

@@ -85,7 +85,8 @@ TrackAttach attach_tracking(struct bpf_object* obj, std::vector<Link>& links)
 std::string track_status_line(const TrackAttach& t, std::uint32_t entries, std::uint32_t hops)
 {
     if (!t.off.empty()) return "not following packets (--track): " + t.off;
-    const double mib = static_cast<double>(entries) * (sizeof(rtd_path) + 8 + 48) / (1024.0 * 1024.0);  // value, key, the map's own
+    // Both maps: path and key and the map's own per entry; head and skb address.
+    const double mib = static_cast<double>(entries) * (sizeof(rtd_path) + 8 + 48 + 16 + 48) / (1024.0 * 1024.0);
     std::string line = fmt::format("following packets at {} (raw_tp), freed at skb:consume_skb and skb:kfree_skb; {} packets x {} hops ({:.1f} MiB)",
                                    join(t.places), entries, hops, mib);
     if (!t.missing.empty()) line += "; not at " + join(t.missing);
@@ -111,6 +112,7 @@ std::optional<TrackStats> read_track_stats(struct bpf_object* obj)
         s.no_room += c.no_room;
         s.drops_with_path += c.drops_with_path;
         s.drops_without_path += c.drops_without_path;
+        s.cloned += c.cloned;
     }
     // Keys only: counting the live entries copies no 800-byte value.
     std::uint64_t key = 0, next = 0;
@@ -125,6 +127,7 @@ std::string track_stats_line(const TrackStats& s)
 {
     std::string line = fmt::format("tracking: {} packet(s) followed over {} hop(s), {} freed, {} evicted (table full, or freed unseen), {} still followed",
                                    s.created, s.hops, s.freed, s.evicted(), s.live);
+    if (s.cloned) line += fmt::format("; {} clone(s) continued their original's path", s.cloned);
     if (s.restarted) line += fmt::format("; {} skb address(es) reused by a new packet", s.restarted);
     if (s.no_room) line += fmt::format("; {} packet(s) found no room", s.no_room);
     line += fmt::format("; {} drop(s) with a path, {} without", s.drops_with_path, s.drops_without_path);

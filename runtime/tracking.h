@@ -34,7 +34,8 @@ std::string track_status_line(const TrackAttach& t, std::uint32_t entries, std::
 
 // rtd_track_stats summed over CPUs, and the entries still in rtd_track.
 struct TrackStats {
-    std::uint64_t created = 0, restarted = 0, freed = 0, hops = 0, no_room = 0, drops_with_path = 0, drops_without_path = 0, live = 0;
+    std::uint64_t created = 0, restarted = 0, freed = 0, hops = 0, no_room = 0, drops_with_path = 0, drops_without_path = 0, cloned = 0,
+                  live = 0;
     // Made room for newer ones when the table was full, or freed where no
     // tracepoint shows it (GRO merges): created - freed - live.
     std::uint64_t evicted() const { return created > freed + live ? created - freed - live : 0; }

@@ -97,6 +97,57 @@ TEST(TrackE2E, SummaryGroupsFlowsByTheirFirstHop)
     EXPECT_FALSE(line_with(out, {"tcp.no_socket", net.addr_b + ":8080"})) << out;
 }
 
+// A bridge floods a broadcast to each port as a clone of the frame it
+// received. The clone dropped behind the other port continues its
+// original's path: the client's hops come first, then the port the clone
+// left by, marked.
+TEST(TrackE2E, FloodedCloneContinuesItsOriginalsPath)
+{
+    NEED_ROOT_AND_BPF();
+    const int id = getpid() % 100000, n = 120 + getpid() % 50;
+    const std::string c = fmt::format("rtd-trc-{}-c", id), m = fmt::format("rtd-trc-{}-m", id), d = fmt::format("rtd-trc-{}-d", id);
+    const std::string dev_c = fmt::format("rtdc{}c", id), dev_m0 = fmt::format("rtdc{}m0", id), dev_m2 = fmt::format("rtdc{}m2", id),
+                      dev_d = fmt::format("rtdc{}d", id), bridge = fmt::format("rtdc{}br", id);
+    struct Cleanup {
+        std::vector<std::string> ns;
+        ~Cleanup()
+        {
+            for (const std::string& n : ns) sh("ip netns del " + n);
+        }
+    } cleanup{{c, m, d}};
+    const std::vector<std::string> steps = {
+        "ip netns add " + c, "ip netns add " + m, "ip netns add " + d,
+        fmt::format("ip link add {} type veth peer name {}", dev_c, dev_m0), fmt::format("ip link add {} type veth peer name {}", dev_m2, dev_d),
+        fmt::format("ip link set {} netns {}", dev_c, c), fmt::format("ip link set {} netns {}", dev_m0, m),
+        fmt::format("ip link set {} netns {}", dev_m2, m), fmt::format("ip link set {} netns {}", dev_d, d),
+        fmt::format("ip -n {} link add {} type bridge", m, bridge), fmt::format("ip -n {} link set {} master {}", m, dev_m0, bridge),
+        fmt::format("ip -n {} link set {} master {}", m, dev_m2, bridge),
+        fmt::format("ip -n {} addr add 10.{}.1.2/24 dev {}", c, n, dev_c), fmt::format("ip -n {} addr add 10.{}.1.3/24 dev {}", d, n, dev_d),
+        fmt::format("ip -n {} link set {} up", c, dev_c), fmt::format("ip -n {} link set {} up", m, dev_m0),
+        fmt::format("ip -n {} link set {} up", m, dev_m2), fmt::format("ip -n {} link set {} up", m, bridge),
+        fmt::format("ip -n {} link set {} up", d, dev_d),
+        fmt::format("ip netns exec {} iptables -A INPUT -p udp --dport 7631 -j DROP", d),
+    };
+    for (const std::string& step : steps) ASSERT_EQ(sh(step), 0) << step;
+    DropTracer run({RTD_SOURCE_DIR "/rules/netfilter", "-i", "netfilter.drop", "--json", "--track"});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(fmt::format("ip netns exec {} {} -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                   "s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1); s.sendto(b'b' * 16, ('10.{}.1.255', 7631))\"",
+                   c, kPy, n));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    json drop = first(run.events(), "netfilter.drop", [&](const json& e) { return e["packet"]["dport"] == 7631; });
+    ASSERT_FALSE(drop.is_null()) << run.out() << run.err();
+    const json& hops = drop["path"]["hops"];
+    ASSERT_TRUE(hops.is_array() && hops.size() >= 3) << drop;
+    EXPECT_EQ(hops[0]["dev"], dev_c) << hops;
+    json port = hop_where(drop["path"], [&](const json& h) { return h["dev"] == dev_m2; });
+    ASSERT_FALSE(port.is_null()) << hops;
+    EXPECT_EQ(port["clone"], true) << port;
+    EXPECT_EQ(port["master"], bridge) << port;
+    EXPECT_EQ(hops.back()["dev"], dev_d) << hops;
+    EXPECT_NE(run.err().find("clone(s) continued their original's path"), std::string::npos) << run.err();
+}
+
 // A socket that never reads holds every datagram: more live packets than
 // the table holds. It stays within its size, the evictions are counted, and
 // the run ends normally.
