@@ -148,13 +148,14 @@ struct rtd_path {
     __u64 head;      /* with first_ns, the packet's id: skb->head when first seen */
     __u64 first_ns;  /* bpf_ktime_get_ns() when first seen */
     __u64 last_ns;   /* when last seen moving */
+    __u64 data;      /* skb->head at the last hop: other data at an arriving hop is another packet */
     __u32 hops;      /* hops seen (more than kept: the middle ones were overwritten) */
     __u8 last;       /* index of the hop written last */
     __u8 flags;      /* RTD_PATH_MATCHED */
     __u8 kept;       /* hops kept (run --track-hops) */
     __u8 pad;
     struct rtd_hop hop[RTD_TRACK_HOPS];
-}; /* 864 bytes */
+}; /* 872 bytes */
 /* Per CPU (rtd_track_stats). Evicted entries are counted by user space:
  * created - freed - still in the map. */
 struct rtd_track_stats {

@@ -94,34 +94,38 @@ static __always_inline void rtd_master_name(char *out, struct net_device *dev)
 }
 
 /* What a hop at `place` does to the entry `e`: 0 merge into the last hop
- * (the next place on the same device), 1 append a hop, 2 restart (the skb
- * address now holds another packet). A track rule's hop is one of its own,
- * and after one the packet is on its way: whatever comes next follows. */
-static __always_inline int rtd_track_step(const struct rtd_path *e, __u16 place, __u32 ifindex, __u32 netns, struct sk_buff *skb, __u64 now)
+ * (the next place on the same device, arriving or leaving), 1 append a hop,
+ * 2 restart (the skb address now holds another packet, whose free no
+ * tracepoint showed: a GRO merge, TCP's __kfree_skb). A veth, loopback,
+ * bridge or tunnel crossing moves the skb with its data; NAT may give it new
+ * data (a cloned packet made writable), but on the way out, where ip_rcv has
+ * orphaned a forwarded packet. */
+static __always_inline int rtd_track_step(const struct rtd_path *e, __u16 place, __u32 ifindex, __u32 netns, struct sk_buff *skb, __u64 head,
+                                          __u64 now)
 {
     const struct rtd_hop *last = &e->hop[e->last & (RTD_TRACK_HOPS - 1)];
     __u16 top = rtd_top_place(last->places);
     int same_dev = last->ifindex == ifindex && last->netns == netns;
+    int new_data = head != e->data;
 
     if (!e->hops || now - e->last_ns > rtd_track_gap_ns)
         return 2;
-    if (place == RTD_HOP_RULE || (top & RTD_HOP_RULE))
+    if (place & RTD_HOP_IN) {
+        if (new_data)
+            return 2;
+        /* Never twice at one place of one device. */
+        if (same_dev && (top & RTD_HOP_IN))
+            return place > top ? 0 : 2;
         return 1;
-    if (same_dev && place > top)
-        return 0;
-    if (place & RTD_HOP_IN)
-        /* In after out: a veth or loopback crossing; in on another device:
-         * a port's frame delivered on its bridge, a VLAN, a tunnel. A
-         * packet never arrives twice on one device. */
-        return (top & RTD_HOP_OUT) || !same_dev ? 1 : 2;
-    /* Out after in: forwarded or bridged, which only packets without a
-     * socket are; out after out on another device: bridge to port, VLAN
-     * to its lower device, a tunnel's outer packet. Else a new local packet. */
-    if (same_dev)
-        return 2;
-    if (top & RTD_HOP_OUT)
+    }
+    /* Leaving (or a track rule's function) after arriving: forwarded,
+     * bridged, delivered; new data with a socket is a new local packet. */
+    if (top & RTD_HOP_IN)
+        return new_data && BPF_CORE_READ(skb, sk) ? 2 : 1;
+    if (place == RTD_HOP_RULE || (top & RTD_HOP_RULE) || !same_dev)
         return 1;
-    return BPF_CORE_READ(skb, sk) ? 2 : 1;
+    /* Queued twice on one device: a new packet. */
+    return place > top ? 0 : 2;
 }
 
 /* One hop of `skb` at `place` (not RTD_HOP_XMIT); `rule`: the track rule's
@@ -149,6 +153,13 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
     /* Received packets have no network header yet: the IP header is at
      * skb->data (the driver pulled the link header). */
     rtd_decode_packet_at(&fp, &fh, skb, (place & RTD_HOP_IN) ? (__u16)(BPF_CORE_READ(skb, data) - BPF_CORE_READ(skb, head)) : (__u16)~0U);
+    /* There, only an IP packet starts with an IP header (not ARP, not a
+     * VLAN tag left in the frame). */
+    if ((place & RTD_HOP_IN) && fp.l3proto != 0x0800 && fp.l3proto != 0x86DD) {
+        fp.family = 0;
+        fp.proto = 0;
+        fp.sport = fp.dport = 0;
+    }
     e = bpf_map_lookup_elem(&rtd_track, &key);
     if (!e) {
         struct rtd_path *blank = bpf_map_lookup_elem(&rtd_track_blank, &zero), *from = 0;
@@ -157,7 +168,7 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
         /* GRO merges packets and frees them unseen: follow only known ones. */
         if (place == RTD_HOP_GRO || !blank)
             return;
-        if (original && *original != key)
+        if (original && *original != key && BPF_CORE_READ_BITFIELD_PROBED(skb, cloned))
             from = bpf_map_lookup_elem(&rtd_track, original);
         /* Its original's, if that one still has this head and moved lately. */
         if (from && (from->head != head || !from->hops || now - from->last_ns > rtd_track_gap_ns))
@@ -174,11 +185,12 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
         }
         step = from ? 3 : 2;
     } else {
-        step = rtd_track_step(e, place, fp.ifindex, (__u32)fh.netns, skb, now);
+        step = rtd_track_step(e, place, fp.ifindex, (__u32)fh.netns, skb, head, now);
         if (step == 2)
             st->restarted++;
     }
-    if (step >= 2)
+    /* Not for a clone: its siblings would continue its path, not the original's. */
+    if (step == 2)
         bpf_map_update_elem(&rtd_track_heads, &head, &key, BPF_ANY);
     if (step == 2) {
         e->head = head;
@@ -223,6 +235,7 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
         st->hops++;
     }
     e->last_ns = now;
+    e->data = head;
 #if RTD_TRACK_FILTER
     /* A packet the filter accepts once is reported wherever it is dropped,
      * after NAT too. */
@@ -263,30 +276,37 @@ int rtd_track_queue(__u64 *ctx)
 
 /* After the driver took it the skb may be freed already: only its address
  * and the device are used. A veth or loopback has passed the packet to its
- * peer by then (rx there): the queue hop is the one before the last. */
+ * peer by then, and a track rule's function may have come between: the
+ * newest queue hop kept is the one, if it was on this device. */
 SEC("?raw_tp/net_dev_xmit")
 int rtd_track_xmit(__u64 *ctx)
 {
     __u64 key = ctx[0];
     struct net_device *dev = (struct net_device *)ctx[2];
-    __u32 ifindex = BPF_CORE_READ(dev, ifindex), j;
+    __u32 ifindex = BPF_CORE_READ(dev, ifindex), n, slot;
     struct rtd_path *e;
     struct rtd_hop *hop;
 
     if (!rtd_track_on)
         return 0;
     e = bpf_map_lookup_elem(&rtd_track, &key);
-    if (!e || !e->hops)
+    if (!e)
         return 0;
-    hop = &e->hop[e->last & (RTD_TRACK_HOPS - 1)];
-    if (!(hop->places & RTD_HOP_QUEUE) && e->hops >= 2 && (e->kept > 2 || e->hops == 2)) {
-        j = e->hops - 2; /* the hop before the last, where the ring keeps it */
-        j = j ? 1 + (j - 1) % (rtd_track_hops - 1) : 0;
-        hop = &e->hop[j & (RTD_TRACK_HOPS - 1)];
-    }
-    if ((hop->places & RTD_HOP_QUEUE) && hop->ifindex == ifindex) {
-        hop->places |= RTD_HOP_XMIT;
-        hop->xmit_rc = (__s16)ctx[1];
+    for (__u32 back = 0; back < RTD_TRACK_HOPS - 1; back++) {
+        if (back >= e->hops)
+            break;
+        n = e->hops - 1 - back;
+        if (n && back >= rtd_track_hops - 1)
+            break; /* overwritten */
+        slot = n ? 1 + (n - 1) % (rtd_track_hops - 1) : 0;
+        hop = &e->hop[slot & (RTD_TRACK_HOPS - 1)];
+        if (!(hop->places & RTD_HOP_QUEUE))
+            continue;
+        if (hop->ifindex == ifindex) {
+            hop->places |= RTD_HOP_XMIT;
+            hop->xmit_rc = (__s16)ctx[1];
+        }
+        break;
     }
     return 0;
 }
@@ -313,22 +333,13 @@ int rtd_track_kfree(__u64 *ctx)
     return 0;
 }
 
-/* A drop's path, counted either way; null when not followed. */
+/* A drop's path; null when not followed. */
 static __always_inline struct rtd_path *rtd_track_path(struct sk_buff *skb)
 {
-    struct rtd_track_stats *st = rtd_track_counters();
     __u64 key = (__u64)(unsigned long)skb;
     struct rtd_path *e = skb ? bpf_map_lookup_elem(&rtd_track, &key) : 0;
 
-    if (e && !e->hops)
-        e = 0;
-    if (st) {
-        if (e)
-            st->drops_with_path++;
-        else
-            st->drops_without_path++;
-    }
-    return e;
+    return e && e->hops ? e : 0;
 }
 
 static __always_inline int rtd_track_matched(const struct rtd_path *path)
@@ -337,11 +348,22 @@ static __always_inline int rtd_track_matched(const struct rtd_path *path)
 }
 
 /* The path into the event at `at` (room for a struct rtd_path); an empty
- * one (hops 0) when the packet was not followed. */
+ * one (hops 0) when the packet was not followed. An LRU map reuses a full
+ * table's entries at once: one taken for another packet while it was
+ * copied is no path either. Counted here, for the drops reported. */
 static __always_inline void rtd_put_path(struct rtd_event_header *h, void *at, const struct rtd_path *path)
 {
-    if (!path || bpf_probe_read_kernel(at, sizeof(struct rtd_path), path))
-        __builtin_memset(at, 0, 32); /* the header: no hops */
+    struct rtd_track_stats *st = rtd_track_counters();
+    struct rtd_path *copy = at;
+
+    if (!path || bpf_probe_read_kernel(copy, sizeof(struct rtd_path), path) || copy->first_ns != path->first_ns || copy->head != path->head)
+        __builtin_memset(copy, 0, sizeof(struct rtd_path) - sizeof(copy->hop));
+    if (st) {
+        if (copy->hops)
+            st->drops_with_path++;
+        else
+            st->drops_without_path++;
+    }
     h->flags |= RTD_EV_PATH;
 }
 

@@ -97,6 +97,7 @@ Status track_options(const Settings& s, RunOptions& opt)
     if (s.track_hops < 2 || s.track_hops > RTD_TRACK_HOPS)
         return RunError::bad_input(fmt::format("--track-hops {} is out of range: 2 to {}", s.track_hops, RTD_TRACK_HOPS));
     if (s.quiet) return RunError::bad_input("--track adds each drop's path to its event; --quiet prints none", {"drop one of them"});
+    if (opt.once) return RunError::bad_input("--once reads the monitors once and exits: it follows no packets", {"drop --once or --track"});
     opt.load.track_entries = s.track_size;
     opt.load.track_hops = s.track_hops;
     return kDone;
@@ -143,7 +144,7 @@ Expected<Settings> effective_settings(const RunFlags& f, Globals& g)
     if (f.given("--snaplen")) s.snaplen = f.snaplen;
     if (f.given("--pcap-rotate")) s.pcap_rotate = f.pcap_rotate;
     if (f.given("--pcap-files")) s.pcap_files = f.pcap_files;
-    if (f.track) s.track = true;
+    if (f.given("--track")) s.track = f.track;  // --no-track too
     if (f.given("--track-size")) s.track_size = f.track_size;
     if (f.given("--track-hops")) s.track_hops = f.track_hops;
     if (s.quiet && s.format != "text") return RunError::bad_input(fmt::format("--quiet and format '{}' exclude each other", s.format));
@@ -281,11 +282,12 @@ void add_run_flags(CLI::App* app, RunFlags& f)
                   "Reconcile the kernel's drop counters with the drops the rules trace: for each counter the rules declare "
                   "('counted as') and each one a monitor reads, its growth against the drops traced into it (balanced, "
                   "unexplained, untracked), per --interval and exactly at the end, in the namespace the run reads");
-    app->add_flag("--track", f.track,
+    app->add_flag("--track,!--no-track", f.track,
                   "Follow each packet between devices in the kernel (receive, rx, queue, xmit on every device and namespace): "
                   "a drop shows the way its packet went, where a bridge took it and where NAT changed its addresses; "
-                  "--where/--filter then match a packet on any hop (docs/RUNNING.md)");
-    app->add_option("--track-size", f.track_size, "Packets --track follows at once (default 16384); when full, the least recently moved goes")
+                  "--where/--filter then match a packet on any hop (docs/RUNNING.md); --no-track overrides the config's track = true");
+    app->add_option("--track-size", f.track_size,
+                    "Packets --track follows at once (64 to 1048576, default 16384; about 1 KB each); when full, the least recently moved goes")
         ->type_name("N");
     app->add_option("--track-hops", f.track_hops, "Hops --track keeps per packet: the first and the latest (2 to 8, default 8)")->type_name("N");
     app->add_option("--top", f.top, "Flows shown in the summary (default 20)")->type_name("N");

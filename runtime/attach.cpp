@@ -183,6 +183,8 @@ Status load_object(const std::string& bytes, const CompiledRuleSet& set, const s
         const bool ledger = ledger_wanted && p.ledger_reasons_off.empty();
         if (ledger) autoload.insert(kLedgerProgram);
         const bool track = track_wanted && p.track.off.empty();
+        // Refused: the rules' drops carry no (empty) path either.
+        if (track_wanted && !track) set_rodata_u32(p.obj.get(), "rtd_track_on", 0);
         if (track)
             for (const std::string& name : track_program_names()) autoload.insert(name);
         struct bpf_program* prog;
@@ -372,7 +374,7 @@ Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::
     }
     if (options.ledger_netns) attach_ledger(p);
     // Last: its frees on skb:kfree_skb must run after the rules there.
-    if (options.track_entries && p.track.off.empty()) p.track = attach_tracking(p.obj.get(), p.links);
+    if (options.track_entries && p.track.off.empty()) p.track = attach_tracking(p.links.empty() ? nullptr : p.obj.get(), p.links);
     print_status_table(set, p, options, features, status);
     return p;
 }

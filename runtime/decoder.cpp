@@ -20,7 +20,7 @@ static_assert(sizeof(rtd_packet) == 72, "must match the BPF side");
 static_assert(sizeof(rtd_stack) == 264, "must match the BPF side");
 static_assert(sizeof(rtd_capture) == 16, "must match the BPF side");
 static_assert(sizeof(rtd_hop) == 104, "must match the BPF side");
-static_assert(sizeof(rtd_path) == 864, "must match the BPF side");
+static_assert(sizeof(rtd_path) == 872, "must match the BPF side");
 
 std::string address(std::uint8_t family, const std::uint8_t* bytes)
 {
@@ -170,11 +170,27 @@ std::string protocol_name(std::uint8_t proto)
     }
 }
 
+namespace {
+
+// The UDP ports of VXLAN (IANA's and Linux's old default), Geneve, VXLAN-GPE
+// and WireGuard: a tuple that has one where the other has not is the outer
+// or inner packet of a tunnel, not a translation.
+bool tunnel_port(const PacketInfo& p)
+{
+    if (p.proto != 17) return false;
+    for (std::uint16_t port : {4789, 8472, 6081, 4790, 51820})
+        if (p.sport == port || p.dport == port) return true;
+    return false;
+}
+
+}  // namespace
+
 std::string nat_change(const PacketInfo& before, const PacketInfo& after)
 {
     if (before.family != after.family || before.proto != after.proto || (after.family != 2 && after.family != 10)) return {};
-    // ICMP's "ports" are its type and code.
-    const bool ports = after.proto != 1 && after.proto != 58;
+    if (tunnel_port(before) != tunnel_port(after)) return {};
+    // ICMP's "ports" are its type and code; a later fragment has none (0).
+    const bool ports = after.proto != 1 && after.proto != 58 && (before.sport || before.dport) && (after.sport || after.dport);
     const bool snat = before.saddr != after.saddr || (ports && before.sport != after.sport);
     const bool dnat = before.daddr != after.daddr || (ports && before.dport != after.dport);
     return snat && dnat ? "snat+dnat" : snat ? "snat" : dnat ? "dnat" : "";

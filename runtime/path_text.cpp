@@ -81,7 +81,7 @@ std::vector<std::string> path_lines(const DecodedEvent& e, bool color)
     const PathInfo& path = *e.path;
     const std::string label = paint("36", "path:");
     if (path.hops.empty()) {
-        lines.push_back(fmt::format("    {} none (first seen at the drop: not yet followed, a clone or copy, or its entry was evicted)", label));
+        lines.push_back(fmt::format("    {} none (first seen at the drop: not yet followed, a copy, or its entry was evicted)", label));
         return lines;
     }
     const std::uint64_t start = path.hops.front().mono_ns;

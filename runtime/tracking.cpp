@@ -45,7 +45,7 @@ TrackAttach attach_tracking(struct bpf_object* obj, std::vector<Link>& links)
 {
     TrackAttach t;
     if (!obj) {
-        t.off = "no probe rule is loaded";
+        t.off = "no probe rule is attached";
         return t;
     }
     std::vector<Link> mine;

@@ -538,6 +538,8 @@ TEST(Cli, TrackErrorsAreBadInput)
         {{"--track", "--track-size", "2000000"}, "--track-size 2000000 is out of range"},
         {{"--track-size", "1000"}, "--track-size and --track-hops size --track, which is not given"},
         {{"--track", "--quiet"}, "--quiet prints none"},
+        {{"--track", "--once"}, "--once reads the monitors once and exits: it follows no packets"},
+        {{"--track", "--no-track", "--track-hops", "4"}, "--track-size and --track-hops size --track, which is not given"},
     };
     for (const Case& c : cases) {
         std::vector<std::string> args{"run", rules, "--duration", "1s"};

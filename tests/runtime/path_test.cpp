@@ -264,6 +264,17 @@ TEST(PathDecode, NatRule)
     PacketInfo v6{.family = 10, .proto = 6, .saddr = "fd00::1", .daddr = "fd00::2", .sport = 1000, .dport = 80};
     EXPECT_EQ(nat_change(a, v6), "");
     EXPECT_EQ(nat_change(PacketInfo{}, PacketInfo{}), "");
+    // A UDP tunnel's outer packet (VXLAN) and its inner UDP datagram.
+    PacketInfo inner{.family = 2, .proto = 17, .saddr = "10.1.0.1", .daddr = "10.1.0.2", .sport = 5000, .dport = 7631};
+    PacketInfo outer{.family = 2, .proto = 17, .saddr = "192.0.2.1", .daddr = "192.0.2.2", .sport = 51000, .dport = 4789};
+    EXPECT_EQ(nat_change(inner, outer), "");
+    EXPECT_EQ(nat_change(outer, inner), "");
+    // A later fragment (no ports) and the packet reassembled from it.
+    PacketInfo fragment = inner;
+    fragment.sport = fragment.dport = 0;
+    EXPECT_EQ(nat_change(fragment, inner), "");
+    fragment.daddr = "10.1.0.9";
+    EXPECT_EQ(nat_change(fragment, inner), "dnat");
     EXPECT_EQ(nat_text(a, PacketInfo{.family = 2, .proto = 6, .saddr = "10.0.0.9", .daddr = "10.0.0.7", .sport = 1000, .dport = 8080}),
               "SNAT 10.0.0.1:1000 -> 10.0.0.9:1000  DNAT 10.0.0.2:80 -> 10.0.0.7:8080");
 }
@@ -372,7 +383,7 @@ TEST(PathText, OmittedHopsAndNotFollowed)
     auto none = d.decode(record(d.set.rules[0].event, kStart, packet("10.0.0.1", 1, "10.0.0.2", 2), &empty));
     ASSERT_TRUE(none);
     EXPECT_EQ(path_lines(*none, false),
-              (std::vector<std::string>{"    path: none (first seen at the drop: not yet followed, a clone or copy, or its entry was evicted)"}));
+              (std::vector<std::string>{"    path: none (first seen at the drop: not yet followed, a copy, or its entry was evicted)"}));
     auto untracked = d.decode(record(d.set.rules[0].event, kStart, packet("10.0.0.1", 1, "10.0.0.2", 2), nullptr));
     ASSERT_TRUE(untracked);
     EXPECT_TRUE(path_lines(*untracked, false).empty());
