@@ -153,6 +153,16 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
     /* Received packets have no network header yet: the IP header is at
      * skb->data (the driver pulled the link header). */
     rtd_decode_packet_at(&fp, &fh, skb, (place & RTD_HOP_IN) ? (__u16)(BPF_CORE_READ(skb, data) - BPF_CORE_READ(skb, head)) : (__u16)~0U);
+    /* A packet a socket sends has no device before ip_output: its route's. */
+    if (!fp.ifindex) {
+        struct dst_entry *dst = (struct dst_entry *)(BPF_CORE_READ(skb, _skb_refdst) & ~1UL);
+        struct net_device *out = dst ? BPF_CORE_READ(dst, dev) : 0;
+
+        if (out) {
+            fp.ifindex = BPF_CORE_READ(out, ifindex);
+            bpf_core_read_str(fp.dev, sizeof(fp.dev), &out->name);
+        }
+    }
     /* There, only an IP packet starts with an IP header (not ARP, not a
      * VLAN tag left in the frame). */
     if ((place & RTD_HOP_IN) && fp.l3proto != 0x0800 && fp.l3proto != 0x86DD) {
