@@ -434,7 +434,7 @@ ratio_row("added ns/drop, `run --summary` (every pack) vs empty program on kfree
 ratio_row("added ns/drop, `run --metrics --quiet` (every pack) vs `run --summary` (every pack)", "added.metrics", "added.summary", 1.0, base_label="--summary:")
 ratio_row("added ns/drop, `run --json > /dev/null` (every pack) vs bpftrace count per reason", "added.json", "added.bpftrace", 1.0, base_label=bt)
 ratio_row("added ns/drop with `--pcap` (snaplen 256) vs `--json`: `run --json --pcap FILE > /dev/null` (the same events, each packet's first 256 bytes also copied in the kernel and written to a pcapng file) vs `run --json > /dev/null`, every pack", "added.pcap", "added.json", base_label="--json:")
-ratio_row("added ns/drop with `--track` vs `--json`: `run --json --track > /dev/null` (every datagram followed over its 4 hops, each drop's 800-byte path in its event) vs `run --json > /dev/null`, every pack", "added.track", "added.json", base_label="--json:")
+ratio_row("added ns/drop with `--track` vs `--json`: `run --json --track > /dev/null` (every datagram followed over its 4 hops, each drop's 872-byte path in its event) vs `run --json > /dev/null`, every pack", "added.track", "added.json", base_label="--json:")
 pj = (med("added.pcap"), med("added.json"))
 row("ns/drop the capture adds on top of `--json` (the two medians above, subtracted)", fmt(pj[0] - pj[1]) if None not in pj else "n/a", "–", "–", "–", "")
 row("pcapng bytes per packet (file size / capinfos' packet count; 58-byte frames, a comment each)", cell("pcapbpp.pcap"), "–", "–", "–", "")
@@ -450,6 +450,7 @@ row(f"events lost per million drops, default 4 MiB ring, `--json` at {fmt(rate)}
     cell("lostpm.json"), "–", "–", "–", "")
 row("events lost per million drops, `--summary`", cell("lostpm.summary"), "–", "–", "–", "")
 row("events lost per million drops, `--json --pcap` (snaplen 256)", cell("lostpm.pcap"), "–", "–", "–", "")
+row("events lost per million drops, `--json --track` (each event 872 bytes longer)", cell("lostpm.track"), "–", "–", "–", "")
 ex = vals("exact")
 died = vals("died")
 foreign = vals("foreign")
@@ -502,6 +503,7 @@ print("| tracer | ns/drop | tracer's process ns/drop | machine busy ns/drop | dr
 print("| --- | --- | --- | --- | --- |")
 for c, label in (("none", "no tracer"), ("floor", "empty bpftrace program on kfree_skb"), ("bpftrace", "bpftrace count per reason"),
                  ("summary", "rtrace-drop --summary, every pack"), ("metrics", "rtrace-drop --metrics --quiet, every pack"), ("json", "rtrace-drop --json > /dev/null, every pack"),
+                 ("track", "rtrace-drop --json --track > /dev/null, every pack"),
                  ("pcap", "rtrace-drop --json --pcap FILE > /dev/null, every pack (snaplen 256)"), ("exact", "rtrace-drop --json --netns B > /dev/null, every pack"),
                  ("s1", "rtrace-drop --summary, 1 rule"), ("s50", "rtrace-drop --summary, 50 rules")):
     print(f"| {label} | {cell('cost.' + c)} | {cell('tracer.' + c) if c != 'none' else '–'} | {cell('busy.' + c)} | {cell('rate.' + c)} |")
