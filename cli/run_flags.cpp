@@ -184,6 +184,9 @@ Expected<RunOptions> run_options(const RunFlags& f, const Settings& s)
     if (!combined_filter(s, opt.where, problem)) return RunError::bad_input(problem);
     if (Status st = pcap_options(s, opt)) return *st;
     if (Status st = track_options(s, opt)) return *st;
+    // A path makes each event about 1 KB longer: a ring 4x the default
+    // holds as many of them.
+    if (s.track && !f.given("--ring-size")) opt.load.ring_bytes = 4 * f.ring_size;
     // The default interval only polls monitors; a chosen one also prints the counters.
     const std::string interval = f.interval.empty() && s.interval == Settings{}.interval ? "" : s.interval;
     for (auto [text, target, name] : {std::tuple{&s.duration, &opt.duration_ms, "duration"}, std::tuple{&interval, &opt.interval_ms, "interval"}}) {
@@ -292,7 +295,7 @@ void add_run_flags(CLI::App* app, RunFlags& f)
     app->add_option("--track-hops", f.track_hops, "Hops --track keeps per packet: the first and the latest (2 to 8, default 8)")->type_name("N");
     app->add_option("--top", f.top, "Flows shown in the summary (default 20)")->type_name("N");
     app->add_option("--ready-file", f.ready_file, "Create this file once every probe is attached")->type_name("PATH");
-    app->add_option("--ring-size", f.ring_size, "Ring buffer bytes, a power of two (default 4 MiB)")->type_name("BYTES");
+    app->add_option("--ring-size", f.ring_size, "Ring buffer bytes, a power of two (default 4 MiB; 16 MiB with --track)")->type_name("BYTES");
     app->add_flag("--strict", f.strict, "Any probe that cannot be used on this kernel is an error");
     app->add_flag("--all", f.all,
                   "Report everything: noise ('noise if'), reasons a fallback rule leaves to other rules, and rules "
