@@ -24,7 +24,7 @@ _rtrace_drop()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="run check list explain build import test"
-    local run_opts=" -i --include -e --exclude --config --show-config --json --summary --hints --no-stack --duration --count --interval --where --host --port --proto --dev --netns --rate-limit --once --metrics --metrics-labels --metrics-max-series -q --quiet --ledger --filter --pcap --snaplen --pcap-rotate --pcap-files --track --track-size --track-hops --top --ready-file --ring-size --strict --all --no-cache --btf --btf-modules --no-trampolines --color -h --help "
+    local run_opts=" -i --include -e --exclude --config --show-config --json --summary --hints --no-stack --duration --count --interval --where --host --port --proto --dev --netns --rate-limit --once --metrics --metrics-labels --metrics-max-series -q --quiet --ledger --filter --pcap --snaplen --pcap-rotate --pcap-files --track --no-track --track-size --track-hops --top --ready-file --ring-size --strict --all --no-cache --btf --btf-modules --no-trampolines --color -h --help "
     local main_opts=" -l --list --gen -V --version --log-format $run_opts "
     local check_opts=" --btf --btf-modules --strict --dump-ast --dump-types --load -h --help "
     local explain_opts=" --btf --btf-modules --manifest -h --help "

@@ -84,11 +84,12 @@ Status pcap_options(const Settings& s, RunOptions& opt)
     return kDone;
 }
 
-// --track, --track-size, --track-hops.
-Status track_options(const Settings& s, RunOptions& opt)
+// --track, --track-size, --track-hops (the sizes a config file gives stay
+// quiet when --no-track turns tracking off).
+Status track_options(const RunFlags& f, const Settings& s, RunOptions& opt)
 {
     if (!s.track) {
-        if (s.track_size != Settings{}.track_size || s.track_hops != Settings{}.track_hops)
+        if (f.given("--track-size") || f.given("--track-hops"))
             return RunError::bad_input("--track-size and --track-hops size --track, which is not given");
         return kDone;
     }
@@ -144,7 +145,9 @@ Expected<Settings> effective_settings(const RunFlags& f, Globals& g)
     if (f.given("--snaplen")) s.snaplen = f.snaplen;
     if (f.given("--pcap-rotate")) s.pcap_rotate = f.pcap_rotate;
     if (f.given("--pcap-files")) s.pcap_files = f.pcap_files;
-    if (f.given("--track")) s.track = f.track;  // --no-track too
+    if (f.track && f.no_track) return RunError::bad_input("--track and --no-track exclude each other");
+    if (f.track) s.track = true;
+    if (f.no_track) s.track = false;
     if (f.given("--track-size")) s.track_size = f.track_size;
     if (f.given("--track-hops")) s.track_hops = f.track_hops;
     if (s.quiet && s.format != "text") return RunError::bad_input(fmt::format("--quiet and format '{}' exclude each other", s.format));
@@ -183,7 +186,7 @@ Expected<RunOptions> run_options(const RunFlags& f, const Settings& s)
     std::string problem;
     if (!combined_filter(s, opt.where, problem)) return RunError::bad_input(problem);
     if (Status st = pcap_options(s, opt)) return *st;
-    if (Status st = track_options(s, opt)) return *st;
+    if (Status st = track_options(f, s, opt)) return *st;
     // A path makes each event about 1 KB longer: a ring 4x the default
     // holds as many of them.
     if (s.track && !f.given("--ring-size")) opt.load.ring_bytes = 4 * f.ring_size;
@@ -285,10 +288,11 @@ void add_run_flags(CLI::App* app, RunFlags& f)
                   "Reconcile the kernel's drop counters with the drops the rules trace: for each counter the rules declare "
                   "('counted as') and each one a monitor reads, its growth against the drops traced into it (balanced, "
                   "unexplained, untracked), per --interval and exactly at the end, in the namespace the run reads");
-    app->add_flag("--track,!--no-track", f.track,
+    app->add_flag("--track", f.track,
                   "Follow each packet between devices in the kernel (receive, rx, queue, xmit on every device and namespace): "
                   "a drop shows the way its packet went, where a bridge took it and where NAT changed its addresses; "
-                  "--where/--filter then match a packet on any hop (docs/RUNNING.md); --no-track overrides the config's track = true");
+                  "--where/--filter then match a packet on any hop (docs/RUNNING.md)");
+    app->add_flag("--no-track", f.no_track, "Do not follow packets, whatever the config file's track says");
     app->add_option("--track-size", f.track_size,
                     "Packets --track follows at once (64 to 1048576, default 16384; about 1 KB each); when full, the least recently moved goes")
         ->type_name("N");

@@ -29,7 +29,7 @@ struct RunFlags {
     std::uint32_t ring_size = 1u << 22;
     std::uint32_t rate_limit = 0;
     bool json = false, summary = false, hints = false, no_stack = false, strict = false, no_cache = false, all = false, once = false,
-         show_config = false, no_trampolines = false, quiet = false, ledger = false, track = false;
+         show_config = false, no_trampolines = false, quiet = false, ledger = false, track = false, no_track = false;
 
     // Where they were declared: a typed flag is told from its default by
     // asking both (plain rtrace-drop takes no pack arguments).

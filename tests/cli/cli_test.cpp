@@ -386,6 +386,24 @@ TEST(Cli, FlagsOverrideConfigWhichOverridesDefaults)
     EXPECT_EQ(run({"--json", "--summary", "--show-config"}).status, 2);
 }
 
+// The config file turns --track on and sizes it; --no-track turns it off.
+TEST(Cli, TrackFromConfigAndNoTrack)
+{
+    Scratch s;
+    std::string file = s.write("t.toml", "[output]\ntrack = true\ntrack_size = 4096\ntrack_hops = 4\n");
+    Result config = run({"--config", file, "--show-config"});
+    EXPECT_EQ(config.status, 0) << config.err;
+    for (const char* line : {"track = true", "track_size = 4096", "track_hops = 4"})
+        EXPECT_NE(config.out.find(line), std::string::npos) << line << "\n" << config.out;
+    Result off = run({"run", "--config", file, "--no-track", "--show-config"});
+    EXPECT_EQ(off.status, 0) << off.err;
+    EXPECT_NE(off.out.find("track = false"), std::string::npos) << off.out;
+    // The config's sizes do not make --no-track a bad run.
+    Result run_off = run({"run", RTD_TEST_DATA "/e2e/drops.rule", "--config", file, "--no-track", "--duration", "1ms", "--btf", "/nonexistent"});
+    EXPECT_EQ(run_off.err.find("--track-size"), std::string::npos) << run_off.err;
+    EXPECT_NE(run_off.err.find("cannot read BTF"), std::string::npos) << "it went on to load the kernel's types: " << run_off.err;
+}
+
 TEST(Cli, ConfigErrorsPointAtTheFile)
 {
     Scratch s;
@@ -539,7 +557,8 @@ TEST(Cli, TrackErrorsAreBadInput)
         {{"--track-size", "1000"}, "--track-size and --track-hops size --track, which is not given"},
         {{"--track", "--quiet"}, "--quiet prints none"},
         {{"--track", "--once"}, "--once reads the monitors once and exits: it follows no packets"},
-        {{"--track", "--no-track", "--track-hops", "4"}, "--track-size and --track-hops size --track, which is not given"},
+        {{"--no-track", "--track-hops", "4"}, "--track-size and --track-hops size --track, which is not given"},
+        {{"--track", "--no-track"}, "--track and --no-track exclude each other"},
     };
     for (const Case& c : cases) {
         std::vector<std::string> args{"run", rules, "--duration", "1s"};
