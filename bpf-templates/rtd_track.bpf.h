@@ -46,7 +46,7 @@ struct {
     __type(value, struct rtd_track_stats);
 } rtd_track_stats SEC(".maps");
 
-/* An empty path to insert from: 800 bytes do not fit BPF's 512-byte stack.
+/* An empty path to insert from: 872 bytes do not fit BPF's 512-byte stack.
  * Nothing writes it. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -147,9 +147,6 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
     head = (__u64)(unsigned long)BPF_CORE_READ(skb, head);
     __builtin_memset(&fh, 0, sizeof(fh));
     __builtin_memset(&fp, 0, sizeof(fp));
-#if RTD_TRACK_FILTER
-    rtd_fill_header(&fh, 0, 0);
-#endif
     /* Received packets have no network header yet: the IP header is at
      * skb->data (the driver pulled the link header). */
     rtd_decode_packet_at(&fp, &fh, skb, (place & RTD_HOP_IN) ? (__u16)(BPF_CORE_READ(skb, data) - BPF_CORE_READ(skb, head)) : (__u16)~0U);
@@ -249,9 +246,18 @@ static __always_inline void rtd_track_hop(struct sk_buff *skb, __u16 place, __u3
 #if RTD_TRACK_FILTER
     /* A packet the filter accepts once is reported wherever it is dropped,
      * after NAT too. */
-    if (!(e->flags & RTD_PATH_MATCHED) && rtd_track_where(skb, &fh, &fp)) {
-        e->flags |= RTD_PATH_MATCHED;
-        e->hop[idx & (RTD_TRACK_HOPS - 1)].flags |= RTD_HOP_MATCHED;
+    if (!(e->flags & RTD_PATH_MATCHED)) {
+        __u64 ns = fh.netns;
+
+        /* The task's pid and comm for the filter (read only until it
+         * matches); the namespace stays the packet's. */
+        rtd_fill_header(&fh, 0, 0);
+        if (ns)
+            fh.netns = ns;
+        if (rtd_track_where(skb, &fh, &fp)) {
+            e->flags |= RTD_PATH_MATCHED;
+            e->hop[idx & (RTD_TRACK_HOPS - 1)].flags |= RTD_HOP_MATCHED;
+        }
     }
 #endif
 }

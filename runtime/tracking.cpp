@@ -114,7 +114,7 @@ std::optional<TrackStats> read_track_stats(struct bpf_object* obj)
         s.drops_without_path += c.drops_without_path;
         s.cloned += c.cloned;
     }
-    // Keys only: counting the live entries copies no 800-byte value.
+    // Keys only: counting the live entries copies no 872-byte value.
     std::uint64_t key = 0, next = 0;
     for (const void* at = nullptr; bpf_map_get_next_key(bpf_map__fd(track), at, &next) == 0; at = &key) {
         key = next;
