@@ -24,13 +24,8 @@ namespace {
 // Loads "return 0" as a fentry program on a function every kernel has, and
 // attaches it for an instant: the only reliable test, since kernels can
 // forbid trampolines (lockdown, or as on this project's build machines).
-std::string try_trampoline(const Btf& btf)
+std::string try_trampoline(std::int32_t target)
 {
-    __s32 target = -1;
-    for (const char* fn : {"tcp_v4_rcv", "ip_rcv", "__netif_receive_skb_core", "do_sys_openat2"}) {
-        target = btf__find_by_name_kind(btf.raw(), fn, BTF_KIND_FUNC);
-        if (target > 0) break;
-    }
     if (target <= 0) return "no known function to test with in the kernel's BTF";
     const struct bpf_insn prog[] = {
         {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0
@@ -78,12 +73,21 @@ std::string KernelFeatures::function_probe_block() const
     return "kernel has no kprobes and refuses BPF trampolines";
 }
 
-KernelFeatures probe_kernel_features(const Btf& kernel_btf)
+std::int32_t trampoline_test_target(const Btf& kernel_btf)
+{
+    for (const char* fn : {"tcp_v4_rcv", "ip_rcv", "__netif_receive_skb_core", "do_sys_openat2"})
+        if (__s32 id = btf__find_by_name_kind(kernel_btf.raw(), fn, BTF_KIND_FUNC); id > 0) return id;
+    return -1;
+}
+
+KernelFeatures probe_kernel_features(const Btf& kernel_btf) { return probe_kernel_features(trampoline_test_target(kernel_btf)); }
+
+KernelFeatures probe_kernel_features(std::int32_t trampoline_target)
 {
     KernelFeatures f;
     std::error_code ec;
     f.kprobes = fs::exists("/sys/bus/event_source/devices/kprobe", ec);
-    f.trampoline_error = try_trampoline(kernel_btf);
+    f.trampoline_error = try_trampoline(trampoline_target);
     f.trampolines = f.trampoline_error.empty();
     f.tracefs = find_tracefs();
     if (!f.tracefs.empty()) {

@@ -3,6 +3,7 @@
 // and which functions ftrace can trace.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
@@ -30,6 +31,11 @@ struct KernelFeatures {
 };
 
 KernelFeatures probe_kernel_features(const Btf& kernel_btf);
+// The same, testing trampolines on the function with this BTF id (from
+// trampoline_test_target of the same BTF; a cached plan keeps it).
+KernelFeatures probe_kernel_features(std::int32_t trampoline_target);
+// A function every kernel has, to test a fentry program on; -1 when none.
+std::int32_t trampoline_test_target(const Btf& kernel_btf);
 
 // Mounts tracefs at /sys/kernel/tracing when none is mounted, as perf and
 // bpftrace users would by hand (`run` only: listing rules changes nothing).

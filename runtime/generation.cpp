@@ -69,11 +69,20 @@ Expected<AttachedProbes> start_probes(RunRules& rules, const RunOptions& opt, co
                                  {"run it with sudo, or give the binary those capabilities: sudo setcap cap_bpf,cap_perfmon+ep $(command -v "
                                   "rtrace-drop)"});
     if (std::string note = mount_tracefs_if_missing(); !note.empty()) status.note(note);
-    KernelFeatures features = probe_kernel_features(*rules.btf);
+    const std::int32_t trampoline_target = rules.cached ? rules.cached->trampoline_target : trampoline_test_target(*rules.btf);
+    KernelFeatures features = probe_kernel_features(trampoline_target);
     if (stopped_before("compile", status)) return RunError::already_reported(kExitFailure);
     if (opt.no_trampolines && features.trampolines) {
         features.trampolines = false;
         features.trampoline_error = "not used: --no-trampolines";
+    }
+    if (rules.cached && kernel_facts(rules.cached->set, features) != rules.cached->kernel_facts)
+        if (Status s = rules.plan_afresh(opt, status)) return *s;
+    if (rules.cached) {
+        // Kept (plan_cache.h): narrowed for this kernel and compiled.
+        if (!opt.filter.empty()) status.say("pcap filter in the kernel: " + opt.filter);
+        rules.set.ring_bytes = opt.load.ring_bytes;
+        return load_and_attach(rules.set, rules.cached->object, dispatchers(rules.set), load, features, status);
     }
     // A built object's dispatchers are those of its plan before this kernel
     // narrows it; rule files are compiled after.
@@ -83,6 +92,7 @@ Expected<AttachedProbes> start_probes(RunRules& rules, const RunOptions& opt, co
     Expected<std::string> object = object_for(rules, opt, status);
     if (!object) return object.error();
     if (!rules.prebuilt) as_built = dispatchers(rules.set);
+    if (rules.plan_cache) rules.plan_cache->store(rules.set, *object, trampoline_target, kernel_facts(rules.set, features));
     return load_and_attach(rules.set, *object, as_built, load, features, status);
 }
 
@@ -120,6 +130,7 @@ Expected<std::unique_ptr<Generation>> start_generation(const RunOptions& opt, st
     Expected<AttachedProbes> probes = start_probes(g->rules, opt, load_options(opt, number, gate_fd), status);
     if (!probes) return probes.error();
     g->probes = std::move(*probes);
+    if (Status s = g->rules.wait_for_btf()) return *s;
     const std::uint64_t poll_ms = opt.interval_ms ? opt.interval_ms : 1000;
     g->monitors = std::make_unique<Monitors>(g->rules.decls);
     g->first_findings = g->monitors->start();

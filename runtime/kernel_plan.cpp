@@ -83,6 +83,21 @@ void plan_for_kernel(CompiledRuleSet& set, const Btf& btf, const KernelFeatures&
         if (!set.rules[r].is_monitor) set.rules[r].skipped = !rule_runs(set, r);
 }
 
+std::string kernel_facts(const CompiledRuleSet& set, const KernelFeatures& features)
+{
+    std::string facts;
+    for (AttachForm form : features.forms()) facts += attach_form_name(form) + std::string(" ");
+    facts += features.function_probe_block().empty() ? "functions\n" : "no-functions\n";
+    for (const ProbePlan& p : set.probes) {
+        const Probe& t = p.target;
+        if (t.kind == ProbeKind::Tracepoint)
+            facts += fmt::format("{}:{} {}\n", t.category, t.event, tracepoint_exists(features, t.category, t.event) ? 1 : 0);
+        else
+            facts += fmt::format("{} {}\n", p.symbol, !features.traceable ? '?' : features.traceable->count(p.symbol) ? '1' : '0');
+    }
+    return facts;
+}
+
 std::vector<std::string> rule_methods(const CompiledRuleSet& set)
 {
     std::vector<std::string> out(set.rules.size());

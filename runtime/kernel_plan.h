@@ -47,6 +47,12 @@ Status check_probe_count(const CompiledRuleSet& set);
 
 void plan_for_kernel(CompiledRuleSet& set, const Btf& btf, const KernelFeatures& features, const KernelPlanOptions& options);
 
+// What plan_for_kernel read of `features` for the probes of `set`, as text:
+// the attach forms, and for each probe whether its tracepoint exists or its
+// function is traceable. Equal texts, with the same BTF and options, mean
+// the same plan (plan_cache.h keeps a plan with the text it was made under).
+std::string kernel_facts(const CompiledRuleSet& set, const KernelFeatures& features);
+
 // How each rule of `set` runs by the plan, by rule index: the attach form of
 // each available probe's first method ("tp_btf", "fentry, kprobe"),
 // "polled" for monitors, or "skipped: why".

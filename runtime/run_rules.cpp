@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <bpf/btf.h>
+
 #include <fmt/format.h>
 
 #include "compiler/install_paths.h"
@@ -12,12 +14,10 @@ namespace rtd {
 
 namespace {
 
-Expected<RunRules> from_rule_files(const RunOptions& opt, StatusSink& status)
+// The passes after loading, to the plan (diagnostics and notes said once,
+// here: loading said nothing when the plan cache was asked first).
+Status finish_pipeline(RunRules& rules, const RunOptions& opt, StatusSink& status)
 {
-    PipelineOptions po = opt.rules;
-    po.kernel_types = !opt.once;
-    RunRules rules;
-    rules.pipeline = std::make_unique<Pipeline>(std::move(po));
     Pipeline& p = *rules.pipeline;
     const bool ok = p.run(Pipeline::Pass::Lower);
     for (const std::string& note : p.notes()) status.note(note);
@@ -28,6 +28,46 @@ Expected<RunRules> from_rule_files(const RunOptions& opt, StatusSink& status)
     rules.set = p.plan();
     rules.btf = p.btf();
     rules.reason_hints = reason_hint_tables(rules.set, rules.hint_tables, status);
+    // Only a plan made without a word is kept, on the kernel's own BTF.
+    const bool clean = p.diagnostics().all().empty() && p.notes().empty() && rules.btf && !btf__base_btf(rules.btf->raw());
+    if (!clean) rules.plan_cache.reset();
+    return kDone;
+}
+
+// A kept plan for these rules on this kernel: its rule table, and the
+// kernel's BTF parsed in the background (only the reports need it).
+bool use_kept_plan(RunRules& rules, StatusSink& status)
+{
+    std::optional<CachedPlan> kept = rules.plan_cache->find();
+    if (!kept) return false;
+    rules.decls = rules.pipeline->rules();
+    rules.set = kept->set;
+    rules.cached = std::move(kept);
+    rules.reason_hints = reason_hint_tables(rules.set, rules.hint_tables, status);
+    rules.btf_parsing = std::async(std::launch::async, [] {
+        KernelBtf k;
+        k.path = kRunningKernelBtf;
+        k.btf = Btf::load(k.path, k.error);
+        return k;
+    });
+    rules.plan_cache.reset();  // nothing new to keep
+    return true;
+}
+
+Expected<RunRules> from_rule_files(const RunOptions& opt, StatusSink& status)
+{
+    PipelineOptions po = opt.rules;
+    po.kernel_types = !opt.once;
+    RunRules rules;
+    rules.pipeline = std::make_unique<Pipeline>(std::move(po));
+    Pipeline& p = *rules.pipeline;
+    // Loading first, silently: rule files that load without a word and hold
+    // probe rules may have a kept plan (plan_cache.h).
+    if (!opt.once && p.run(Pipeline::Pass::Load) && p.diagnostics().all().empty() && p.has_probe_rules()) {
+        rules.plan_cache = PlanCache::open(opt, p.sources());
+        if (rules.plan_cache && use_kept_plan(rules, status)) return rules;
+    }
+    if (Status s = finish_pipeline(rules, opt, status)) return *s;
     return rules;
 }
 
@@ -103,6 +143,28 @@ Expected<RunRules> from_prebuilt(const RunOptions& opt, StatusSink& status)
 bool RunRules::has_probes() const
 {
     return std::any_of(set.rules.begin(), set.rules.end(), [](const RuleEntry& r) { return !r.is_monitor; });
+}
+
+Status RunRules::wait_for_btf()
+{
+    if (!btf_parsing.valid()) return kDone;
+    KernelBtf kernel = btf_parsing.get();
+    if (!kernel.btf) {
+        const BtfProblem p = btf_problem(KernelTarget{}, kernel.path, kernel.error);
+        return RunError::failure(p.message, {p.hint});
+    }
+    own_btf = std::move(kernel.btf);
+    btf = own_btf.get();
+    return kDone;
+}
+
+Status RunRules::plan_afresh(const RunOptions& options, StatusSink& status)
+{
+    if (btf_parsing.valid()) btf_parsing.wait();  // the pipeline reads its own
+    btf_parsing = {};
+    cached.reset();
+    plan_cache = PlanCache::open(options, pipeline->sources());  // the new plan replaces the kept one
+    return finish_pipeline(*this, options, status);
 }
 
 Expected<RunRules> load_run_rules(const RunOptions& opt, StatusSink& status)

@@ -6,6 +6,7 @@
 // would. Either way the result is a plan the kernel planner narrows next.
 #pragma once
 
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,7 +16,9 @@
 #include "compiler/btf.h"
 #include "compiler/compiled.h"
 #include "compiler/frontend.h"
+#include "compiler/kernel_btf.h"
 #include "compiler/pipeline.h"
+#include "runtime/plan_cache.h"
 #include "runtime/prebuilt.h"
 #include "runtime/session.h"
 #include "runtime/status.h"
@@ -36,8 +39,20 @@ struct RunRules {
     // Per rule index: its pack's drop-reason hints ({reason_hint}), or null.
     std::vector<const std::map<std::string, std::string>*> reason_hints;
     std::map<std::string, std::map<std::string, std::string>> hint_tables;  // by pack folder
+    // Rule files whose plan for this kernel was kept (plan_cache.h): `set`
+    // is that plan, already narrowed, and the kernel's BTF is parsed beside
+    // the load (wait_for_btf) rather than before everything.
+    std::optional<CachedPlan> cached;
+    std::future<KernelBtf> btf_parsing;
+    // Where this run's plan is kept once made (rule files, a clean pipeline).
+    std::unique_ptr<PlanCache> plan_cache;
 
     bool has_probes() const;
+    // `btf` once the background parse of a kept plan's run is done.
+    Status wait_for_btf();
+    // The kept plan was made where the kernel offered other attach forms
+    // (kernel_facts): the pipeline's passes, as without one.
+    Status plan_afresh(const RunOptions& options, StatusSink& status);
 };
 
 // The rules `options` name (`once`: monitors only, no BTF read). Bad rules

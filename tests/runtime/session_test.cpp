@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "runtime/session.h"
 #include "tests/e2e/e2e_support.h"
@@ -87,13 +90,33 @@ TEST(SessionAsLibrary, NothingSelectedIsBadInput)
     EXPECT_NE(status.text.find("no rule matches no.such.*"), std::string::npos) << status.text;
 }
 
-// A run of a rule that records the kernel stack, until its first event; the
-// drops come from A to B once the ready file exists.
+// A run until its first event (or 30 s): its rules report NO_SOCKET drops,
+// which come from A to `port` in B once the ready file exists.
 struct StackRun {
     int rc = -1;
     StringStatus status;
     Observer observer;
 };
+
+void run_until_an_event(RunOptions opt, const e2e::Namespaces& ns, int port, const std::string& dir, StackRun& r)
+{
+    opt.netns = ns.b;
+    opt.where = fmt::format("dport == {}", port);
+    opt.output.count = 1;
+    opt.duration_ms = 30000;
+    opt.ready_file = dir + "/ready";
+    fs::remove(opt.ready_file);
+    opt.output.observer = &r.observer;
+    std::thread traffic([&] {
+        for (int i = 0; i < 300 && !fs::exists(opt.ready_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        for (int i = 0; i < 20 && r.observer.seen() == 0 && fs::exists(opt.ready_file); ++i) {
+            e2e::sh(ns.in_a(fmt::format("{} {} udp-flood {} {} 1 16", e2e::kPy, e2e::kTraffic, ns.addr_b, port)));
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+    });
+    r.rc = run_session(opt, r.status);
+    traffic.join();
+}
 
 void run_with_stacks(bool stacks, StackRun& r)
 {
@@ -106,24 +129,10 @@ void run_with_stacks(bool stacks, StackRun& r)
     OutputFile out;
     RunOptions opt;
     opt.rules.inputs = {rule};
-    opt.netns = ns.b;
-    opt.where = "dport == 5571";
-    opt.output.count = 1;
-    opt.duration_ms = 30000;
     opt.output.stacks = stacks;
-    opt.ready_file = dir.path + "/ready";
     opt.cache_dir = dir.path + "/cache";
     opt.output.out = out.file;
-    opt.output.observer = &r.observer;
-    std::thread traffic([&] {
-        for (int i = 0; i < 300 && !fs::exists(opt.ready_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        for (int i = 0; i < 20 && r.observer.seen() == 0; ++i) {
-            e2e::sh(ns.in_a(fmt::format("{} {} udp-flood {} 5571 1 16", e2e::kPy, e2e::kTraffic, ns.addr_b)));
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        }
-    });
-    r.rc = run_session(opt, r.status);
-    traffic.join();
+    run_until_an_event(opt, ns, 5571, dir.path, r);
 }
 
 TEST(SessionAsLibrary, RunAttachesReportsAndCounts)
@@ -153,6 +162,123 @@ TEST(SessionAsLibrary, NoStackLeavesTheStackOutOfTheKernelRecord)
     EXPECT_EQ(r.rc, kExitOk) << r.status.text;
     ASSERT_EQ(r.observer.events.size(), 1u) << r.status.text;
     EXPECT_TRUE(r.observer.events.front().stack.empty());
+}
+
+
+// ---- the plan cache (runtime/plan_cache.h)
+
+std::vector<fs::path> kept_plans(const std::string& cache)
+{
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cache + "/plans", ec))
+        if (e.path().extension() == ".plan") out.push_back(e.path());
+    return out;
+}
+
+std::string read_all(const fs::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The next run of the same rules loads the kept plan and its object: it
+// runs, and reports, with no compiler and no compiled object to be had.
+// Editing the rule file is a miss (which needs the compiler); a plan made
+// where the kernel offered other attach forms, or a damaged entry, is made
+// again.
+TEST(PlanCache, KeptPlanRunsWithoutTheCompilerAndAnEditedRuleIsPlannedAgain)
+{
+    NEED_ROOT_AND_BPF();
+    e2e::Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    e2e::TempFiles dir("plan-cache");
+    const std::string rule = dir.path + "/kept.rule";
+    auto write_rule = [&](const char* message) {
+        std::ofstream(rule) << "rule t.kept {\n    layer l4\n    probe tracepoint:skb:kfree_skb\n"
+                               "    drop if reason == SKB_DROP_REASON_NO_SOCKET\n    packet skb\n    message \""
+                            << message << " {packet}\"\n}\n";
+    };
+    write_rule("first");
+    RunOptions opt;
+    opt.rules.inputs = {rule};
+    opt.cache_dir = dir.path + "/cache";
+    opt.where = "dport == 5572";  // as run_until_an_event has it: only the rule's text differs below
+    auto quick_run = [&](StringStatus& status) {
+        RunOptions o = opt;
+        o.duration_ms = 200;
+        OutputFile out;
+        o.output.out = out.file;
+        return run_session(o, status);
+    };
+    {
+        StackRun first;
+        OutputFile out;
+        opt.output.out = out.file;
+        run_until_an_event(opt, ns, 5572, dir.path, first);
+        ASSERT_EQ(first.rc, kExitOk) << first.status.text;
+        ASSERT_EQ(first.observer.events.size(), 1u) << first.status.text;
+    }
+    ASSERT_EQ(kept_plans(opt.cache_dir).size(), 1u);
+    for (const auto& e : fs::directory_iterator(opt.cache_dir))
+        if (e.path().extension() == ".o") fs::remove(e.path());  // no compiled object to fall back on
+
+    const char* broken = "RTRACE_DROP_COMPILER_LIBRARY=/nonexistent/librtd-clang.so";
+    ::putenv(const_cast<char*>(broken));
+    {
+        StackRun kept;
+        OutputFile out;
+        opt.output.out = out.file;
+        run_until_an_event(opt, ns, 5572, dir.path, kept);
+        EXPECT_EQ(kept.rc, kExitOk) << kept.status.text;
+        ASSERT_EQ(kept.observer.events.size(), 1u) << kept.status.text;
+        std::fflush(out.file);
+        std::rewind(out.file);
+        std::string text(4096, '\0');
+        text.resize(std::fread(text.data(), 1, text.size(), out.file));
+        EXPECT_NE(text.find("first "), std::string::npos) << text;
+        EXPECT_TRUE(e2e::line_with(kept.status.text, {"  t.kept ", " tracepoint:skb:kfree_skb ", " tp_btf"})) << kept.status.text;
+    }
+    {  // The rule's text is in the key: an edit is compiled, and here it cannot be.
+        write_rule("second");
+        StringStatus edited;
+        EXPECT_EQ(quick_run(edited), kExitFailure) << edited.text;
+        EXPECT_NE(edited.text.find("cannot load the compiler library"), std::string::npos) << edited.text;
+    }
+    ::unsetenv("RTRACE_DROP_COMPILER_LIBRARY");
+    {
+        StringStatus compiled;
+        EXPECT_EQ(quick_run(compiled), kExitOk) << compiled.text;
+        EXPECT_EQ(kept_plans(opt.cache_dir).size(), 2u);
+    }
+    {  // So are the options that shape the code.
+        StringStatus filtered;
+        RunOptions saved = opt;
+        opt.where = "dport == 1";
+        EXPECT_EQ(quick_run(filtered), kExitOk) << filtered.text;
+        opt = saved;
+        EXPECT_EQ(kept_plans(opt.cache_dir).size(), 3u);
+    }
+    // A plan made under other kernel facts is made again and kept anew; a
+    // damaged entry is a miss. Both then run from the compiled object.
+    for (const fs::path& plan : kept_plans(opt.cache_dir)) {
+        std::string bytes = read_all(plan);
+        const std::string facts = "\"kernel_facts\":\"";
+        const auto at = bytes.find(facts);
+        ASSERT_NE(at, std::string::npos);
+        bytes.insert(at + facts.size(), "kprobe ");
+        std::ofstream(plan, std::ios::binary | std::ios::trunc) << bytes;
+    }
+    {
+        StringStatus replanned;
+        EXPECT_EQ(quick_run(replanned), kExitOk) << replanned.text;
+        bool restored = false;
+        for (const fs::path& plan : kept_plans(opt.cache_dir)) restored = restored || read_all(plan).find("\"kernel_facts\":\"kprobe ") == std::string::npos;
+        EXPECT_TRUE(restored) << "the plan made again replaced the other kernel's";
+    }
+    for (const fs::path& plan : kept_plans(opt.cache_dir)) fs::resize_file(plan, fs::file_size(plan) / 2);
+    StringStatus damaged;
+    EXPECT_EQ(quick_run(damaged), kExitOk) << damaged.text;
 }
 
 }  // namespace
