@@ -162,11 +162,6 @@ std::unique_ptr<Btf> Btf::load(const std::string& path, std::string& error)
     return adopt(btf__parse(path.c_str(), nullptr), path, error);
 }
 
-std::unique_ptr<Btf> Btf::parse(std::string_view raw, const std::string& path, std::string& error)
-{
-    return adopt(btf__new(raw.data(), static_cast<__u32>(raw.size())), path, error);
-}
-
 Btf::~Btf() { btf__free(btf_); }
 
 Type Btf::type_of(std::uint32_t id) const

@@ -48,8 +48,6 @@ class Btf {
 public:
     // Raw BTF or an ELF file with a .BTF section. Empty on failure, with `error` set.
     static std::unique_ptr<Btf> load(const std::string& path, std::string& error);
-    // Raw BTF already read (from `path`, named in errors and by path()).
-    static std::unique_ptr<Btf> parse(std::string_view raw, const std::string& path, std::string& error);
     // Kernel modules' BTF merged on top of `kernel` (vmlinux's): every kernel
     // type keeps its id, the modules' functions and types (ipt_do_table,
     // struct xt_table) become visible, and a type several modules carry is
