@@ -34,7 +34,7 @@ Colon-separated folders searched for packs by name and for `use` imports.
 The standard library folder (default: share/rtrace-drop/stdlib next to the binary).
 .TP
 .B XDG_CACHE_HOME
-The compiled-object cache lives in $XDG_CACHE_HOME/rtrace-drop (default ~/.cache/rtrace-drop).
+Compiled objects, and the plans run keeps for rule files, live in $XDG_CACHE_HOME/rtrace-drop (default ~/.cache/rtrace-drop).
 .TP
 .B RTRACE_DROP_NO_COMPILER
 When set (not 0), rule files are not compiled; only objects built by `rtrace-drop build` run.

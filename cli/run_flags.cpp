@@ -304,7 +304,7 @@ void add_run_flags(CLI::App* app, RunFlags& f)
     app->add_flag("--all", f.all,
                   "Report everything: noise ('noise if'), reasons a fallback rule leaves to other rules, and rules "
                   "declared 'instead of' others");
-    app->add_flag("--no-cache", f.no_cache, "Do not use or fill the compiled-object cache");
+    app->add_flag("--no-cache", f.no_cache, "Do not use or fill the caches of compiled objects and of plans (the rules as planned for this kernel)");
     add_kernel_options(app, f.kernel,
                        "Check rules and relocate programs against this BTF (a vmlinux or a raw .btf file) when the kernel has "
                        "no /sys/kernel/btf/vmlinux");
