@@ -379,7 +379,7 @@ static __always_inline void rtd_decode_packet_at(struct rtd_packet *p, struct rt
     }
 }
 
-static __always_inline void rtd_decode_packet(struct rtd_packet *p, struct rtd_event_header *h, struct sk_buff *skb)
+static __noinline void rtd_decode_packet(struct rtd_packet *p, struct rtd_event_header *h, struct sk_buff *skb)
 {
     rtd_decode_packet_at(p, h, skb, (__u16)~0U);
 }
@@ -439,7 +439,7 @@ static __always_inline void rtd_flow_of(struct rtd_flow_key *k, struct sk_buff *
  * one there was, 0 only if even the overflow key finds no room (counted as
  * lost). */
 #define RTD_FLOW_NEW 2
-static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb, const struct rtd_path *path)
+static __noinline int rtd_count_flow(__u32 rule, struct sk_buff *skb, const struct rtd_path *path)
 {
     struct rtd_flow_key k;
     __u64 one = 1, *n;
@@ -480,7 +480,7 @@ static __always_inline int rtd_count_flow(__u32 rule, struct sk_buff *skb, const
 
 /* One drop of `rule` into rtd_drops under the labels chosen; `reason` is
  * the skb:kfree_skb reason (has_reason) or nothing. */
-static __always_inline void rtd_count_drop(__u32 rule, struct sk_buff *skb, int has_reason, __u32 reason)
+static __noinline void rtd_count_drop(__u32 rule, struct sk_buff *skb, int has_reason, __u32 reason)
 {
     struct rtd_drop_key k;
     struct net_device *dev;
@@ -530,7 +530,7 @@ struct {
 
 /* One drop of `rule` for the ledger: counted before --where and --netns,
  * which choose what is reported, not what the rule saw. */
-static __always_inline void rtd_ledger_count(__u32 rule, struct sk_buff *skb)
+static __noinline void rtd_ledger_count(__u32 rule, struct sk_buff *skb)
 {
     struct rtd_ledger_count *c = bpf_map_lookup_elem(&rtd_ledger, &rule);
 

@@ -132,7 +132,7 @@ static __noinline int rtd_copy_packet(struct rtd_capture_buffer *b, struct sk_bu
 
 /* The packet of `skb` in this CPU's buffer, at most `window` bytes; NULL
  * when it has no header to start from. */
-static __always_inline struct rtd_capture_buffer *rtd_capture_packet(struct sk_buff *skb, __u32 window)
+static __noinline struct rtd_capture_buffer *rtd_capture_packet(struct sk_buff *skb, __u32 window)
 {
     __u32 zero = 0;
     struct rtd_capture_buffer *b;
@@ -169,7 +169,7 @@ static __always_inline __u32 rtd_pcap_ld32(const __u8 *b, __u32 off)
 
 /* The event's capture: the header, then the bytes, at most rtd_snaplen
  * (the event was reserved with room for that many). */
-static __always_inline void rtd_put_capture(struct rtd_event_header *h, void *at, const struct rtd_capture_buffer *b)
+static __noinline void rtd_put_capture(struct rtd_event_header *h, void *at, const struct rtd_capture_buffer *b)
 {
     struct rtd_capture *c = at;
     __u32 n;

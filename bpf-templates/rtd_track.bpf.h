@@ -350,7 +350,7 @@ int rtd_track_kfree(__u64 *ctx)
 }
 
 /* A drop's path; null when not followed. */
-static __always_inline struct rtd_path *rtd_track_path(struct sk_buff *skb)
+static __noinline struct rtd_path *rtd_track_path(struct sk_buff *skb)
 {
     __u64 key = (__u64)(unsigned long)skb;
     struct rtd_path *e = skb ? bpf_map_lookup_elem(&rtd_track, &key) : 0;
@@ -367,7 +367,7 @@ static __always_inline int rtd_track_matched(const struct rtd_path *path)
  * one (hops 0) when the packet was not followed. An LRU map reuses a full
  * table's entries at once: one taken for another packet while it was
  * copied is no path either. Counted here, for the drops reported. */
-static __always_inline void rtd_put_path(struct rtd_event_header *h, void *at, const struct rtd_path *path)
+static __noinline void rtd_put_path(struct rtd_event_header *h, void *at, const struct rtd_path *path)
 {
     struct rtd_track_stats *st = rtd_track_counters();
     struct rtd_path *copy = at;
