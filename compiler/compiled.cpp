@@ -69,7 +69,16 @@ std::vector<DispatchSpec> dispatchers(const CompiledRuleSet& set)
     for (auto& [key, members] : groups) {
         if (members.size() < 2) continue;
         const char* suffix = key.second == AttachForm::TpBtf ? "tb" : "rt";
-        out.push_back({fmt::format("rtd_d_{}_{}", key.first, suffix), key.second, key.first, std::move(members), out.size()});
+        // Even chunks, each under the limit (so none is left with one member).
+        const std::size_t chunks = (members.size() + kDispatchMembers - 1) / kDispatchMembers;
+        for (std::size_t c = 0, from = 0; c < chunks; ++c) {
+            const std::size_t to = members.size() * (c + 1) / chunks;
+            std::string name = c == 0 ? fmt::format("rtd_d_{}_{}", key.first, suffix) : fmt::format("rtd_d_{}_{}_{}", key.first, suffix, c);
+            out.push_back({std::move(name), key.second, key.first,
+                           std::vector<std::size_t>(members.begin() + static_cast<std::ptrdiff_t>(from), members.begin() + static_cast<std::ptrdiff_t>(to)),
+                           out.size()});
+            from = to;
+        }
     }
     return out;
 }

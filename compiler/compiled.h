@@ -128,6 +128,11 @@ struct DispatchSpec {
     std::vector<std::size_t> members;  // indices into CompiledRuleSet::probes, ascending
     std::size_t index = 0;             // in dispatchers(set): its slot in rtd_dispatch_hits
 };
+// At most this many probes share one dispatcher; more on one tracepoint
+// take several (rtd_d_<target>_tb, then _tb_1, _tb_2, ...). The verifier
+// takes 256 subprograms in a program: each member's body is one, and the
+// helpers the bodies share (rtd.bpf.h) a dozen more.
+inline constexpr std::size_t kDispatchMembers = 128;
 // The dispatchers the code generator emits for `set` (tracepoints with two
 // or more available probes in a form); the runtime derives the same list.
 std::vector<DispatchSpec> dispatchers(const CompiledRuleSet& set);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -333,8 +334,20 @@ void print_status_table(const CompiledRuleSet& set, AttachedProbes& p, const Loa
         (p.method[i] != kNoMethod ? p.attached : p.skipped)++;
         status.line(fmt::format("  {:<32} {:<40} {}", rule.id, pp.spelling, how));
     }
-    for (const DispatchSpec& d : p.dispatch)
-        status.say(fmt::format("the {} probes on {} run in one {} program", d.members.size(), d.target, attach_form_name(d.form)));
+    // Per tracepoint and form: more than kDispatchMembers probes take several programs.
+    std::map<std::pair<std::string, AttachForm>, std::pair<std::size_t, std::size_t>> shared;  // -> probes, programs
+    std::vector<std::pair<std::string, AttachForm>> order;
+    for (const DispatchSpec& d : p.dispatch) {
+        auto [it, fresh] = shared.try_emplace({d.target, d.form});
+        if (fresh) order.push_back(it->first);
+        it->second.first += d.members.size();
+        ++it->second.second;
+    }
+    for (const auto& key : order) {
+        const auto [probes, programs] = shared[key];
+        status.say(programs == 1 ? fmt::format("the {} probes on {} run in one {} program", probes, key.first, attach_form_name(key.second))
+                                 : fmt::format("the {} probes on {} run in {} {} programs", probes, key.first, programs, attach_form_name(key.second)));
+    }
 }
 
 }  // namespace

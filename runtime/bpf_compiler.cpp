@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -35,6 +36,10 @@ namespace {
 // Bump when the flags, the framing or anything else that shapes the object
 // changes without the inputs changing.
 constexpr std::string_view cache_format = "rtrace-drop bpf object cache 2";
+
+// About 40 generated rules' worth of C: every shipped pack together is
+// about half of it.
+constexpr std::size_t kLineTextMaxLines = 5000;
 
 }  // namespace
 
@@ -123,8 +128,15 @@ CompileResult BpfCompiler::compile(const std::string& source)
             for (const auto& [name, text] : group.get()) uses.push_back(text);
         generated = generate_vmlinux_h(btf_, uses);
     }
-    SourceCopy copy(source);
-    CompileResult r = compile_in_child(CompileJob{source, btf_ ? generated : vmlinux_h_, headers_, copy.dir()});
+    // LLVM 14's BPF backend looks each string of the object's BTF up by a
+    // linear search of those it has (BTFStringTable::addString), and every
+    // source line's text is one: past kLineTextMaxLines the compile would
+    // grow with the square of the source, so the line info goes without
+    // text (a verifier log then shows instructions without their C).
+    const bool line_text = std::count(source.begin(), source.end(), '\n') <= static_cast<std::ptrdiff_t>(kLineTextMaxLines);
+    std::optional<SourceCopy> copy;
+    if (line_text) copy.emplace(source);
+    CompileResult r = compile_in_child(CompileJob{source, btf_ ? generated : vmlinux_h_, headers_, copy ? copy->dir() : std::string()});
     // Only objects without warnings are cached, so a hit says exactly what
     // a fresh compile would (generated code is meant to be warning-free).
     if (r.ok && r.diagnostics.empty() && !path.empty())

@@ -212,5 +212,29 @@ TEST(Dispatchers, OneProgramPerSharedTracepointAndForm)
     EXPECT_NE(std::find(names.begin(), names.end(), "rtd_d_kfree_skb_rt"), names.end()) << "check --load verifies dispatchers too";
 }
 
+// Past kDispatchMembers probes on one tracepoint, even chunks, each its
+// own program with its own slot for its hits.
+TEST(Dispatchers, ManyProbesOnOneTracepointShareSeveral)
+{
+    CompiledRuleSet set;
+    for (std::size_t i = 0; i < 2 * kDispatchMembers + 1; ++i) set.probes.push_back(tracepoint_plan(i, "kfree_skb"));
+    std::vector<DispatchSpec> d = dispatchers(set);
+    ASSERT_EQ(d.size(), 6u) << "three chunks in each form";
+    EXPECT_EQ(d[0].name, "rtd_d_kfree_skb_tb");
+    EXPECT_EQ(d[1].name, "rtd_d_kfree_skb_tb_1");
+    EXPECT_EQ(d[2].name, "rtd_d_kfree_skb_tb_2");
+    EXPECT_EQ(d[3].name, "rtd_d_kfree_skb_rt");
+    std::vector<std::size_t> all;
+    for (std::size_t c = 0; c < 3; ++c) {
+        EXPECT_EQ(d[c].index, c);
+        EXPECT_LE(d[c].members.size(), kDispatchMembers);
+        EXPECT_GE(d[c].members.size(), kDispatchMembers * 2 / 3);
+        all.insert(all.end(), d[c].members.begin(), d[c].members.end());
+    }
+    std::vector<std::size_t> expected(2 * kDispatchMembers + 1);
+    for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = i;
+    EXPECT_EQ(all, expected) << "every probe in exactly one chunk, in order";
+}
+
 }  // namespace
 }  // namespace rtd

@@ -2,6 +2,9 @@
 // namespaces this test creates (a veth pair between two of them), with
 // traffic only inside them. Every test removes its namespaces and leaves no
 // BPF program behind. Needs root and BPF (tests/kernel_support.h).
+#include <fstream>
+#include <map>
+
 #include "tests/e2e/e2e_support.h"
 
 namespace e2e {
@@ -46,6 +49,37 @@ TEST(RunE2E, IptablesDropOfTcpSyn)
     for (const char* key : {"time", "captures", "comm", "pid", "cpu"}) EXPECT_TRUE(e.contains(key)) << key;
     // One program on the tracepoint runs all three rules.
     EXPECT_TRUE(line_with(run.err(), {"the 3 probes on kfree_skb run in one tp_btf program"})) << run.err();
+}
+
+// More probes on one tracepoint than one dispatcher takes (kDispatchMembers,
+// compiler/compiled.h): they run in several programs, and each rule still
+// sees each drop once.
+TEST(RunE2E, ManyRulesOnOneTracepointRunInSeveralPrograms)
+{
+    NEED_ROOT_AND_BPF();
+    Namespaces ns;
+    ASSERT_TRUE(ns.ok);
+    TempFiles dir("many-rules");
+    const std::string file = dir.path + "/many.rule";
+    {
+        std::ofstream rules(file);
+        for (int i = 0; i < 130; ++i)
+            rules << fmt::format("rule many.r{:03} {{\n    layer l4\n    probe tracepoint:skb:kfree_skb\n"
+                                 "    drop if reason == SKB_DROP_REASON_NO_SOCKET\n    packet skb\n}}\n\n",
+                                 i);
+    }
+    DropTracer run({file, "--json", "--netns", ns.b, "--where", "dport == 5599"});
+    ASSERT_TRUE(run.ready()) << run.err();
+    sh(ns.in_a(fmt::format("/usr/bin/python3 {} udp-flood {} 5599 1 16", kTraffic, ns.addr_b)));
+    EXPECT_EQ(run.stop(), 0) << run.err();
+    EXPECT_TRUE(line_with(run.err(), {"the 130 probes on kfree_skb run in 2 tp_btf programs"})) << run.err();
+    std::map<std::string, int> per_rule;
+    for (const json& e : run.events()) ++per_rule[e["rule"].get<std::string>()];
+    EXPECT_EQ(per_rule.size(), 130u) << run.err();
+    for (const auto& [rule, n] : per_rule) EXPECT_EQ(n, 1) << rule;
+    const auto first = run.counter_columns("many.r000"), last = run.counter_columns("many.r129");
+    ASSERT_TRUE(first.count("HITS") && last.count("HITS")) << run.err();
+    EXPECT_EQ(first.at("HITS"), last.at("HITS")) << "both programs see every free";
 }
 
 TEST(RunE2E, SynToClosedPortIsNoSocket)

@@ -400,6 +400,27 @@ TEST(BpfCompiler, AnUnusableTempDirOnlyLosesLineText)
     EXPECT_EQ(elf_section(r.object, ".BTF")->find("BPF_CORE_READ(skb, len)"), std::string_view::npos);
 }
 
+// A source longer than kLineTextMaxLines (bpf_compiler.cpp) compiles without
+// line text: LLVM 14 would take time growing with the square of its lines.
+TEST(BpfCompiler, ALongSourceGoesWithoutLineText)
+{
+    NEED_KERNEL_BTF();
+    TempDir tmp;
+    ScopedEnv tmpdir("TMPDIR", tmp.path().c_str());
+    rtd::BpfCompiler compiler(kernel_vmlinux_h(), {}, "");
+    std::string source = program_source(core_program);
+    const std::string short_one = source;
+    source += std::string(6000, '\n');  // blank lines: the same code
+    rtd::CompileResult r = compiler.compile(source);
+    ASSERT_TRUE(r.ok) << r.diagnostics;
+    EXPECT_GT(core_relocation_bytes(r.object), 0u);
+    EXPECT_EQ(elf_section(r.object, ".BTF")->find("BPF_CORE_READ(skb, len)"), std::string_view::npos);
+    EXPECT_TRUE(cache_entries(tmp.path()).empty()) << "no source copy was made";
+    rtd::CompileResult quoted = compiler.compile(short_one);
+    ASSERT_TRUE(quoted.ok) << quoted.diagnostics;
+    EXPECT_NE(elf_section(quoted.object, ".BTF")->find("BPF_CORE_READ(skb, len)"), std::string_view::npos) << "the short one keeps it";
+}
+
 TEST(BpfCompiler, RepeatedCoreCompilesKeepTheirRelocations)
 {
     // In one LLVM process the second compile of the same CO-RE access can
