@@ -141,8 +141,10 @@ const char* builtin_rule_name(Builtin b)
     return n ? n->rule_name : "void";
 }
 
-std::unique_ptr<Btf> Btf::adopt(struct btf* b, const std::string& path, std::string& error)
+std::unique_ptr<Btf> Btf::load(const std::string& path, std::string& error)
 {
+    // btf__parse takes raw BTF and ELF files with a .BTF section alike.
+    struct btf* b = btf__parse(path.c_str(), nullptr);
     if (!b) {
         int err = errno;
         error = err == ENOENT ? "no such file" : err == ENODATA ? "no BTF data in the file" : std::strerror(err);
@@ -154,12 +156,6 @@ std::unique_ptr<Btf> Btf::adopt(struct btf* b, const std::string& path, std::str
         return nullptr;
     }
     return std::unique_ptr<Btf>(new Btf(b, path));
-}
-
-std::unique_ptr<Btf> Btf::load(const std::string& path, std::string& error)
-{
-    // btf__parse takes raw BTF and ELF files with a .BTF section alike.
-    return adopt(btf__parse(path.c_str(), nullptr), path, error);
 }
 
 Btf::~Btf() { btf__free(btf_); }

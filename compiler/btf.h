@@ -129,8 +129,6 @@ public:
 
 private:
     Btf(struct btf* b, std::string path) : btf_(b), path_(std::move(path)) {}
-    // Takes `b` (null: errno says why) once its names are found safe.
-    static std::unique_ptr<Btf> adopt(struct btf* b, const std::string& path, std::string& error);
     // Why a file's names may not reach generated C, or "" (see btf.cpp).
     static std::string unsafe_name(const struct btf* b);
     void index() const;

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <set>
 #include <sstream>
 
@@ -334,19 +333,16 @@ void print_status_table(const CompiledRuleSet& set, AttachedProbes& p, const Loa
         (p.method[i] != kNoMethod ? p.attached : p.skipped)++;
         status.line(fmt::format("  {:<32} {:<40} {}", rule.id, pp.spelling, how));
     }
-    // Per tracepoint and form: more than kDispatchMembers probes take several programs.
-    std::map<std::pair<std::string, AttachForm>, std::pair<std::size_t, std::size_t>> shared;  // -> probes, programs
-    std::vector<std::pair<std::string, AttachForm>> order;
-    for (const DispatchSpec& d : p.dispatch) {
-        auto [it, fresh] = shared.try_emplace({d.target, d.form});
-        if (fresh) order.push_back(it->first);
-        it->second.first += d.members.size();
-        ++it->second.second;
-    }
-    for (const auto& key : order) {
-        const auto [probes, programs] = shared[key];
-        status.say(programs == 1 ? fmt::format("the {} probes on {} run in one {} program", probes, key.first, attach_form_name(key.second))
-                                 : fmt::format("the {} probes on {} run in {} {} programs", probes, key.first, programs, attach_form_name(key.second)));
+    // More than kDispatchMembers probes on a tracepoint take several
+    // programs, next to each other in p.dispatch: one line for them all.
+    for (std::size_t i = 0; i < p.dispatch.size();) {
+        const DispatchSpec& first = p.dispatch[i];
+        std::size_t probes = 0, programs = 0;
+        for (; i < p.dispatch.size() && p.dispatch[i].target == first.target && p.dispatch[i].form == first.form; ++i, ++programs)
+            probes += p.dispatch[i].members.size();
+        const char* form = attach_form_name(first.form);
+        status.say(programs == 1 ? fmt::format("the {} probes on {} run in one {} program", probes, first.target, form)
+                                 : fmt::format("the {} probes on {} run in {} {} programs", probes, first.target, programs, form));
     }
 }
 

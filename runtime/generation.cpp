@@ -76,7 +76,7 @@ Expected<AttachedProbes> start_probes(RunRules& rules, const RunOptions& opt, co
         features.trampolines = false;
         features.trampoline_error = "not used: --no-trampolines";
     }
-    if (rules.cached && kernel_facts(rules.cached->set, features) != rules.cached->kernel_facts)
+    if (rules.cached && kernel_facts(rules.set, features) != rules.cached->kernel_facts)
         if (Status s = rules.plan_afresh(opt, status)) return *s;
     if (rules.cached) {
         // Kept (plan_cache.h): narrowed for this kernel and compiled.

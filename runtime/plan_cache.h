@@ -28,7 +28,7 @@
 namespace rtd {
 
 struct CachedPlan {
-    CompiledRuleSet set;  // narrowed for the kernel, no C source
+    CompiledRuleSet set;  // narrowed for the kernel, no C source (run_rules.h moves it to RunRules::set)
     std::string object;   // compiled from that set
     std::int32_t trampoline_target = -1;  // features.h: what to test fentry on
     std::string kernel_facts;             // kernel_plan.h: what the plan was made under
@@ -44,8 +44,6 @@ public:
     // The kept plan, or nothing (none, or unreadable: a miss either way).
     std::optional<CachedPlan> find() const;
     void store(const CompiledRuleSet& set, const std::string& object, std::int32_t trampoline_target, const std::string& kernel_facts) const;
-
-    const std::string& path() const { return path_; }
 
 private:
     std::string dir_, path_;

@@ -41,7 +41,7 @@ bool use_kept_plan(RunRules& rules, StatusSink& status)
     std::optional<CachedPlan> kept = rules.plan_cache->find();
     if (!kept) return false;
     rules.decls = rules.pipeline->rules();
-    rules.set = kept->set;
+    rules.set = std::move(kept->set);
     rules.cached = std::move(kept);
     rules.reason_hints = reason_hint_tables(rules.set, rules.hint_tables, status);
     rules.btf_parsing = std::async(std::launch::async, [] {

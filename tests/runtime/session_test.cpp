@@ -211,41 +211,46 @@ TEST(PlanCache, KeptPlanRunsWithoutTheCompilerAndAnEditedRuleIsPlannedAgain)
         o.output.out = out.file;
         return run_session(o, status);
     };
+    // A run until its drop is reported; the event lines it printed.
+    auto event_run = [&](StackRun& r) {
+        OutputFile out;
+        RunOptions o = opt;
+        o.output.out = out.file;
+        run_until_an_event(o, ns, 5572, dir.path, r);
+        std::fflush(out.file);
+        std::rewind(out.file);
+        std::string text(4096, '\0');
+        text.resize(std::fread(text.data(), 1, text.size(), out.file));
+        return text;
+    };
     {
         StackRun first;
-        OutputFile out;
-        opt.output.out = out.file;
-        run_until_an_event(opt, ns, 5572, dir.path, first);
+        event_run(first);
         ASSERT_EQ(first.rc, kExitOk) << first.status.text;
         ASSERT_EQ(first.observer.events.size(), 1u) << first.status.text;
     }
     ASSERT_EQ(kept_plans(opt.cache_dir).size(), 1u);
     for (const auto& e : fs::directory_iterator(opt.cache_dir))
         if (e.path().extension() == ".o") fs::remove(e.path());  // no compiled object to fall back on
-
-    const char* broken = "RTRACE_DROP_COMPILER_LIBRARY=/nonexistent/librtd-clang.so";
-    ::putenv(const_cast<char*>(broken));
     {
+        // No compiler to be had in this scope (unset however it is left).
+        struct NoCompiler {
+            NoCompiler() { ::setenv("RTRACE_DROP_COMPILER_LIBRARY", "/nonexistent/librtd-clang.so", 1); }
+            ~NoCompiler() { ::unsetenv("RTRACE_DROP_COMPILER_LIBRARY"); }
+        } no_compiler;
         StackRun kept;
-        OutputFile out;
-        opt.output.out = out.file;
-        run_until_an_event(opt, ns, 5572, dir.path, kept);
+        const std::string text = event_run(kept);
         EXPECT_EQ(kept.rc, kExitOk) << kept.status.text;
         ASSERT_EQ(kept.observer.events.size(), 1u) << kept.status.text;
-        std::fflush(out.file);
-        std::rewind(out.file);
-        std::string text(4096, '\0');
-        text.resize(std::fread(text.data(), 1, text.size(), out.file));
         EXPECT_NE(text.find("first "), std::string::npos) << text;
         EXPECT_TRUE(e2e::line_with(kept.status.text, {"  t.kept ", " tracepoint:skb:kfree_skb ", " tp_btf"})) << kept.status.text;
-    }
-    {  // The rule's text is in the key: an edit is compiled, and here it cannot be.
+
+        // The rule's text is in the key: an edit is compiled, and here it cannot be.
         write_rule("second");
         StringStatus edited;
         EXPECT_EQ(quick_run(edited), kExitFailure) << edited.text;
         EXPECT_NE(edited.text.find("cannot load the compiler library"), std::string::npos) << edited.text;
     }
-    ::unsetenv("RTRACE_DROP_COMPILER_LIBRARY");
     {
         StringStatus compiled;
         EXPECT_EQ(quick_run(compiled), kExitOk) << compiled.text;
