@@ -9,16 +9,20 @@ namespace rtd {
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
+// Signals taken, apart from g_stop: a stop the run asked for itself (--count
+// reached) must not make the user's first Ctrl-C count as the second.
+volatile std::sig_atomic_t g_signalled = 0;
 volatile std::sig_atomic_t g_reload = 0;
 
 void on_reload(int) { g_reload = 1; }
 
 void on_signal(int sig)
 {
-    if (g_stop) {
+    if (g_signalled) {
         std::signal(sig, SIG_DFL);
         std::raise(sig);
     }
+    g_signalled = 1;
     g_stop = 1;
 }
 
@@ -27,6 +31,7 @@ void on_signal(int sig)
 StopSignals::StopSignals()
 {
     g_stop = 0;
+    g_signalled = 0;
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
