@@ -400,4 +400,15 @@ bool open_gate(int fd, std::uint32_t generation)
     return fd >= 0 && bpf_map_update_elem(fd, &zero, &generation, BPF_ANY) == 0;
 }
 
+bool only_track_rules_attached(const CompiledRuleSet& set, const AttachedProbes& probes)
+{
+    bool any = false;
+    for (std::size_t i = 0; i < set.probes.size() && i < probes.method.size(); ++i) {
+        if (probes.method[i] == kNoMethod) continue;
+        if (!set.rules[set.probes[i].rule].track) return false;
+        any = true;
+    }
+    return any;
+}
+
 }  // namespace rtd

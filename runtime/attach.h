@@ -73,4 +73,8 @@ inline constexpr const char* kLedgerProgram = "rtd_ledger_kfree_skb";
 Expected<AttachedProbes> load_and_attach(const CompiledRuleSet& set, const std::string& object, const std::vector<DispatchSpec>& as_built,
                                          const LoadOptions& options, const KernelFeatures& features, StatusSink& status);
 
+// True when probes are attached and each belongs to a 'track' rule: hops of
+// paths, with no drop rule to report a path (`run rules/track --track`).
+bool only_track_rules_attached(const CompiledRuleSet& set, const AttachedProbes& probes);
+
 }  // namespace rtd

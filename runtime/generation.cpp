@@ -136,6 +136,9 @@ Expected<std::unique_ptr<Generation>> start_generation(const RunOptions& opt, st
     g->first_findings = g->monitors->start();
     print_monitor_status(status, g->rules, *g->monitors, fmt::format("polled every {:.1f} s", poll_ms / 1000.0));
     if (Status s = something_runs(opt, g->probes, *g->monitors)) return *s;
+    if (!opt.ledger && g->monitors->active() == 0 && only_track_rules_attached(g->rules.set, g->probes))
+        status.warning("only track rules run: they add hops to the paths of drops other rules report, and report nothing themselves; "
+                       "run them with drop rules, e.g. 'rtrace-drop run rules --track'");
     // Without an object there is nothing to decode (nor kallsyms to read).
     g->reporting = std::make_unique<Reporting>(g->rules.set, g->probes.obj ? g->rules.btf : nullptr, g->rules.reason_hints, opt.output);
     Expected<EventRing> ring = open_event_ring(g->probes, *g->reporting);
