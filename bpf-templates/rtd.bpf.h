@@ -19,18 +19,35 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The settings below the runtime writes into .rodata before loading. An
+ * object compiled for one run (runtime/run_settings.h) defines
+ * RTD_OFF_<setting> for each that run keeps at 0: the setting is then the
+ * constant 0 and the code it guards is gone before Clang optimizes. */
+
 /* Set by the runtime before loading (`run --all`): report noise and the
  * reasons fallback rules would leave to the rules that name them. */
+#ifdef RTD_OFF_rtd_report_all
+#define rtd_report_all 0
+#else
 const volatile __u32 rtd_report_all = 0;
+#endif
 
 /* Set by the runtime before loading (`run --rate-limit`): events per rule per
  * second, 0 for no limit. Drops over the limit are counted as suppressed. */
+#ifdef RTD_OFF_rtd_rate_limit
+#define rtd_rate_limit 0
+#else
 const volatile __u32 rtd_rate_limit = 0;
+#endif
 
 /* Set by the runtime before loading (`run --netns`): report only drops in
  * the network namespace with this inode (rtd_drop_netns); the others count
  * as filtered. 0: every namespace. */
+#ifdef RTD_OFF_rtd_netns_only
+#define rtd_netns_only 0
+#else
 const volatile __u64 rtd_netns_only = 0;
+#endif
 
 /* Cleared by the runtime before loading (`run --no-stack`): rules that ask
  * for a kernel stack do not record one. */
@@ -102,10 +119,18 @@ static __always_inline void rtd_count_dispatch(__u32 index)
 /* Set by the runtime before loading (`run --summary`): count each reported
  * drop in rtd_flows by rule and flow instead of sending an event, so a drop
  * storm costs a map update per drop and loses nothing. */
+#ifdef RTD_OFF_rtd_summary_only
+#define rtd_summary_only 0
+#else
 const volatile __u32 rtd_summary_only = 0;
+#endif
 /* With rtd_summary_only: also send the first drop of each flow as an event
  * (RTD_EV_SAMPLE), when messages ask for evidence the summary shows. */
+#ifdef RTD_OFF_rtd_flow_samples
+#define rtd_flow_samples 0
+#else
 const volatile __u32 rtd_flow_samples = 0;
+#endif
 
 /* One counter per flow, shared by all CPUs (an atomic add): a per-CPU map
  * would take max_entries x CPUs x 8 bytes, 128 MiB on a 1,024-CPU host. */
@@ -118,11 +143,19 @@ struct {
 
 /* Set by the runtime before loading (`run --metrics`): RTD_METRICS_ON and
  * the RTD_LABEL_* bits the drop counter keeps (rtd_count_drop). */
+#ifdef RTD_OFF_rtd_metrics_labels
+#define rtd_metrics_labels 0
+#else
 const volatile __u32 rtd_metrics_labels = 0;
+#endif
 
 /* Set by the runtime before loading (`run --quiet`): no output asks for
  * events, so none is sent; the kernel's counters are all there is. */
+#ifdef RTD_OFF_rtd_events_off
+#define rtd_events_off 0
+#else
 const volatile __u32 rtd_events_off = 0;
+#endif
 
 /* Drops by rule and labels, shared by all CPUs (an atomic add). The
  * runtime sizes it (--metrics-max-series); once it is full, new label sets
@@ -512,7 +545,11 @@ static __noinline void rtd_count_drop(__u32 rule, struct sk_buff *skb, int has_r
 
 /* Set by the runtime before loading (`run --ledger`): the inode of the
  * network namespace whose counters the ledger reads; 0: no ledger. */
+#ifdef RTD_OFF_rtd_ledger_netns
+#define rtd_ledger_netns 0
+#else
 const volatile __u64 rtd_ledger_netns = 0;
+#endif
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

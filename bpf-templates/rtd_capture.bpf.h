@@ -8,7 +8,11 @@
 /* Set by the runtime before loading (`run --pcap`, --snaplen): bytes of
  * each reported drop's packet sent with its event; 0: none. At most
  * RTD_CAPTURE_MAX. */
+#ifdef RTD_OFF_rtd_snaplen
+#define rtd_snaplen 0
+#else
 const volatile __u32 rtd_snaplen = 0;
+#endif
 
 /* What the pcap filter sees of a packet: at least this many bytes (more
  * when --snaplen is larger), as libpcap would on a capture cut there. */

@@ -14,7 +14,11 @@
 
 /* Set by the runtime before loading: following packets at all, and how
  * many hops each keeps (2..RTD_TRACK_HOPS). */
+#ifdef RTD_OFF_rtd_track_on
+#define rtd_track_on 0
+#else
 const volatile __u32 rtd_track_on = 0;
+#endif
 const volatile __u32 rtd_track_hops = RTD_TRACK_HOPS;
 /* A packet idle for longer than this is gone: its skb address, seen again,
  * is a new packet whose free no tracepoint showed (a GRO merge). */

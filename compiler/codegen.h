@@ -38,6 +38,10 @@ struct EmitOptions {
     // run over the packet's first bytes right after the --where filter;
     // a rule without a packet matches nothing.
     std::optional<PcapFilter> pcap_filter;
+    // .rodata settings of rtd.bpf.h (by name) that this object fixes at 0,
+    // compiled out with the code behind them (runtime/run_settings.h): an
+    // object for one run's options. Empty: every setting stays settable.
+    std::vector<std::string> settings_off;
 };
 
 // Writes `set.source`: the C for every available probe of `set` (lower's

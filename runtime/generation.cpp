@@ -7,35 +7,12 @@
 #include "runtime/compile_object.h"
 #include "runtime/features.h"
 #include "runtime/kernel_plan.h"
-#include "runtime/netns.h"
+#include "runtime/run_settings.h"
 #include "runtime/signals.h"
 
 namespace rtd {
 
 namespace {
-
-// What the object's .rodata says, from the options that decide it.
-LoadOptions load_options(const RunOptions& opt, std::uint32_t number, int gate_fd)
-{
-    LoadOptions l = opt.load;
-    l.core_btf = opt.rules.kernel.btf_file;
-    l.report_all = opt.all;
-    l.summary_only = summary_in_kernel(opt);
-    l.netns_inode = opt.netns.empty() ? 0 : netns_inode(opt.netns);
-    l.record_stacks = opt.output.stacks;
-    if (!opt.metrics.listen.empty()) {
-        l.metrics_labels = opt.metrics.labels.kernel_bits();
-        l.metrics_series = opt.metrics.max_series;
-    }
-    l.events_off = opt.output.quiet && !opt.output.count && opt.pcap.path.empty();  // --count counts events, --pcap writes them
-    if (!opt.pcap.path.empty()) l.snaplen = opt.pcap.snaplen;
-    // The namespace the ledger's counters are read in: --netns's, else the
-    // run's own (this thread is in it by now).
-    if (opt.ledger) l.ledger_netns = netns_inode(opt.netns.empty() ? "/proc/thread-self/ns/net" : opt.netns);
-    l.gate_fd = gate_fd;
-    l.generation = gate_fd >= 0 ? number : 0;  // without a gate to share, its own opens at 0
-    return l;
-}
 
 // The C for what this kernel runs, compiled (rule files); a built object
 // brings its own.
@@ -46,6 +23,7 @@ Expected<std::string> object_for(RunRules& rules, const RunOptions& opt, StatusS
     if (!filter) return filter.error();
     EmitOptions emit;
     emit.filter = *filter;
+    emit.settings_off = settings_left_off(opt);
     if (!opt.filter.empty()) {
         std::string error;
         emit.pcap_filter = compile_pcap_filter(opt.filter, error);

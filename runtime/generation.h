@@ -29,9 +29,6 @@ struct Generation {
     std::unique_ptr<Ledger> ledger;  // --ledger
 };
 
-// --summary counts flows in the kernel, but --count needs events to count.
-inline bool summary_in_kernel(const RunOptions& opt) { return opt.output.summary && !opt.output.count; }
-
 // Loads `options`' rules, compiles and attaches what this kernel runs, and
 // starts the monitors; the status table goes to `status`. `gate_fd` is the
 // running generation's rtd_gate (-1 for the first): the new programs share

@@ -12,6 +12,7 @@
 #include "compiler/kernel_btf.h"
 #include "compiler/manifest.h"
 #include "runtime/cache_files.h"
+#include "runtime/run_settings.h"
 #include "runtime/prebuilt.h"
 
 namespace rtd {
@@ -115,6 +116,7 @@ std::unique_ptr<PlanCache> PlanCache::open(const RunOptions& opt, const SourceMa
                         opt.load.track_entries != 0, opt.load.ring_bytes, po.shipped_rules.string()));
     h.field(opt.where);
     h.field(opt.filter);
+    hash_list(h, settings_left_off(opt));  // compiled out (run_settings.h): --pcap, --metrics, --ledger, ...
     cache->dir_ = opt.cache_dir + "/plans";
     cache->path_ = fmt::format("{}/{:016x}{:016x}.plan", cache->dir_, h.a, h.b);
     return cache;

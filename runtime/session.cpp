@@ -19,6 +19,7 @@
 #include "runtime/netns.h"
 #include "runtime/netns_names.h"
 #include "runtime/rule_counters.h"
+#include "runtime/run_settings.h"
 #include "runtime/signals.h"
 
 namespace rtd {

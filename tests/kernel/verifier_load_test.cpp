@@ -29,6 +29,7 @@
 #include "runtime/bpf_compiler.h"
 #include "runtime/bpf_loader.h"
 #include "runtime/embedded_headers.h"
+#include "runtime/run_settings.h"
 #include "tests/kernel_support.h"
 
 namespace rtd {
@@ -325,6 +326,30 @@ TEST(VerifierLoad, KernelCountingLoads)
         ASSERT_FALSE(dispatchers(b.set).empty());
         expect_dispatchers_load(b, rodata);
     }
+}
+
+// An object compiled for a run with every setting off (run_settings.h):
+// each is the constant 0, not a .rodata global, and it still compiles
+// without a warning (only such objects are cached) and loads, dispatchers
+// too. Settings a run turns on stay settable (the tests above).
+TEST(VerifierLoad, SettingsARunLeavesOffAreCompiledOut)
+{
+    RTD_NEED_KERNEL(kernel_btf() != nullptr, "no usable /sys/kernel/btf/vmlinux");
+    RTD_NEED_KERNEL(test::have_root(), "loading BPF programs needs root");
+    EmitOptions options;
+    options.settings_off = settings_left_off(RunOptions{});
+    ASSERT_EQ(options.settings_off.size(), 10u) << "a plain run turns none of them on";
+    TempDir cache;
+    Built all = build({RTD_SOURCE_DIR "/rules"}, cache.path());
+    Built b = build({RTD_SOURCE_DIR "/rules"}, cache.path(), options);
+    ASSERT_TRUE(b.problems.empty()) << b.problems;
+    EXPECT_EQ(b.object.diagnostics, "");
+    EXPECT_NE(b.set.source.find("#define RTD_OFF_rtd_track_on 1\n"), std::string::npos);
+    EXPECT_LT(b.object.object.size(), all.object.object.size());
+    for (const std::string& name : options.settings_off)
+        EXPECT_EQ(load_with_rodata(b.object.object, b.set, {{name, 0}}), "cannot set the .rodata global " + name);
+    EXPECT_EQ(load_with_rodata(b.object.object, b.set, {}), "");
+    expect_dispatchers_load(b, {});
 }
 
 // Enumerators of named enums are CO-RE relocated: the generated C asks

@@ -263,6 +263,12 @@ TEST(PlanCache, KeptPlanRunsWithoutTheCompilerAndAnEditedRuleIsPlannedAgain)
         EXPECT_EQ(quick_run(filtered), kExitOk) << filtered.text;
         opt = saved;
         EXPECT_EQ(kept_plans(opt.cache_dir).size(), 3u);
+        // A setting the plain run compiled out (run_settings.h) is on here.
+        StringStatus limited;
+        opt.load.rate_limit = 5;
+        EXPECT_EQ(quick_run(limited), kExitOk) << limited.text;
+        opt = saved;
+        EXPECT_EQ(kept_plans(opt.cache_dir).size(), 4u);
     }
     // A plan made under other kernel facts is made again and kept anew; a
     // damaged entry is a miss. Both then run from the compiled object.
