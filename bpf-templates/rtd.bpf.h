@@ -21,21 +21,21 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* The settings below the runtime writes into .rodata before loading. An
  * object compiled for one run (runtime/run_settings.h) defines
- * RTD_OFF_<setting> for each that run keeps at 0: the setting is then the
- * constant 0 and the code it guards is gone before Clang optimizes. */
+ * RTD_FIX_<setting> as the value that run gives it: the setting is then a
+ * constant, and the code it rules out is gone before Clang optimizes. */
 
 /* Set by the runtime before loading (`run --all`): report noise and the
  * reasons fallback rules would leave to the rules that name them. */
-#ifdef RTD_OFF_rtd_report_all
-#define rtd_report_all 0
+#ifdef RTD_FIX_rtd_report_all
+#define rtd_report_all RTD_FIX_rtd_report_all
 #else
 const volatile __u32 rtd_report_all = 0;
 #endif
 
 /* Set by the runtime before loading (`run --rate-limit`): events per rule per
  * second, 0 for no limit. Drops over the limit are counted as suppressed. */
-#ifdef RTD_OFF_rtd_rate_limit
-#define rtd_rate_limit 0
+#ifdef RTD_FIX_rtd_rate_limit
+#define rtd_rate_limit RTD_FIX_rtd_rate_limit
 #else
 const volatile __u32 rtd_rate_limit = 0;
 #endif
@@ -43,8 +43,8 @@ const volatile __u32 rtd_rate_limit = 0;
 /* Set by the runtime before loading (`run --netns`): report only drops in
  * the network namespace with this inode (rtd_drop_netns); the others count
  * as filtered. 0: every namespace. */
-#ifdef RTD_OFF_rtd_netns_only
-#define rtd_netns_only 0
+#ifdef RTD_FIX_rtd_netns_only
+#define rtd_netns_only RTD_FIX_rtd_netns_only
 #else
 const volatile __u64 rtd_netns_only = 0;
 #endif
@@ -119,15 +119,15 @@ static __always_inline void rtd_count_dispatch(__u32 index)
 /* Set by the runtime before loading (`run --summary`): count each reported
  * drop in rtd_flows by rule and flow instead of sending an event, so a drop
  * storm costs a map update per drop and loses nothing. */
-#ifdef RTD_OFF_rtd_summary_only
-#define rtd_summary_only 0
+#ifdef RTD_FIX_rtd_summary_only
+#define rtd_summary_only RTD_FIX_rtd_summary_only
 #else
 const volatile __u32 rtd_summary_only = 0;
 #endif
 /* With rtd_summary_only: also send the first drop of each flow as an event
  * (RTD_EV_SAMPLE), when messages ask for evidence the summary shows. */
-#ifdef RTD_OFF_rtd_flow_samples
-#define rtd_flow_samples 0
+#ifdef RTD_FIX_rtd_flow_samples
+#define rtd_flow_samples RTD_FIX_rtd_flow_samples
 #else
 const volatile __u32 rtd_flow_samples = 0;
 #endif
@@ -143,16 +143,16 @@ struct {
 
 /* Set by the runtime before loading (`run --metrics`): RTD_METRICS_ON and
  * the RTD_LABEL_* bits the drop counter keeps (rtd_count_drop). */
-#ifdef RTD_OFF_rtd_metrics_labels
-#define rtd_metrics_labels 0
+#ifdef RTD_FIX_rtd_metrics_labels
+#define rtd_metrics_labels RTD_FIX_rtd_metrics_labels
 #else
 const volatile __u32 rtd_metrics_labels = 0;
 #endif
 
 /* Set by the runtime before loading (`run --quiet`): no output asks for
  * events, so none is sent; the kernel's counters are all there is. */
-#ifdef RTD_OFF_rtd_events_off
-#define rtd_events_off 0
+#ifdef RTD_FIX_rtd_events_off
+#define rtd_events_off RTD_FIX_rtd_events_off
 #else
 const volatile __u32 rtd_events_off = 0;
 #endif
@@ -545,8 +545,8 @@ static __noinline void rtd_count_drop(__u32 rule, struct sk_buff *skb, int has_r
 
 /* Set by the runtime before loading (`run --ledger`): the inode of the
  * network namespace whose counters the ledger reads; 0: no ledger. */
-#ifdef RTD_OFF_rtd_ledger_netns
-#define rtd_ledger_netns 0
+#ifdef RTD_FIX_rtd_ledger_netns
+#define rtd_ledger_netns RTD_FIX_rtd_ledger_netns
 #else
 const volatile __u64 rtd_ledger_netns = 0;
 #endif

@@ -8,8 +8,8 @@
 /* Set by the runtime before loading (`run --pcap`, --snaplen): bytes of
  * each reported drop's packet sent with its event; 0: none. At most
  * RTD_CAPTURE_MAX. */
-#ifdef RTD_OFF_rtd_snaplen
-#define rtd_snaplen 0
+#ifdef RTD_FIX_rtd_snaplen
+#define rtd_snaplen RTD_FIX_rtd_snaplen
 #else
 const volatile __u32 rtd_snaplen = 0;
 #endif

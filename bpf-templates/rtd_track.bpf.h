@@ -14,8 +14,8 @@
 
 /* Set by the runtime before loading: following packets at all, and how
  * many hops each keeps (2..RTD_TRACK_HOPS). */
-#ifdef RTD_OFF_rtd_track_on
-#define rtd_track_on 0
+#ifdef RTD_FIX_rtd_track_on
+#define rtd_track_on RTD_FIX_rtd_track_on
 #else
 const volatile __u32 rtd_track_on = 0;
 #endif

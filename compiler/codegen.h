@@ -17,8 +17,10 @@
 // along (bpf-templates/rtd_capture.bpf.h).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compiler/btf.h"
@@ -38,10 +40,11 @@ struct EmitOptions {
     // run over the packet's first bytes right after the --where filter;
     // a rule without a packet matches nothing.
     std::optional<PcapFilter> pcap_filter;
-    // .rodata settings of rtd.bpf.h (by name) that this object fixes at 0,
-    // compiled out with the code behind them (runtime/run_settings.h): an
-    // object for one run's options. Empty: every setting stays settable.
-    std::vector<std::string> settings_off;
+    // .rodata settings of rtd.bpf.h (by name) that this object fixes at a
+    // value, the code that value rules out compiled out with them
+    // (runtime/run_settings.h): an object for one run's options. Empty:
+    // every setting stays settable.
+    std::vector<std::pair<std::string, std::uint32_t>> fixed_settings;
 };
 
 // Writes `set.source`: the C for every available probe of `set` (lower's

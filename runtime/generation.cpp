@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "runtime/compile_object.h"
+#include "runtime/evidence_stage.h"
 #include "runtime/features.h"
 #include "runtime/kernel_plan.h"
 #include "runtime/run_settings.h"
@@ -23,7 +24,7 @@ Expected<std::string> object_for(RunRules& rules, const RunOptions& opt, StatusS
     if (!filter) return filter.error();
     EmitOptions emit;
     emit.filter = *filter;
-    emit.settings_off = settings_left_off(opt);
+    for (const FixedSetting& s : fixed_settings(opt, EvidenceStage::needed(rules.set))) emit.fixed_settings.emplace_back(s.name, s.value);
     if (!opt.filter.empty()) {
         std::string error;
         emit.pcap_filter = compile_pcap_filter(opt.filter, error);

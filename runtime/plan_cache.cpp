@@ -116,7 +116,9 @@ std::unique_ptr<PlanCache> PlanCache::open(const RunOptions& opt, const SourceMa
                         opt.load.track_entries != 0, opt.load.ring_bytes, po.shipped_rules.string()));
     h.field(opt.where);
     h.field(opt.filter);
-    hash_list(h, settings_left_off(opt));  // compiled out (run_settings.h): --pcap, --metrics, --ledger, ...
+    // The settings compiled in as constants (run_settings.h: --pcap,
+    // --metrics, --summary, ...); what else decides them is the rules'.
+    for (const FixedSetting& s : fixed_settings(opt, true)) h.field(fmt::format("{}={}", s.name, s.value));
     cache->dir_ = opt.cache_dir + "/plans";
     cache->path_ = fmt::format("{}/{:016x}{:016x}.plan", cache->dir_, h.a, h.b);
     return cache;

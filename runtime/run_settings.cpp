@@ -40,25 +40,27 @@ LoadOptions load_options(const RunOptions& opt, std::uint32_t number, int gate_f
     return l;
 }
 
-std::vector<std::string> settings_left_off(const RunOptions& opt)
+std::vector<FixedSetting> fixed_settings(const RunOptions& opt, bool flow_samples_needed)
 {
     const LoadOptions l = settings_of(opt);
-    std::vector<std::string> off;
-    auto left_off = [&](bool on, const char* name) {
-        if (!on) off.push_back(name);
+    const bool flow_samples = l.summary_only && flow_samples_needed;  // as attach.cpp's load_settings has it
+    std::vector<FixedSetting> fixed;
+    auto zero_unless = [&](bool on, const char* name) {
+        if (!on) fixed.push_back({name, 0});
     };
-    // Each as attach.cpp's load_settings writes it: only when it is on.
-    left_off(l.report_all, "rtd_report_all");
-    left_off(l.rate_limit != 0, "rtd_rate_limit");
-    left_off(l.netns_inode != 0, "rtd_netns_only");
-    left_off(l.summary_only, "rtd_summary_only");
-    left_off(l.summary_only, "rtd_flow_samples");  // set only with rtd_summary_only
-    left_off(l.metrics_labels != 0, "rtd_metrics_labels");
-    left_off(l.events_off, "rtd_events_off");
-    left_off(l.ledger_netns != 0, "rtd_ledger_netns");
-    left_off(l.snaplen != 0, "rtd_snaplen");
-    left_off(l.track_entries != 0, "rtd_track_on");
-    return off;
+    // Each as load_settings writes it: only when it is on, and then it must
+    // exist, but for the three switches fixed either way.
+    zero_unless(l.report_all, "rtd_report_all");
+    zero_unless(l.rate_limit != 0, "rtd_rate_limit");
+    zero_unless(l.netns_inode != 0, "rtd_netns_only");
+    fixed.push_back({"rtd_summary_only", l.summary_only ? 1u : 0u});
+    fixed.push_back({"rtd_flow_samples", flow_samples ? 1u : 0u});
+    zero_unless(l.metrics_labels != 0, "rtd_metrics_labels");
+    fixed.push_back({"rtd_events_off", l.events_off ? 1u : 0u});
+    zero_unless(l.ledger_netns != 0, "rtd_ledger_netns");
+    zero_unless(l.snaplen != 0, "rtd_snaplen");
+    zero_unless(l.track_entries != 0, "rtd_track_on");
+    return fixed;
 }
 
 }  // namespace rtd

@@ -1,10 +1,11 @@
 // The object's .rodata settings (bpf-templates/rtd.bpf.h) as a run's
 // options decide them, and which of them an object compiled for that run
-// leaves out: a setting the run keeps at 0 is compiled as the constant 0
-// (RTD_OFF_<name>), and the code behind it (paths, packet copies, metrics
-// labels, the ledger, ...) is gone before Clang optimizes, which halves a
-// cold compile of every pack. Objects built for any run (`build`, .rdo)
-// keep every setting.
+// holds as constants (RTD_FIX_<name>): every setting the run keeps at 0,
+// so the code behind it (paths, packet copies, metrics labels, the ledger,
+// ...) is gone before Clang optimizes, and --summary's and --quiet's
+// switches, which leave the event path out. A cold compile of every pack
+// takes about half as long. Objects built for any run (`build`, .rdo) keep
+// every setting.
 #pragma once
 
 #include <cstdint>
@@ -23,8 +24,18 @@ inline bool summary_in_kernel(const RunOptions& opt) { return opt.output.summary
 // is the generation; `gate_fd` the running one's rtd_gate (-1: the first).
 LoadOptions load_options(const RunOptions& opt, std::uint32_t number, int gate_fd);
 
-// The settings `opt` keeps at 0, by their names in rtd.bpf.h: what
-// EmitOptions::settings_off compiles out, and part of a kept plan's key.
-std::vector<std::string> settings_left_off(const RunOptions& opt);
+// A setting an object compiled for one run holds as a constant.
+struct FixedSetting {
+    std::string name;  // as in rtd.bpf.h
+    std::uint32_t value;
+    bool operator==(const FixedSetting&) const = default;
+};
+
+// The settings `opt` fixes, by their names in rtd.bpf.h: each it keeps at
+// 0, and the switches it turns on that the loader writes without asking
+// whether the object has them (rtd_summary_only, rtd_flow_samples,
+// rtd_events_off). `flow_samples_needed`: EvidenceStage::needed of the
+// rules (evidence_stage.h). What EmitOptions::fixed_settings compiles in.
+std::vector<FixedSetting> fixed_settings(const RunOptions& opt, bool flow_samples_needed);
 
 }  // namespace rtd

@@ -328,28 +328,33 @@ TEST(VerifierLoad, KernelCountingLoads)
     }
 }
 
-// An object compiled for a run with every setting off (run_settings.h):
-// each is the constant 0, not a .rodata global, and it still compiles
-// without a warning (only such objects are cached) and loads, dispatchers
-// too. Settings a run turns on stay settable (the tests above).
-TEST(VerifierLoad, SettingsARunLeavesOffAreCompiledOut)
+// An object compiled for a run that fixes every setting (run_settings.h):
+// each is a constant, not a .rodata global, and it still compiles without a
+// warning (only such objects are cached) and loads, dispatchers too, at 0
+// (a plain run) and with --summary's switches on. Settings a run turns on
+// stay settable (the tests above).
+TEST(VerifierLoad, SettingsARunFixesAreCompiledOut)
 {
     RTD_NEED_KERNEL(kernel_btf() != nullptr, "no usable /sys/kernel/btf/vmlinux");
     RTD_NEED_KERNEL(test::have_root(), "loading BPF programs needs root");
-    EmitOptions options;
-    options.settings_off = settings_left_off(RunOptions{});
-    ASSERT_EQ(options.settings_off.size(), 10u) << "a plain run turns none of them on";
     TempDir cache;
     Built all = build({RTD_SOURCE_DIR "/rules"}, cache.path());
-    Built b = build({RTD_SOURCE_DIR "/rules"}, cache.path(), options);
-    ASSERT_TRUE(b.problems.empty()) << b.problems;
-    EXPECT_EQ(b.object.diagnostics, "");
-    EXPECT_NE(b.set.source.find("#define RTD_OFF_rtd_track_on 1\n"), std::string::npos);
-    EXPECT_LT(b.object.object.size(), all.object.object.size());
-    for (const std::string& name : options.settings_off)
-        EXPECT_EQ(load_with_rodata(b.object.object, b.set, {{name, 0}}), "cannot set the .rodata global " + name);
-    EXPECT_EQ(load_with_rodata(b.object.object, b.set, {}), "");
-    expect_dispatchers_load(b, {});
+    RunOptions summary;
+    summary.output.summary = true;
+    for (const RunOptions& run : {RunOptions{}, summary}) {
+        EmitOptions options;
+        for (const FixedSetting& s : fixed_settings(run, true)) options.fixed_settings.emplace_back(s.name, s.value);
+        ASSERT_EQ(options.fixed_settings.size(), 10u) << "every setting is fixed";
+        Built b = build({RTD_SOURCE_DIR "/rules"}, cache.path(), options);
+        ASSERT_TRUE(b.problems.empty()) << b.problems;
+        EXPECT_EQ(b.object.diagnostics, "");
+        EXPECT_NE(b.set.source.find("#define RTD_FIX_rtd_track_on 0\n"), std::string::npos);
+        EXPECT_LT(b.object.object.size(), all.object.object.size());
+        for (const auto& [name, value] : options.fixed_settings)
+            EXPECT_EQ(load_with_rodata(b.object.object, b.set, {{name, value}}), "cannot set the .rodata global " + name);
+        EXPECT_EQ(load_with_rodata(b.object.object, b.set, {}), "");
+        expect_dispatchers_load(b, {});
+    }
 }
 
 // Enumerators of named enums are CO-RE relocated: the generated C asks
