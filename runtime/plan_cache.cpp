@@ -12,8 +12,8 @@
 #include "compiler/kernel_btf.h"
 #include "compiler/manifest.h"
 #include "runtime/cache_files.h"
-#include "runtime/run_settings.h"
 #include "runtime/prebuilt.h"
+#include "runtime/run_settings.h"
 
 namespace rtd {
 
