@@ -55,8 +55,8 @@ TEST(LedgerE2E, BalancedForUdpBufferClosedPortTcpChecksumAndAcceptQueue)
     EXPECT_EQ(rcvbuf["rules"], json::array({"udp.receive_buffer_full"}));
     // The same drops in the wider counter too.
     EXPECT_EQ(ledger_row(ledger, "snmp:UdpInErrors | snmp:Udp6InErrors")["counted"], rcvbuf["counted"]);
-    EXPECT_EQ(ledger_row(ledger, "snmp:UdpNoPorts")["counted"], 30) << ledger;
-    EXPECT_EQ(ledger_row(ledger, "snmp:UdpNoPorts")["traced"], 30) << ledger;
+    EXPECT_EQ(ledger_row(ledger, "snmp:UdpNoPorts | snmp:Udp6NoPorts")["counted"], 30) << ledger;
+    EXPECT_EQ(ledger_row(ledger, "snmp:UdpNoPorts | snmp:Udp6NoPorts")["traced"], 30) << ledger;
     EXPECT_EQ(ledger_row(ledger, "snmp:TcpInCsumErrors")["counted"], 20) << ledger;
     EXPECT_EQ(ledger_row(ledger, "snmp:TcpInCsumErrors")["traced"], 20) << ledger;
     const json overflows = ledger_row(ledger, "snmp:TcpExtListenOverflows");
@@ -86,12 +86,12 @@ TEST(LedgerE2E, ExcludedRuleLeavesItsCounterUnexplainedAndSaysWhich)
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
     const std::string scrape = sh_out(fmt::format("curl -sf --max-time 5 http://127.0.0.1:{}/metrics", port));
     EXPECT_EQ(run.stop(), 0) << run.err();
-    EXPECT_NE(scrape.find("rtrace_drop_ledger_unexplained{counter=\"snmp:UdpNoPorts\"} 25"), std::string::npos) << scrape;
-    EXPECT_NE(scrape.find("rtrace_drop_ledger_counted_total{counter=\"snmp:UdpNoPorts\"} 25"), std::string::npos) << scrape;
-    EXPECT_NE(scrape.find("rtrace_drop_ledger_traced_total{counter=\"snmp:UdpNoPorts\"} 0"), std::string::npos) << scrape;
+    EXPECT_NE(scrape.find("rtrace_drop_ledger_unexplained{counter=\"snmp:UdpNoPorts | snmp:Udp6NoPorts\"} 25"), std::string::npos) << scrape;
+    EXPECT_NE(scrape.find("rtrace_drop_ledger_counted_total{counter=\"snmp:UdpNoPorts | snmp:Udp6NoPorts\"} 25"), std::string::npos) << scrape;
+    EXPECT_NE(scrape.find("rtrace_drop_ledger_traced_total{counter=\"snmp:UdpNoPorts | snmp:Udp6NoPorts\"} 0"), std::string::npos) << scrape;
     // The text ledger at the end names the rule that would have seen them.
     const std::string out = run.out();
-    const std::size_t at = out.find("snmp:UdpNoPorts");
+    const std::size_t at = out.find("snmp:UdpNoPorts | snmp:Udp6NoPorts");
     ASSERT_NE(at, std::string::npos) << out;
     const std::string line = out.substr(at, out.find('\n', out.find('\n', at) + 1) - at);
     EXPECT_NE(line.find("unexplained 25"), std::string::npos) << out;
